@@ -1,0 +1,65 @@
+# paw — Program-as-Weights in C.  `make` builds build/libpaw.a and ./paw;
+# `make test` runs the whole suite; `make sanitize` runs it under ASan+UBSan.
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+PKGS    := libpcre2-8 libcurl libzip jansson libutf8proc libcrypto
+CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
+           -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -pthread
+# Files named *_avx2.c hold the SIMD kernels; they are compiled for AVX2/FMA/F16C
+# and only ever called after a run-time CPU check (src/core/cpu.c).
+SIMD_FLAGS := -mavx2 -mfma -mf16c
+
+LIB_SRC  := $(sort $(shell find src -name '*.c'))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC  := $(sort $(wildcard tools/paw/*.c))
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test sanitize bench clean demo fuzz
+all: paw $(TEST_BIN) $(BENCH_BIN)
+
+$(BUILD)/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SIMD_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libpaw.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/paw: $(CLI_OBJ) $(BUILD)/libpaw.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+paw: $(BUILD)/paw
+	@if [ "$(BUILD)" = build ]; then cp $(BUILD)/paw paw; fi
+
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libpaw.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpaw.a $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libpaw.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpaw.a $(LDLIBS)
+
+# The README's test command.  Runs every test binary, prints `N passed, N failed`.
+test: $(BUILD)/paw $(TEST_BIN)
+	BUILD=$(BUILD) bash tests/run.sh
+
+sanitize:
+	$(MAKE) BUILD=build-san OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+
+bench: all
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+clean:
+	rm -rf build build-san build-fuzz paw
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,51 @@
+/* Shared helpers for the cmocka test binaries: where the fixtures are, and
+ * small file utilities.  Every test reads real data from ../shared/ (or the
+ * committed golden files under tests/golden/), never from the network. */
+#ifndef PAW_TESTUTIL_H
+#define PAW_TESTUTIL_H
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+/* Path to a file under the shared/ directory that sits beside the repository. */
+static inline const char *tu_shared(const char *rel)
+{
+    static char buf[4][1024];
+    static int slot;
+    const char *root = getenv("PAW_SHARED");
+    char *b = buf[slot++ & 3];
+    snprintf(b, sizeof buf[0], "%s/%s", root ? root : "../shared", rel);
+    return b;
+}
+
+/* Path to the cached SmolLM2-135M GGUF (fetched by `paw pull smollm2-135m`). */
+static inline const char *tu_smollm2(void)
+{
+    static char b[1024];
+    const char *c = getenv("PAW_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+    if (c)      snprintf(b, sizeof b, "%s/models/smollm2-135m.gguf", c);
+    else if (x) snprintf(b, sizeof b, "%s/paw/models/smollm2-135m.gguf", x);
+    else        snprintf(b, sizeof b, "%s/.cache/paw/models/smollm2-135m.gguf", h ? h : ".");
+    return b;
+}
+
+/* Reads a whole file; returns malloc'd bytes (NUL-terminated) or NULL. */
+static inline char *tu_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = malloc((size_t)n + 1);
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) { free(p); p = NULL; }
+    fclose(f);
+    if (p) { p[n] = 0; if (len) *len = (size_t)n; }
+    return p;
+}
+#endif

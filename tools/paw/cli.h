@@ -1,0 +1,21 @@
+/* cli.h — the `paw` command-line front end.  Each subcommand lives in its own
+ * cmd_<name>.c and is a thin client of include/paw.h.  A command returns the
+ * process exit status (0 ok, 1 runtime error, 2 usage error). */
+#ifndef PAW_CLI_H
+#define PAW_CLI_H
+#include <stdio.h>
+#include "paw.h"
+
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_vocab(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_models(int argc, char **argv);
+
+/* Prints "paw <cmd>: <paw_last_error()>" to stderr and returns 1. */
+int cli_fail(const char *cmd);
+/* Writes s as a JSON string literal (quotes included) to f. */
+void cli_json_str(FILE *f, const char *s, size_t len);
+/* Reads all of stdin (malloc'd, NUL-terminated). NULL on failure. */
+char *cli_read_stdin(size_t *len);
+#endif

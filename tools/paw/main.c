@@ -1,0 +1,40 @@
+/* main.c — `paw` dispatcher: finds the subcommand and hands it argv. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+static const struct command {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"info",     cmd_info,     "info FILE.gguf [--json]        describe a GGUF model or vocab"},
+    {"tokenize", cmd_tokenize, "tokenize -m MODEL [--special] [--json] TEXT|-   tokenize text"},
+    {"vocab",    cmd_vocab,    "vocab TOKENIZER.json -o VOCAB.gguf   convert a Hugging Face tokenizer"},
+    {"pull",     cmd_pull,     "pull NAME                      fetch a model (smollm2-135m, qwen3-0.6b, gpt2)"},
+    {"models",   cmd_models,   "models                         list cached models"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "paw %s — Program-as-Weights in C\n\nusage: paw COMMAND [ARGS]\n\n", PAW_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  paw %s\n", commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) { printf("paw %s\n", PAW_VERSION); return 0; }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "paw: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
