@@ -56,6 +56,19 @@ test: $(BUILD)/paw $(TEST_BIN)
 sanitize:
 	$(MAKE) BUILD=build-san OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
+# Fuzzers: every fuzz/fuzz_*.c becomes build-fuzz/fuzz_*, built with clang and
+# libFuzzer against a libpaw instrumented for coverage, ASan and UBSan (no
+# cmocka).  How to run them: fuzz/README.md.
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+fuzz:
+	$(MAKE) CC=clang BUILD=build-fuzz \
+	    OPT="-O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+	    $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
+
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libpaw.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libpaw.a $(LDLIBS)
+
 bench: all
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 

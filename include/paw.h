@@ -114,7 +114,8 @@ typedef struct paw_gguf_kv {
     int            arr_type;  /* element type when type == PAW_GGUF_ARRAY      */
     uint64_t       n;         /* element count for arrays, 1 for scalars       */
     const void    *data;      /* scalar value, or first element of a non-string
-                                 array (little-endian, possibly unaligned)     */
+                                 array (little-endian, possibly unaligned);
+                                 NULL for STRING and array-of-STRING kvs       */
     const paw_str *strs;      /* the strings of a STRING or array-of-STRING kv */
 } paw_gguf_kv;
 
@@ -170,6 +171,9 @@ int  paw_gguf_writer_set_u64(paw_gguf_writer *w, const char *key, uint64_t v);
 int  paw_gguf_writer_set_f32(paw_gguf_writer *w, const char *key, float v);
 int  paw_gguf_writer_set_bool(paw_gguf_writer *w, const char *key, int v);
 int  paw_gguf_writer_set_str(paw_gguf_writer *w, const char *key, const char *s, size_t len);
+/* Scalar of any fixed-size `type` (U8..F64, BOOL; not STRING/ARRAY); v points
+ * to its value in host (little-endian) layout. */
+int  paw_gguf_writer_set_val(paw_gguf_writer *w, const char *key, int type, const void *v);
 /* Array of fixed-size elements of `arr_type` (not STRING), copied. */
 int  paw_gguf_writer_set_arr(paw_gguf_writer *w, const char *key, int arr_type,
                              const void *data, uint64_t n);
@@ -231,7 +235,8 @@ typedef void (*paw_progress_fn)(void *ud, uint64_t done, uint64_t total);
 
 /* Fetch a known model ("smollm2-135m", "qwen3-0.6b", "gpt2") into
  * <cache>/models/<name>.gguf, verified against the size and SHA-256 pinned in
- * the source, written atomically. */
+ * the source, written atomically.  A cached file of the pinned size is kept
+ * (it was hash-checked when installed); one of another size is replaced. */
 int paw_pull(const char *name, paw_progress_fn progress, void *ud);
 
 /* Resolve a model argument: an existing path is returned as is; a known model
@@ -247,6 +252,329 @@ int paw_download(const char *url, const char *dest, uint64_t expected_size,
 
 /* Hex SHA-256 of a file (65 bytes incl. NUL). */
 int paw_sha256_file(const char *path, char hex[65]);
+
+/* A model paw_pull knows, with the size and SHA-256 pinned in the source. */
+typedef struct paw_known_model {
+    const char *name;         /* "smollm2-135m", "qwen3-0.6b", "gpt2"          */
+    const char *description;
+    uint64_t    size;         /* bytes                                         */
+    const char *sha256;       /* lowercase hex                                 */
+    const char *source;       /* where paw_pull gets it: a URL, or
+                                 "pip package <requirement>"                   */
+} paw_known_model;
+
+/* The i-th known model (i from 0), NULL past the end. */
+const paw_known_model *paw_known_model_at(int i);
+/* The known model called `name`, NULL if there is none. */
+const paw_known_model *paw_known_model_find(const char *name);
+
+/* Is known model `name` in the cache with its pinned size (and SHA-256 when
+ * check_hash)?  Writes the cache path to buf either way.  PAW_ENOTFOUND if it
+ * is absent (or `name` is unknown), PAW_EHASH if size or hash is wrong. */
+int paw_cache_check(const char *name, int check_hash, char *buf, size_t cap);
+
+/* ------------------------------------------- interpreter (models, decoding) */
+/* (section owned by the interpreter work: model loading, KV cache, LoRA, generation) */
+
+/* A loaded base model: the mapped GGUF, its hyperparameters (read from the
+ * `<arch>.*` metadata) and pointers to every weight.  Read-only after load, so
+ * one model may serve several paw_ctx, also from different threads. */
+typedef struct paw_model paw_model;
+
+/* Maps `path` and checks that the architecture is known (llama, qwen3, gpt2)
+ * and that every tensor it needs is present with the shape the metadata
+ * implies.  PAW_EUNSUPPORTED for an unknown arch or weight type,
+ * PAW_EFORMAT/PAW_ENOTFOUND for a missing or mis-shaped tensor or key. */
+int  paw_model_load(const char *path, paw_model **out);
+void paw_model_free(paw_model *m);
+
+/* The GGUF the model was loaded from (for paw_tokenizer_from_gguf). */
+const paw_gguf *paw_model_gguf(const paw_model *m);
+const char *paw_model_arch(const paw_model *m);   /* "llama", "qwen3", "gpt2" */
+int32_t paw_model_n_vocab(const paw_model *m);
+int32_t paw_model_n_embd(const paw_model *m);
+int32_t paw_model_n_layer(const paw_model *m);
+int32_t paw_model_n_ctx_train(const paw_model *m);
+/* A SHA-256 over the model's metadata, tensor table and samples of every
+ * tensor's bytes: what a saved KV state is tied to. */
+void paw_model_id(const paw_model *m, uint8_t id[32]);
+
+/* One generation stream: KV cache, scratch buffers, thread pool. */
+typedef struct paw_ctx paw_ctx;
+
+typedef struct paw_ctx_params {
+    int32_t n_ctx;      /* KV positions; 0 = min(2048, the model's training ctx) */
+    int32_t n_batch;    /* most tokens per forward chunk; 0 = 512               */
+    int     n_threads;  /* 0 = one per online CPU                               */
+    int     kv_type;    /* PAW_TYPE_F32 (0, default) or PAW_TYPE_F16: half the
+                           memory, k/v rounded to half precision (llama.cpp's
+                           default)                                             */
+} paw_ctx_params;
+
+/* params may be NULL (all defaults).  All memory is allocated here, none per
+ * token afterwards (except the all-positions logits buffer, grown on demand). */
+int  paw_ctx_new(const paw_model *m, const paw_ctx_params *params, paw_ctx **out);
+void paw_ctx_free(paw_ctx *c);
+const paw_model *paw_ctx_model(const paw_ctx *c);
+int32_t paw_ctx_n_ctx(const paw_ctx *c);
+/* Positions filled in the KV cache (= tokens evaluated since the last reset). */
+int32_t paw_ctx_n_past(const paw_ctx *c);
+/* The token ids in the KV cache, n_past of them (points into the ctx). */
+const int32_t *paw_ctx_tokens(const paw_ctx *c);
+
+/* Runs the transformer over ids[0..n) at positions n_past.., appending their
+ * K/V to the cache.  *logits (may be NULL) then points into the ctx, valid
+ * until the next eval: n_vocab floats for the last position, or n*n_vocab
+ * (position-major) when logits_all.  PAW_ERANGE if n_past+n exceeds n_ctx
+ * (nothing is evaluated); PAW_EINVAL for an id outside the vocabulary. */
+int paw_eval(paw_ctx *c, const int32_t *ids, int32_t n, int logits_all,
+             const float **logits);
+
+/* Forgets cached positions >= n_past (0 = empty the cache). */
+int paw_kv_truncate(paw_ctx *c, int32_t n_past);
+
+/* A snapshot of the first n positions of a ctx's KV cache (a program's
+ * prefix), restorable into any ctx of the same model (and adapters). */
+typedef struct paw_kv_state paw_kv_state;
+/* n <= paw_ctx_n_past(c); *out is owned by the caller. */
+int  paw_kv_save(const paw_ctx *c, int32_t n, paw_kv_state **out);
+/* Replaces the ctx's cache with the snapshot (n_past becomes its length).
+ * PAW_EINVAL if it was taken from another model or adapter set,
+ * PAW_ERANGE if it does not fit the ctx. */
+int  paw_kv_restore(paw_ctx *c, const paw_kv_state *s);
+void paw_kv_state_free(paw_kv_state *s);
+int32_t paw_kv_state_n(const paw_kv_state *s);
+/* Same, through a file (written atomically).  The file's header holds the
+ * model id and adapter id; a file from another model/adapter (PAW_EINVAL),
+ * or a truncated or corrupted one (PAW_EFORMAT), is rejected and the ctx is
+ * left as it was. */
+int  paw_kv_save_file(const paw_ctx *c, int32_t n, const char *path);
+int  paw_kv_load_file(paw_ctx *c, const char *path);
+
+/* Sampling.  temp <= 0 is greedy (argmax; ties to the lowest id). */
+typedef struct paw_sampling {
+    float    temp;      /* 0 = greedy                                       */
+    int32_t  top_k;     /* 0 = off                                          */
+    float    top_p;     /* 1 (or 0) = off                                   */
+    uint64_t seed;
+} paw_sampling;
+
+typedef struct paw_sampler paw_sampler;
+int     paw_sampler_new(const paw_sampling *p, int32_t n_vocab, paw_sampler **out);
+void    paw_sampler_free(paw_sampler *s);
+/* Picks a token from logits[0..n_vocab). */
+int32_t paw_sampler_sample(paw_sampler *s, const float *logits);
+
+/* Chat templates, exactly as the models' Jinja templates render them. */
+enum paw_chat_style {
+    PAW_CHAT_NONE   = 0,  /* plain text, messages concatenated (GPT-2)          */
+    PAW_CHAT_CHATML = 1,  /* <|im_start|>role\n...<|im_end|>\n (SmolLM2: adds its
+                             default system message when none is given)          */
+    PAW_CHAT_QWEN3  = 2,  /* ChatML + empty think block after the assistant header */
+};
+typedef struct paw_chat_msg {
+    const char *role;     /* "system", "user", "assistant" */
+    const char *content;
+} paw_chat_msg;
+/* Which template a model uses (from its arch and tokenizer.chat_template). */
+int paw_chat_style_of(const paw_model *m);
+/* Renders messages as the model's template does; add_assistant appends the
+ * assistant header (the generation prompt; for Qwen3 with the empty think
+ * block, i.e. enable_thinking=False).  *out is malloc'd, NUL-terminated. */
+int paw_chat_format(const paw_model *m, const paw_chat_msg *msgs, size_t n_msgs,
+                    int add_assistant, char **out, size_t *len);
+/* Same for an explicit style; default_system (may be NULL) is the system
+ * message a ChatML template inserts when the first message is not one. */
+int paw_chat_render(int style, const char *default_system, const paw_chat_msg *msgs,
+                    size_t n_msgs, int add_assistant, char **out, size_t *len);
+
+/* Generation. */
+/* Called with each new piece of text as it becomes final (whole UTF-8
+ * characters, stop strings withheld); return non-zero to stop. */
+typedef int (*paw_text_fn)(void *ud, const char *text, size_t len);
+
+typedef struct paw_gen_params {
+    int32_t            max_tokens;  /* 0 = until EOG or the ctx is full      */
+    paw_sampling       sampling;
+    const char *const *stop;        /* stop strings (not included in text)   */
+    size_t             n_stop;
+    paw_text_fn        on_text;     /* may be NULL                            */
+    void              *ud;
+} paw_gen_params;
+
+enum paw_stop_reason { PAW_STOP_EOG = 0, PAW_STOP_STRING, PAW_STOP_MAX_TOKENS,
+                       PAW_STOP_CTX_FULL, PAW_STOP_CALLBACK };
+
+typedef struct paw_gen_result {
+    int32_t *ids;          /* generated ids (malloc'd; EOG token excluded) */
+    size_t   n_ids;
+    char    *text;         /* malloc'd, NUL-terminated, stop string cut     */
+    size_t   len;
+    int      stop_reason;  /* enum paw_stop_reason                          */
+    int32_t  n_prompt;
+    int32_t  n_decode;     /* single-token forward passes run            */
+    double   prefill_s, decode_s;
+} paw_gen_result;
+
+/* Evaluates prompt[0..n_prompt) after whatever the ctx already holds (a
+ * restored prefix, say), then samples until EOG, a stop string, max_tokens
+ * or a full ctx.  tok may be NULL (then no text, no EOG, no stop strings). */
+int  paw_generate(paw_ctx *c, const paw_tokenizer *tok, const int32_t *prompt,
+                  size_t n_prompt, const paw_gen_params *p, paw_gen_result *out);
+void paw_gen_result_free(paw_gen_result *r);
+
+/* ------------------------------------------------------- neural programs */
+/* (section owned by the programs work: .paw bundles, program cache) */
+
+/* A neural program = adapter.gguf (a LoRA GGUF) + prompt_template.txt (with
+ * exactly one {INPUT_PLACEHOLDER}) + meta.json (+ optional pseudo_program.txt),
+ * shipped as a `.paw` ZIP bundle compatible with the official v3 format.
+ *
+ * Program identity: every program has a content ID, PAW_PROGRAM_ID_LEN
+ * lowercase hex chars, computed from its content (see paw_program_id).  The
+ * program cache is keyed by it.  meta.program_id is kept for display: official
+ * bundles carry the server's id there; bundles written by paw carry the
+ * content ID (the writer fills it in when meta.program_id is NULL). */
+#define PAW_PROGRAM_ID_LEN 20
+#define PAW_PROGRAM_PLACEHOLDER "{INPUT_PLACEHOLDER}"
+
+typedef struct paw_program_example {
+    char *input;
+    char *output;
+} paw_program_example;
+
+/* meta.json, parsed.  All strings are malloc'd and NUL-terminated; NULL (or 0)
+ * means absent.  Keys this struct does not name (and examples or compiler in
+ * shapes other than paw's) are kept, verbatim, in extra_json, so that reading
+ * and writing a bundle loses nothing.  Free with paw_program_meta_clear. */
+typedef struct paw_program_meta {
+    char   *program_id;    /* display id (official: server id; paw: content ID) */
+    char   *spec;          /* the English description it was compiled from      */
+    char   *interpreter;   /* required: e.g. "Qwen/Qwen3-0.6B", "gpt2"          */
+    char   *runtime_id;    /* e.g. "qwen3-0.6b-q6_k"                             */
+    int     lora_rank;     /* 0 = absent                                         */
+    double  lora_alpha;    /* 0 = absent                                         */
+    char   *created_at;    /* ISO 8601 UTC, e.g. "2026-11-26T06:00:00Z"          */
+    int     version;       /* bundle format version: 3 (0 is written as 3)       */
+    char   *base_sha256;   /* hex SHA-256 of the interpreter GGUF it was trained on */
+    paw_program_example *examples;  /* the examples it was compiled from       */
+    size_t  n_examples;
+    char   *compiler_name;          /* meta.compiler.name                       */
+    char   *compiler_version;       /* meta.compiler.version                    */
+    char   *compiler_settings_json; /* meta.compiler.settings, any JSON value   */
+    char   *metrics_json;           /* meta.metrics, any JSON value             */
+    char   *extra_json;             /* a JSON object of all other keys          */
+} paw_program_meta;
+
+typedef struct paw_program_bundle {
+    uint8_t *adapter;              /* adapter.gguf bytes                       */
+    size_t   adapter_len;
+    char    *prompt_template;      /* prompt_template.txt, NUL-terminated      */
+    size_t   prompt_template_len;
+    char    *pseudo_program;       /* pseudo_program.txt, NULL if absent       */
+    size_t   pseudo_program_len;
+    paw_program_meta meta;
+    char     id[PAW_PROGRAM_ID_LEN + 1];  /* content ID, set by the readers    */
+} paw_program_bundle;
+
+/* Reads and validates a .paw bundle.  Enforces the official limits: file
+ * <= 256 MB, <= 256 members, <= 512 MB expanded (declared sizes and the bytes
+ * actually inflated), no absolute or `..` paths, backslashes, symlinks,
+ * duplicate names or encrypted members; the three required members present;
+ * exactly one {INPUT_PLACEHOLDER} in a UTF-8 template; adapter.gguf a valid
+ * GGUF (>= 1024 bytes) with general.type=adapter and adapter.type=lora;
+ * meta.json an object with the fields' expected types.  Otherwise
+ * PAW_EFORMAT (PAW_ERANGE for a size or count limit, PAW_EUNSUPPORTED for an
+ * unknown bundle version or an encrypted member) with a message naming the
+ * problem; a file path is prefixed to it. */
+int  paw_program_bundle_read(const char *path, paw_program_bundle **out);
+int  paw_program_bundle_read_mem(const void *buf, size_t len, paw_program_bundle **out);
+/* Reads an unpacked program directory (a cache entry), same validation. */
+int  paw_program_bundle_read_dir(const char *dir, paw_program_bundle **out);
+/* Frees the bundle and everything it owns (NULL is fine). */
+void paw_program_bundle_free(paw_program_bundle *b);
+/* Frees the strings and arrays of a meta (not the struct itself). */
+void paw_program_meta_clear(paw_program_meta *m);
+
+/* Writes b as a .paw bundle with deterministic bytes (fixed member order,
+ * 1980-01-01 timestamps, fixed compression, sorted-key JSON): the same content
+ * always gives the same file.  Atomic (temp file, fsync, rename).  The bundle
+ * is validated as the reader would.  Sets b->id. */
+int  paw_program_bundle_write(paw_program_bundle *b, const char *path);
+/* Same, into memory (*out malloc'd). */
+int  paw_program_bundle_write_mem(paw_program_bundle *b, uint8_t **out, size_t *len);
+/* meta.json exactly as the writer stores it (NUL-terminated, malloc'd). */
+int  paw_program_meta_json(const paw_program_meta *m, char **out, size_t *len);
+
+/* The content ID of a bundle: the first 20 hex chars of
+ *   SHA-256( "paw-program-v1\0"
+ *            || u64le(len) || adapter.gguf
+ *            || u64le(len) || prompt_template.txt
+ *            || u64le(len) || pseudo_program.txt     (len 0 when absent)
+ *            || u64le(len) || M )
+ * where M is meta.json as paw writes it, minus program_id and created_at, in
+ * compact form (jansson JSON_COMPACT | JSON_SORT_KEYS: sorted keys, ","/":"
+ * separators, UTF-8 unescaped, integers as such, reals as C's %.17g with
+ * ".0" added when that reads as an integer; known keys that are null are left
+ * out; version defaults to 3).  So the ID names what the program does, not
+ * when or by whom it was packed; reading a bundle and writing it back keeps
+ * the ID.  An independent Python version: tests/golden/bundle/program_id.py. */
+int  paw_program_id(const paw_program_bundle *b, char id[PAW_PROGRAM_ID_LEN + 1]);
+
+/* ---- the program cache: <cache root>/programs/ (root from paw_cache_dir)
+ *   programs/<id>/{adapter.gguf,prompt_template.txt,meta.json[,pseudo_program.txt]}
+ *   programs/<id>/... later: derived files such as the prefix KV cache
+ *     (<id> is the content ID, also for official bundles, whose own id stays
+ *     in meta.program_id; meta.json there is the writer's canonical form)
+ *   programs/aliases.json        {"alias": "<id>", ...}
+ *   programs/.staging/           installs are unpacked here, then renamed
+ *   programs/.locks/<id>.lock    flock per program; aliases.lock for aliases
+ */
+
+/* Installs a bundle under its content ID (atomic, safe against concurrent
+ * installs; installing a present program is a no-op).  alias (may be NULL)
+ * is then pointed at it.  id_out (may be NULL) receives the ID. */
+int  paw_program_install(paw_program_bundle *b, const char *alias,
+                         char id_out[PAW_PROGRAM_ID_LEN + 1]);
+/* Reads the .paw file at path and installs it. */
+int  paw_program_install_file(const char *path, const char *alias,
+                              char id_out[PAW_PROGRAM_ID_LEN + 1]);
+
+/* Points alias at an installed program (id: full ID or unique prefix), or
+ * removes the alias when id is NULL.  Aliases are 1-64 chars of
+ * [A-Za-z0-9._@/-], start with a letter or digit, contain no "..", and are
+ * not all hex digits (so that they cannot be mistaken for an ID). */
+int  paw_program_alias_set(const char *alias, const char *id);
+
+#define PAW_PROGRAM_PATH_MAX 4096
+typedef struct paw_program_ref {
+    int  is_file;                       /* the argument was a .paw file        */
+    char id[PAW_PROGRAM_ID_LEN + 1];    /* content ID                          */
+    char file[PAW_PROGRAM_PATH_MAX];    /* the .paw path if is_file, else ""   */
+    char dir[PAW_PROGRAM_PATH_MAX];     /* programs/<id> if installed, else "" */
+} paw_program_ref;
+
+/* Resolves a PROGRAM argument, in this order: an existing file (read and
+ * validated as a .paw bundle), an alias, a full installed ID, a unique
+ * prefix (>= 4 chars) of an installed ID.  PAW_ENOTFOUND if nothing matches,
+ * PAW_EINVAL for an ambiguous prefix (the message lists the candidates). */
+int  paw_program_resolve(const char *arg, paw_program_ref *out);
+
+/* Reads a resolved program (from its cache dir if installed, else its file). */
+int  paw_program_load(const char *arg, paw_program_bundle **out);
+
+typedef struct paw_program_info {
+    char     id[PAW_PROGRAM_ID_LEN + 1];
+    char    *aliases;       /* comma-separated, sorted; "" if none             */
+    char    *program_id;    /* meta.program_id ("" if absent)                  */
+    char    *spec_line;     /* first line of meta.spec ("" if absent)          */
+    char    *interpreter;   /* meta.interpreter ("" if unreadable)             */
+    uint64_t size;          /* bytes of the files in the directory             */
+} paw_program_info;
+
+/* Lists the installed programs, sorted by ID. */
+int  paw_program_list(paw_program_info **out, size_t *n);
+void paw_program_list_free(paw_program_info *list, size_t n);
 
 #ifdef __cplusplus
 }

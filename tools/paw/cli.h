@@ -11,6 +11,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_models(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 
 /* Prints "paw <cmd>: <paw_last_error()>" to stderr and returns 1. */
 int cli_fail(const char *cmd);

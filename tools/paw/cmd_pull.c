@@ -1,3 +1,114 @@
-/* cmd_pull.c — placeholder until the module lands. */
+/* cmd_pull.c — `paw pull NAME [--verify]`: fetch a known model into the cache.
+ * The library does the fetching and verification; this file only parses
+ * arguments, draws the progress bar on stderr and reports where the file is. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include "cli.h"
-int cmd_pull(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "paw pull: not built yet\n"); return 1; }
+
+typedef struct bar {
+    const char *name;
+    int    tty;          /* redraw in place, or print a line per quarter      */
+    double start;        /* when the command began (for the total time)       */
+    double t0, last;     /* first progress report (rates start there: the pip
+                            phase before it reports nothing), last redraw      */
+    uint64_t done0;
+    int    last_quarter;
+    int    drawn;
+} bar;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void on_progress(void *ud, uint64_t done, uint64_t total)
+{
+    bar *b = ud;
+    double t = now_s();
+    if (b->t0 == 0) { b->t0 = t; b->done0 = done; }
+    double mb = (double)done / 1e6;
+    double rate = t > b->t0 ? (double)(done - b->done0) / 1e6 / (t - b->t0) : 0;
+    if (b->tty) {
+        /* Redrawing more than ~10 times a second only costs time. */
+        if (done != total && t - b->last < 0.1) return;
+        b->last = t;
+        if (total) {
+            int width = 30, fill = (int)((double)width * (double)done / (double)total);
+            char cells[31];
+            for (int i = 0; i < width; i++) cells[i] = i < fill ? '#' : '.';
+            cells[width] = 0;
+            fprintf(stderr, "\r%s [%s] %5.1f%% %7.1f/%.1f MB %6.1f MB/s ", b->name, cells,
+                    100.0 * (double)done / (double)total, mb, (double)total / 1e6, rate);
+        } else {
+            fprintf(stderr, "\r%s %7.1f MB %6.1f MB/s ", b->name, mb, rate);
+        }
+        b->drawn = 1;
+    } else if (total) {
+        /* Logs (CI) get a handful of lines rather than thousands of \r. */
+        int q = (int)(4 * done / total);
+        if (q > b->last_quarter) {
+            b->last_quarter = q;
+            fprintf(stderr, "%s: %3d%% (%.1f of %.1f MB)\n", b->name, 25 * q, mb, (double)total / 1e6);
+        }
+    }
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: paw pull NAME [--verify]\n  known models:\n");
+    for (int i = 0; paw_known_model_at(i); i++) {
+        const paw_known_model *m = paw_known_model_at(i);
+        fprintf(stderr, "    %-14s %6.1f MB  %s\n", m->name, (double)m->size / 1e6, m->description);
+    }
+}
+
+int cmd_pull(int argc, char **argv)
+{
+    const char *name = NULL;
+    int verify = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--verify")) verify = 1;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(); return 0; }
+        else if (argv[i][0] == '-' || name) { usage(); return 2; }
+        else name = argv[i];
+    }
+    if (!name) { usage(); return 2; }
+    const paw_known_model *m = paw_known_model_find(name);
+    if (!m) {
+        fprintf(stderr, "paw pull: unknown model '%s'; known models:", name);
+        for (int i = 0; paw_known_model_at(i); i++)
+            fprintf(stderr, "%s %s", i ? "," : "", paw_known_model_at(i)->name);
+        fputc('\n', stderr);
+        return 1;
+    }
+
+    char path[4096];
+    int rc = paw_cache_check(name, verify, path, sizeof path);
+    if (rc == PAW_OK) {
+        printf("%s is already present: %s (%s)\n", name, path,
+               verify ? "size and sha256 verified" : "size ok; --verify checks sha256");
+        return 0;
+    }
+    if (rc == PAW_EHASH && verify) {
+        /* Right size, wrong bytes: paw_pull would keep it, so drop it first. */
+        fprintf(stderr, "paw pull: %s; fetching it again\n", paw_last_error());
+        if (unlink(path) != 0) { perror("paw pull: unlink"); return 1; }
+    }
+
+    /* pip prints nothing here (its output goes to a log), so say what is
+     * happening before a possibly long quiet phase. */
+    fprintf(stderr, "paw pull: fetching %s (%.1f MB) from %s\n", name, (double)m->size / 1e6,
+            m->source);
+    bar b = { .name = name, .tty = isatty(2), .start = now_s() };
+    rc = paw_pull(name, on_progress, &b);
+    if (b.drawn) fputc('\n', stderr);
+    if (rc) return cli_fail("pull");
+    if ((rc = paw_cache_check(name, 0, path, sizeof path))) return cli_fail("pull");
+    printf("stored %s at %s (%llu bytes, sha256 %s verified) in %.1f s\n", name, path,
+           (unsigned long long)m->size, m->sha256, now_s() - b.start);
+    return 0;
+}

@@ -14,6 +14,7 @@ static const struct command {
     {"vocab",    cmd_vocab,    "vocab TOKENIZER.json -o VOCAB.gguf   convert a Hugging Face tokenizer"},
     {"pull",     cmd_pull,     "pull NAME                      fetch a model (smollm2-135m, qwen3-0.6b, gpt2)"},
     {"models",   cmd_models,   "models                         list cached models"},
+    {"generate", cmd_generate, "generate -m MODEL [-p PROMPT|-f FILE] [--chat] [-n N] [--json]   run a model"},
 };
 
 static void usage(FILE *f)

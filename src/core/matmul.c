@@ -1,0 +1,187 @@
+/* matmul.c — paw_matmul: Y = X W^T for W of any type, split across the pool.
+ *
+ * Per call: X is quantised once to W's activation type (in parallel when T is
+ * large), then threads take chunks of rows from an atomic counter (dynamic:
+ * on a shared 2-core machine one thread is often descheduled for a while and
+ * a static split would leave the other idle).  Each chunk computes all T
+ * tokens, so its weight rows are read from memory once and then reused from
+ * cache; the gemm kernel tiles rows x tokens in registers. */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include "core/common.h"
+#include "core/kernels.h"
+#include "core/matmul.h"
+
+paw_kernel paw_kernel_scalar(int type)
+{
+    const paw_type_traits *t = paw_type_get(type);
+    paw_kernel k = { t ? t->vec_dot : NULL, NULL };
+    return k;
+}
+
+paw_kernel paw_kernel_for(int type)
+{
+    paw_kernel k = paw_kernel_scalar(type);
+    if (paw_cpu_avx2()) {
+        paw_kernel v = paw_avx2_kernel(type);
+        if (v.vec_dot) k.vec_dot = v.vec_dot;
+        if (v.gemm) k.gemm = v.gemm;
+    }
+    return k;
+}
+
+static paw_from_float_fn act_quantizer(int act_type)
+{
+    int avx2 = paw_cpu_avx2();
+    switch (act_type) {
+    case PAW_TYPE_Q8_0: return avx2 ? paw_quantize_row_q8_0_avx2 : paw_quantize_row_q8_0;
+    case PAW_TYPE_Q8_1: return avx2 ? paw_quantize_row_q8_1_avx2 : paw_quantize_row_q8_1;
+    case PAW_TYPE_Q8_K: return paw_quantize_row_q8_K;
+    default: return NULL;
+    }
+}
+
+/* ---------------------------------------------------- activation quant */
+
+typedef struct {
+    paw_from_float_fn quant;
+    const float *X;
+    uint8_t     *A;
+    int64_t      n_in, T;
+    size_t       a_row;
+} quant_task;
+
+static void quant_run(void *ctx, int ith, int nth)
+{
+    quant_task *q = ctx;
+    for (int64_t t = ith; t < q->T; t += nth)
+        q->quant(q->X + t * q->n_in, q->A + (size_t)t * q->a_row, q->n_in);
+}
+
+/* ------------------------------------------------------------ the product */
+
+typedef struct {
+    paw_kernel     k;
+    const uint8_t *W;
+    size_t         w_row;
+    const uint8_t *A;       /* activations: quantised rows, or X itself   */
+    size_t         a_row;
+    float         *Y;
+    int64_t        rows, n_in, T;
+    int64_t        chunk;   /* rows per work item                          */
+    int64_t        n_chunks;
+    atomic_llong   next;    /* next unclaimed chunk                        */
+} mm_task;
+
+/* Tokens per gemm call: bounds the activation slice one chunk sweeps so it
+ * stays in L2 while the chunk's weight rows are re-read from L1. */
+#define TOKEN_BLOCK 64
+
+static void mm_chunk(const mm_task *m, int64_t c)
+{
+    int64_t r0 = c * m->chunk, r1 = PAW_MIN(m->rows, r0 + m->chunk);
+    const uint8_t *w = m->W + (size_t)r0 * m->w_row;
+    if (m->T == 1) {
+        for (int64_t r = r0; r < r1; r++, w += m->w_row) m->k.vec_dot(m->n_in, &m->Y[r], w, m->A);
+        return;
+    }
+    for (int64_t t0 = 0; t0 < m->T; t0 += TOKEN_BLOCK) {
+        int nc = (int)PAW_MIN(TOKEN_BLOCK, m->T - t0);
+        const uint8_t *a = m->A + (size_t)t0 * m->a_row;
+        float *y = m->Y + t0 * m->rows + r0;
+        if (m->k.gemm) {
+            m->k.gemm(m->n_in, (int)(r1 - r0), nc, w, m->w_row, a, m->a_row, y, (size_t)m->rows);
+            continue;
+        }
+        for (int64_t r = 0; r < r1 - r0; r++)
+            for (int t = 0; t < nc; t++)
+                m->k.vec_dot(m->n_in, &y[(size_t)t * m->rows + r], w + (size_t)r * m->w_row,
+                             a + (size_t)t * m->a_row);
+    }
+}
+
+static void mm_run(void *ctx, int ith, int nth)
+{
+    mm_task *m = ctx;
+    (void)nth;
+    /* Chunk ith first (no atomic traffic in the common case), then steal. */
+    for (int64_t c = ith; c < m->n_chunks; c = atomic_fetch_add(&m->next, 1))
+        mm_chunk(m, c);
+}
+
+static void fill_nan(float *Y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) Y[i] = NAN;
+}
+
+void paw_matmul(paw_pool *p, float *Y, const void *W, int type,
+                int64_t rows, int64_t n_in, const float *X, int64_t T)
+{
+    const paw_type_traits *tt = paw_type_get(type);
+    if (rows <= 0 || T <= 0) return;
+    /* An unknown type or ragged row is a caller bug (types are checked when
+     * a model loads); NaN outputs make it impossible to miss. */
+    if (!tt || !tt->vec_dot || n_in % tt->block_size) { fill_nan(Y, rows * T); return; }
+
+    mm_task m = { .W = W, .w_row = paw_type_row_bytes(type, n_in), .Y = Y,
+                  .rows = rows, .n_in = n_in, .T = T };
+    m.k = paw_kernel_for(type);
+    int nth = paw_pool_size(p);
+
+    uint8_t stackbuf[16384] __attribute__((aligned(64)));
+    uint8_t *heap = NULL;
+    if (tt->vec_dot_type == PAW_TYPE_F32) {
+        m.A = (const uint8_t *)X;
+        m.a_row = (size_t)n_in * sizeof(float);
+    } else {
+        quant_task q = { act_quantizer(tt->vec_dot_type), X, NULL, n_in, T,
+                         paw_type_row_bytes(tt->vec_dot_type, n_in) };
+        size_t need = q.a_row * (size_t)T;
+        if (need <= sizeof stackbuf) {
+            q.A = stackbuf;
+        } else if (!(q.A = heap = aligned_alloc(64, (need + 63) & ~(size_t)63))) {
+            fill_nan(Y, rows * T);
+            return;
+        }
+        if (T >= 4 && nth > 1) paw_pool_run(p, quant_run, &q);
+        else quant_run(&q, 0, 1);
+        m.A = q.A;
+        m.a_row = q.a_row;
+    }
+
+    /* About 4 chunks per thread for balance, rounded to 16 rows so threads'
+     * output ranges do not share cache lines; decode chunks at least 64 rows
+     * so the weight stream of one thread stays long. */
+    int64_t min_chunk = T == 1 ? 64 : 16;
+    int64_t chunk = (rows + 4 * nth - 1) / (4 * nth);
+    chunk = PAW_MAX(min_chunk, (chunk + 15) / 16 * 16);
+    m.chunk = chunk;
+    m.n_chunks = (rows + chunk - 1) / chunk;
+    int parallel = nth > 1 && m.n_chunks > 1;
+    atomic_init(&m.next, parallel ? nth : 1);
+    if (parallel) paw_pool_run(p, mm_run, &m);
+    else mm_run(&m, 0, 1);
+    free(heap);
+}
+
+void paw_matmul_ref(float *Y, const void *W, int type,
+                    int64_t rows, int64_t n_in, const float *X, int64_t T)
+{
+    const paw_type_traits *tt = paw_type_get(type);
+    if (rows <= 0 || T <= 0) return;
+    float *w = tt && tt->to_float && n_in % tt->block_size == 0
+             ? malloc((size_t)n_in * sizeof(float)) : NULL;
+    if (!w) { fill_nan(Y, rows * T); return; }
+    size_t w_row = paw_type_row_bytes(type, n_in);
+    for (int64_t r = 0; r < rows; r++) {
+        tt->to_float((const uint8_t *)W + (size_t)r * w_row, w, n_in);
+        for (int64_t t = 0; t < T; t++) {
+            const float *x = X + t * n_in;
+            double s = 0.0;
+            for (int64_t k = 0; k < n_in; k++) s += (double)w[k] * x[k];
+            Y[t * rows + r] = (float)s;
+        }
+    }
+    free(w);
+}

@@ -1,0 +1,766 @@
+/* test_model.c — the forward pass against llama.cpp.
+ *
+ * stories260K: greedy continuations and top-3 probabilities from the fixture
+ * (llama.cpp's own output).  SmolLM2-135M Q4_1, and random-weight Qwen3 and
+ * GPT-2 GGUFs with the real layer structure: logits against golden data
+ * written by scripts/gen_model_golden.py (llama-cpp-python).  Plus the KV
+ * cache: prefix save/restore (memory, file), rejection of foreign or corrupt
+ * state files, PAW_ERANGE past n_ctx; and model load errors. */
+#include "testutil.h"
+#include <jansson.h>
+#include <math.h>
+#include <unistd.h>
+#include "paw.h"
+
+static json_t *load_json(const char *path)
+{
+    json_error_t e;
+    json_t *j = json_load_file(path, 0, &e);
+    if (!j) fail_msg("%s:%d: %s", path, e.line, e.text);
+    return j;
+}
+
+static int32_t *json_ids(json_t *arr, size_t *n)
+{
+    *n = json_array_size(arr);
+    int32_t *ids = malloc((*n + 1) * sizeof *ids);
+    assert_non_null(ids);
+    for (size_t i = 0; i < *n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(arr, i));
+    return ids;
+}
+
+static paw_model *load_model(const char *path)
+{
+    paw_model *m = NULL;
+    int rc = paw_model_load(path, &m);
+    if (rc) fail_msg("load %s: %s", path, paw_last_error());
+    return m;
+}
+
+static paw_ctx *new_ctx_kv(const paw_model *m, int n_ctx, int n_batch, int kv_type)
+{
+    paw_ctx_params p = {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = 2, .kv_type = kv_type};
+    paw_ctx *c = NULL;
+    if (paw_ctx_new(m, &p, &c)) fail_msg("ctx: %s", paw_last_error());
+    return c;
+}
+
+static paw_ctx *new_ctx(const paw_model *m, int n_ctx, int n_batch)
+{
+    return new_ctx_kv(m, n_ctx, n_batch, PAW_TYPE_F32);
+}
+
+#define PAW_MAX_D(a, b) ((a) > (b) ? (a) : (b))
+
+static int32_t argmax(const float *x, int32_t n)
+{
+    int32_t b = 0;
+    for (int32_t i = 1; i < n; i++) if (x[i] > x[b]) b = i;
+    return b;
+}
+
+/* ------------------------------------------------------------ stories260K */
+
+/* The fixture came from a llama.cpp build with an f16 KV cache and flash
+ * attention, which round q, k, v and the attention accumulator to f16; paw
+ * keeps them in f32.  llama.cpp itself, run with an f32 KV cache, is 2.38e-3
+ * away from the fixture's top-3 probabilities (and 1.12e-3 with its default
+ * settings of today), and paw is at the same 2.38e-3: so the bound is 2.5e-3
+ * rather than 1e-3, while every greedy token must match exactly. */
+#define STORIES_MAX_DP 2.5e-3
+/* With paw's f16 KV cache, k and v are rounded as in the fixture's run; q and
+ * the attention sums stay f32 (llama.cpp rounds those to f16 too).  Measured
+ * 1.27e-3; llama.cpp with its default settings today is 1.12e-3 away. */
+#define STORIES_MAX_DP_F16 1.5e-3
+
+static void check_stories_greedy(int kv_type, double bound)
+{
+    paw_model *m = load_model(tu_shared("fixtures/stories260k/stories260K.gguf"));
+    assert_string_equal(paw_model_arch(m), "llama");
+    const int32_t V = paw_model_n_vocab(m);
+    paw_ctx *c = new_ctx_kv(m, 256, 0, kv_type);
+    char *text = tu_read_file(tu_shared("fixtures/stories260k/reference.jsonl"), NULL);
+    assert_non_null(text);
+    int cases = 0;
+    double worst = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        json_error_t e;
+        json_t *j = json_loads(line, 0, &e);
+        assert_non_null(j);
+        size_t n_ids, n_greedy;
+        int32_t *ids = json_ids(json_object_get(j, "ids"), &n_ids);
+        int32_t *want = json_ids(json_object_get(j, "greedy"), &n_greedy);
+        json_t *top3 = json_object_get(j, "top3_probs");
+        int32_t *prompt = malloc((n_ids + 1) * sizeof *prompt);
+        prompt[0] = (int32_t)json_integer_value(json_object_get(j, "bos"));
+        memcpy(prompt + 1, ids, n_ids * sizeof *ids);
+        assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
+        const float *logits;
+        assert_int_equal(paw_eval(c, prompt, (int32_t)n_ids + 1, 0, &logits), PAW_OK);
+        float *p = malloc((size_t)V * sizeof *p);
+        for (size_t k = 0; k < n_greedy; k++) {
+            /* softmax at temperature 1 */
+            float mx = logits[argmax(logits, V)];
+            double sum = 0;
+            for (int32_t v = 0; v < V; v++) sum += exp((double)logits[v] - mx);
+            for (int32_t v = 0; v < V; v++) p[v] = (float)(exp((double)logits[v] - mx) / sum);
+            json_t *t3 = json_array_get(top3, k);
+            for (size_t r = 0; r < json_array_size(t3); r++) {
+                json_t *pair = json_array_get(t3, r);
+                int32_t id = (int32_t)json_integer_value(json_array_get(pair, 0));
+                double pr = json_real_value(json_array_get(pair, 1));
+                double d = fabs(p[id] - pr);
+                worst = d > worst ? d : worst;
+                if (d > bound)
+                    fail_msg("case %d step %zu: p[%d] = %f, llama.cpp %f", cases, k, id, p[id], pr);
+            }
+            int32_t next = argmax(logits, V);
+            if (next != want[k]) fail_msg("case %d step %zu: greedy %d, llama.cpp %d", cases, k, next, want[k]);
+            if (k + 1 < n_greedy) assert_int_equal(paw_eval(c, &next, 1, 0, &logits), PAW_OK);
+        }
+        free(p); free(prompt); free(ids); free(want);
+        json_decref(j);
+        cases++;
+    }
+    assert_int_equal(cases, 8);
+    print_message("stories260K (%s KV): 8 prompts x 48 greedy tokens match, max |dp| %.2e\n",
+                  paw_type_name(kv_type), worst);
+    free(text);
+    paw_ctx_free(c);
+    paw_model_free(m);
+}
+
+static void test_stories_greedy(void **state) { (void)state; check_stories_greedy(PAW_TYPE_F32, STORIES_MAX_DP); }
+static void test_stories_greedy_f16kv(void **state) { (void)state; check_stories_greedy(PAW_TYPE_F16, STORIES_MAX_DP_F16); }
+
+/* The same prompts against llama.cpp run with an f32 KV cache (the same
+ * arithmetic as paw, F32 weights): logits agree to float rounding.  Prefill
+ * of the prompt and the 47 greedy tokens in one pass, in chunks of 16. */
+static void test_stories_logits_f32(void **state)
+{
+    (void)state;
+    paw_model *m = load_model(tu_shared("fixtures/stories260k/stories260K.gguf"));
+    const int32_t V = paw_model_n_vocab(m);
+    paw_ctx *c = new_ctx(m, 256, 16);
+    json_t *g = load_json("tests/golden/model/stories260k-f32.json"), *cases = json_object_get(g, "cases");
+    assert_int_equal(json_array_size(cases), 8);
+    double worst = 0;
+    for (size_t ci = 0; ci < json_array_size(cases); ci++) {
+        json_t *cs = json_array_get(cases, ci), *steps = json_object_get(cs, "top");
+        size_t n;
+        int32_t *ids = json_ids(json_object_get(cs, "ids"), &n);
+        size_t first = (size_t)json_integer_value(json_object_get(cs, "n_prompt")) - 1;
+        assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
+        const float *lg;
+        assert_int_equal(paw_eval(c, ids, (int32_t)n, 1, &lg), PAW_OK);
+        assert_int_equal(json_array_size(steps), n - first);
+        for (size_t k = 0; k + first < n; k++) {
+            json_t *top = json_array_get(steps, k);
+            const float *row = lg + (first + k) * V;
+            assert_int_equal(argmax(row, V), json_integer_value(json_array_get(json_array_get(top, 0), 0)));
+            for (size_t r = 0; r < json_array_size(top); r++) {
+                json_t *pr = json_array_get(top, r);
+                double d = fabs(row[json_integer_value(json_array_get(pr, 0))] - json_real_value(json_array_get(pr, 1)));
+                worst = d > worst ? d : worst;
+            }
+        }
+        free(ids);
+    }
+    print_message("stories260K vs llama.cpp (f32 KV): max |dlogit| %.2e\n", worst);
+    assert_true(worst < 1e-4);
+    json_decref(g);
+    paw_ctx_free(c);
+    paw_model_free(m);
+}
+
+/* --------------------------------------------------------------- SmolLM2 */
+
+/* Bound on |logit(paw) - logit(llama.cpp)| for SmolLM2-135M Q4_1.
+ * Both quantise every matmul input to 8-bit Q8_1/Q8_0 blocks, so an ulp of
+ * difference before a quantiser (libm expf vs ggml's vectorised expf in
+ * softmax and SiLU, summation order) moves a value by a whole quantum once
+ * in a while, and 30 layers carry that to the logits.  Positions whose inputs
+ * agree bit for bit (the first few of each prompt) do match exactly.
+ * Measured: max 0.92 over the 106 positions; llama.cpp's own flash-attention
+ * and plain attention paths differ from each other by 2.39 on the same
+ * prompts, with 2 argmax flips (scripts/gen_model_golden.py, same settings).
+ * Hence the bound, and argmax is only required to agree where the top two
+ * logits are further apart than that noise. */
+#define SMOLLM2_MAX_DLOGIT 1.25
+#define SMOLLM2_TIE_MARGIN SMOLLM2_MAX_DLOGIT
+
+static void test_smollm2_logits(void **state)
+{
+    (void)state;
+    if (access(tu_smollm2(), R_OK)) skip();
+    paw_model *m = load_model(tu_smollm2());
+    const int32_t V = paw_model_n_vocab(m);
+    assert_int_equal(V, 49152);
+    paw_ctx *c = new_ctx(m, 512, 0);
+    json_t *g = load_json("tests/golden/model/smollm2.json");
+    json_t *fixed = json_object_get(g, "fixed_ids"), *cases = json_object_get(g, "cases");
+    double worst = 0;
+    int greedy_ok = 0, ties = 0;
+    double gap = 0;   /* largest logit lead of paw's pick over llama.cpp's */
+    for (size_t ci = 0; ci < json_array_size(cases); ci++) {
+        json_t *cs = json_array_get(cases, ci);
+        size_t n, n_greedy;
+        int32_t *ids = json_ids(json_object_get(cs, "ids"), &n);
+        int32_t *want = json_ids(json_object_get(cs, "greedy"), &n_greedy);
+        json_t *pos = json_object_get(cs, "positions");
+        assert_int_equal(json_array_size(pos), n);
+        assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
+        const float *lg;
+        assert_int_equal(paw_eval(c, ids, (int32_t)n, 1, &lg), PAW_OK);
+        for (size_t t = 0; t < n; t++) {
+            const float *row = lg + t * V;
+            json_t *pt = json_array_get(pos, t);
+            int32_t am = (int32_t)json_integer_value(json_object_get(pt, "argmax"));
+            json_t *top = json_object_get(pt, "top"), *fx = json_object_get(pt, "fixed");
+            double margin = json_real_value(json_array_get(json_array_get(top, 0), 1)) -
+                            json_real_value(json_array_get(json_array_get(top, 1), 1));
+            int32_t second = (int32_t)json_integer_value(json_array_get(json_array_get(top, 1), 0));
+            if (argmax(row, V) != am) {
+                /* Only a near-tie may flip, and then only to llama.cpp's runner-up. */
+                if (margin >= SMOLLM2_TIE_MARGIN || argmax(row, V) != second)
+                    fail_msg("prompt %zu pos %zu: argmax %d, llama.cpp %d (margin %.3f)",
+                             ci, t, argmax(row, V), am, margin);
+                ties++;
+            }
+            for (size_t k = 0; k < json_array_size(top); k++) {
+                json_t *pr = json_array_get(top, k);
+                int32_t id = (int32_t)json_integer_value(json_array_get(pr, 0));
+                double d = fabs(row[id] - json_real_value(json_array_get(pr, 1)));
+                worst = d > worst ? d : worst;
+            }
+            for (size_t k = 0; k < json_array_size(fx); k++) {
+                int32_t id = (int32_t)json_integer_value(json_array_get(fixed, k));
+                double d = fabs(row[id] - json_number_value(json_array_get(fx, k)));
+                worst = d > worst ? d : worst;
+            }
+        }
+        /* Greedy decoding, one token at a time as llama.cpp did.  Free-running,
+         * the two sequences part at the first near-tie (see above), so each step
+         * is checked teacher-forced: fed llama.cpp's tokens, paw must pick
+         * llama.cpp's next token, or rank it within the noise of its best. */
+        assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
+        assert_int_equal(paw_eval(c, ids, (int32_t)n, 0, &lg), PAW_OK);
+        size_t same = n_greedy;
+        for (size_t k = 0; k < n_greedy; k++) {
+            int32_t mine = argmax(lg, V);
+            if (mine != want[k]) {
+                if (same == n_greedy) same = k;
+                if (lg[mine] - lg[want[k]] >= SMOLLM2_TIE_MARGIN)
+                    fail_msg("prompt %zu greedy step %zu: paw %d (%.3f), llama.cpp %d (%.3f)",
+                             ci, k, mine, lg[mine], want[k], lg[want[k]]);
+                ties++;
+                gap = PAW_MAX_D(gap, lg[mine] - lg[want[k]]);
+            }
+            if (k + 1 < n_greedy) assert_int_equal(paw_eval(c, &want[k], 1, 0, &lg), PAW_OK);
+        }
+        greedy_ok += same == n_greedy;
+        print_message("smollm2 prompt %zu: %zu tokens; greedy identical for %zu of %zu steps\n",
+                      ci, n, same, n_greedy);
+        free(ids); free(want);
+    }
+    print_message("smollm2: max |dlogit| %.4f (bound %.3f), %d near-tie flips, %d of 5 "
+                  "continuations identical throughout, largest tie gap %.3f\n",
+                  worst, SMOLLM2_MAX_DLOGIT, ties, greedy_ok, gap);
+    assert_true(worst < SMOLLM2_MAX_DLOGIT);
+    json_decref(g);
+    paw_ctx_free(c);
+    paw_model_free(m);
+}
+
+/* ---------------------------------------------------- random Qwen3 / GPT-2 */
+
+/* All logits at every position against llama.cpp for a tiny random model. */
+static void check_tiny(const char *arch, double bound)
+{
+    char path[256];
+    snprintf(path, sizeof path, "tests/golden/model/%s-tiny.gguf", arch);
+    paw_model *m = load_model(path);
+    assert_string_equal(paw_model_arch(m), arch);
+    const int32_t V = paw_model_n_vocab(m);
+    snprintf(path, sizeof path, "tests/golden/model/%s-tiny.json", arch);
+    json_t *g = load_json(path), *cases = json_object_get(g, "cases");
+    /* n_batch 16 splits the longer sequences into several prefill chunks. */
+    paw_ctx *c = new_ctx(m, 128, 16);
+    double worst = 0;
+    for (size_t ci = 0; ci < json_array_size(cases); ci++) {
+        json_t *cs = json_array_get(cases, ci), *want = json_object_get(cs, "logits");
+        size_t n;
+        int32_t *ids = json_ids(json_object_get(cs, "ids"), &n);
+        assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
+        const float *lg;
+        assert_int_equal(paw_eval(c, ids, (int32_t)n, 1, &lg), PAW_OK);
+        for (size_t t = 0; t < n; t++) {
+            json_t *row = json_array_get(want, t);
+            int32_t am = 0;
+            for (int32_t v = 0; v < V; v++) {
+                double d = fabs(lg[t * V + v] - json_number_value(json_array_get(row, v)));
+                worst = d > worst ? d : worst;
+                if (json_number_value(json_array_get(row, v)) > json_number_value(json_array_get(row, am)))
+                    am = v;
+            }
+            assert_int_equal(argmax(lg + t * V, V), am);
+        }
+        free(ids);
+    }
+    print_message("%s-tiny: max |dlogit| %.2e (bound %.0e)\n", arch, worst, bound);
+    assert_true(worst < bound);
+    json_decref(g);
+    paw_ctx_free(c);
+    paw_model_free(m);
+}
+
+/* F32 weights: only summation order differs, logits are O(1). */
+static void test_qwen3_tiny(void **state) { (void)state; check_tiny("qwen3", 1e-3); }
+/* llama.cpp's GELU reads an fp16 table (relative error ~1e-3 per activation). */
+static void test_gpt2_tiny(void **state) { (void)state; check_tiny("gpt2", 2e-2); }
+
+
+/* ------------------------------------------------------------- KV cache */
+
+static const char *tmp_path(const char *name)
+{
+    static char b[4][512];
+    static int slot;
+    char *p = b[slot++ & 3];
+    snprintf(p, sizeof b[0], "%s/paw_test_model_%ld_%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+             (long)getpid(), name);
+    return p;
+}
+
+static void check_kv_prefix(int kv_type)
+{
+    paw_model *m = load_model(tu_shared("fixtures/stories260k/stories260K.gguf"));
+    const int32_t V = paw_model_n_vocab(m);
+    int32_t prefix[24], suffix[9];
+    for (int i = 0; i < 24; i++) prefix[i] = (i * 37 + 11) % V;
+    prefix[0] = 1;
+    for (int i = 0; i < 9; i++) suffix[i] = (i * 53 + 7) % V;
+    const size_t nb = sizeof suffix / sizeof *suffix * (size_t)V * sizeof(float);
+
+    /* A: prefix, snapshot, suffix. */
+    paw_ctx *a = new_ctx_kv(m, 64, 0, kv_type);
+    const float *lg;
+    assert_int_equal(paw_eval(a, prefix, 24, 0, NULL), PAW_OK);
+    paw_kv_state *st = NULL;
+    assert_int_equal(paw_kv_save(a, 24, &st), PAW_OK);
+    assert_int_equal(paw_kv_state_n(st), 24);
+    const char *file = tmp_path("prefix.kv");
+    assert_int_equal(paw_kv_save_file(a, 24, file), PAW_OK);
+    assert_int_equal(paw_eval(a, suffix, 9, 1, &lg), PAW_OK);
+    float *want = malloc(nb);
+    memcpy(want, lg, nb);
+
+    /* Recomputing the suffix after truncating back to the prefix. */
+    assert_int_equal(paw_kv_truncate(a, 24), PAW_OK);
+    assert_int_equal(paw_eval(a, suffix, 9, 1, &lg), PAW_OK);
+    assert_memory_equal(lg, want, nb);
+
+    /* B: restored from memory; C: restored from the file. */
+    paw_ctx *b = new_ctx_kv(m, 64, 0, kv_type);
+    assert_int_equal(paw_kv_restore(b, st), PAW_OK);
+    assert_int_equal(paw_ctx_n_past(b), 24);
+    assert_memory_equal(paw_ctx_tokens(b), prefix, sizeof prefix);
+    assert_int_equal(paw_eval(b, suffix, 9, 1, &lg), PAW_OK);
+    assert_memory_equal(lg, want, nb);
+    paw_ctx *c = new_ctx_kv(m, 64, 0, kv_type);
+    assert_int_equal(paw_kv_load_file(c, file), PAW_OK);
+    assert_int_equal(paw_ctx_n_past(c), 24);
+    assert_int_equal(paw_eval(c, suffix, 9, 1, &lg), PAW_OK);
+    assert_memory_equal(lg, want, nb);
+
+    /* Corrupt and truncated files are rejected; the ctx keeps its state. */
+    size_t len = 0;
+    char *bytes = tu_read_file(file, &len);
+    assert_non_null(bytes);
+    const char *bad = tmp_path("bad.kv");
+    size_t flips[] = {0, 100, len / 2, len - 1};
+    for (size_t i = 0; i < 4; i++) {
+        bytes[flips[i]] ^= 0x40;
+        FILE *f = fopen(bad, "wb");
+        fwrite(bytes, 1, len, f);
+        fclose(f);
+        bytes[flips[i]] ^= 0x40;
+        int rc = paw_kv_load_file(c, bad);
+        assert_true(rc == PAW_EFORMAT || rc == PAW_EINVAL);
+        assert_int_equal(paw_ctx_n_past(c), 33);
+    }
+    FILE *f = fopen(bad, "wb");
+    fwrite(bytes, 1, len - 5, f);
+    fclose(f);
+    assert_int_equal(paw_kv_load_file(c, bad), PAW_EFORMAT);
+    assert_int_equal(paw_kv_load_file(c, tmp_path("missing.kv")), PAW_EIO);
+
+    /* A state from another model is refused, in memory and as a file. */
+    paw_model *other = load_model("tests/golden/model/qwen3-tiny.gguf");
+    paw_ctx *o = new_ctx(other, 64, 0);
+    assert_int_equal(paw_kv_load_file(o, file), PAW_EINVAL);
+    assert_int_equal(paw_kv_restore(o, st), PAW_EINVAL);
+    assert_int_equal(paw_ctx_n_past(o), 0);
+    /* A state with the other value type, or longer than the ctx, is refused. */
+    paw_ctx *other_type = new_ctx_kv(m, 64, 0, kv_type == PAW_TYPE_F32 ? PAW_TYPE_F16 : PAW_TYPE_F32);
+    assert_int_equal(paw_kv_restore(other_type, st), PAW_EINVAL);
+    assert_int_equal(paw_kv_load_file(other_type, file), PAW_EINVAL);
+    paw_ctx_free(other_type);
+    paw_ctx *small = new_ctx_kv(m, 16, 0, kv_type);
+    assert_int_equal(paw_kv_restore(small, st), PAW_ERANGE);
+    assert_int_equal(paw_kv_load_file(small, file), PAW_ERANGE);
+
+    unlink(file);
+    unlink(bad);
+    free(bytes);
+    free(want);
+    paw_kv_state_free(st);
+    paw_ctx_free(a); paw_ctx_free(b); paw_ctx_free(c); paw_ctx_free(o); paw_ctx_free(small);
+    paw_model_free(other);
+    paw_model_free(m);
+}
+
+static void test_kv_prefix(void **state) { (void)state; check_kv_prefix(PAW_TYPE_F32); }
+/* The f16 cache: half the bytes in memory and on disk, same guarantees. */
+static void test_kv_prefix_f16(void **state) { (void)state; check_kv_prefix(PAW_TYPE_F16); }
+
+static void test_kv_range(void **state)
+{
+    (void)state;
+    paw_model *m = load_model(tu_shared("fixtures/stories260k/stories260K.gguf"));
+    paw_ctx *c = new_ctx(m, 32, 8);
+    int32_t ids[40];
+    for (int i = 0; i < 40; i++) ids[i] = i + 3;
+    assert_int_equal(paw_eval(c, ids, 33, 0, NULL), PAW_ERANGE);
+    assert_int_equal(paw_ctx_n_past(c), 0);
+    assert_int_equal(paw_eval(c, ids, 20, 0, NULL), PAW_OK);
+    assert_int_equal(paw_eval(c, ids, 13, 0, NULL), PAW_ERANGE);
+    assert_int_equal(paw_ctx_n_past(c), 20);
+    assert_int_equal(paw_eval(c, ids, 12, 0, NULL), PAW_OK);
+    assert_int_equal(paw_ctx_n_past(c), 32);
+    int32_t bad = paw_model_n_vocab(m);
+    assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
+    assert_int_equal(paw_eval(c, &bad, 1, 0, NULL), PAW_EINVAL);
+    assert_int_equal(paw_kv_truncate(c, 5), PAW_EINVAL);
+
+    /* Chunked prefill (n_batch 8) equals one-token-at-a-time decoding. */
+    const int32_t V = paw_model_n_vocab(m);
+    const float *lg;
+    assert_int_equal(paw_eval(c, ids, 20, 1, &lg), PAW_OK);
+    float *all = malloc((size_t)20 * V * sizeof(float));
+    memcpy(all, lg, (size_t)20 * V * sizeof(float));
+    assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
+    double worst = 0;
+    for (int t = 0; t < 20; t++) {
+        assert_int_equal(paw_eval(c, ids + t, 1, 0, &lg), PAW_OK);
+        for (int32_t v = 0; v < V; v++) {
+            double d = fabs(lg[v] - all[(size_t)t * V + v]);
+            worst = d > worst ? d : worst;
+        }
+    }
+    assert_true(worst < 1e-4);
+    free(all);
+    paw_ctx_free(c);
+    paw_model_free(m);
+}
+
+/* ------------------------------------------------------------ load errors */
+
+enum { TL_OK, TL_ARCH, TL_MISSING_TENSOR, TL_BAD_SHAPE, TL_MISSING_KEY, TL_BAD_HEADS };
+
+/* A 1-layer llama GGUF (n_embd 8, 2 heads, vocab 4), broken as asked. */
+static void write_tiny_llama(const char *path, int variant)
+{
+    static float zeros[64 * 8];
+    paw_gguf_writer *w = paw_gguf_writer_new();
+    const char *arch = variant == TL_ARCH ? "mamba" : "llama";
+    char key[64];
+    assert_int_equal(paw_gguf_writer_set_str(w, "general.architecture", arch, strlen(arch)), PAW_OK);
+#define KEY(k) (snprintf(key, sizeof key, "%s.%s", arch, k), key)
+    if (variant != TL_MISSING_KEY) paw_gguf_writer_set_u32(w, KEY("block_count"), 1);
+    paw_gguf_writer_set_u32(w, KEY("context_length"), 16);
+    paw_gguf_writer_set_u32(w, KEY("embedding_length"), 8);
+    paw_gguf_writer_set_u32(w, KEY("feed_forward_length"), 16);
+    paw_gguf_writer_set_u32(w, KEY("attention.head_count"), 2);
+    paw_gguf_writer_set_u32(w, KEY("attention.head_count_kv"), variant == TL_BAD_HEADS ? 3 : 1);
+    paw_gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-5f);
+#undef KEY
+    struct { const char *name; int64_t ne0, ne1; } t[] = {
+        {"token_embd.weight", 8, 4}, {"output_norm.weight", 8, 1},
+        {"blk.0.attn_norm.weight", 8, 1}, {"blk.0.attn_q.weight", 8, 8},
+        {"blk.0.attn_k.weight", 8, variant == TL_BAD_SHAPE ? 8 : 4}, {"blk.0.attn_v.weight", 8, 4},
+        {"blk.0.attn_output.weight", 8, 8}, {"blk.0.ffn_norm.weight", 8, 1},
+        {"blk.0.ffn_gate.weight", 8, 16}, {"blk.0.ffn_up.weight", 8, 16},
+        {"blk.0.ffn_down.weight", 16, 8},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        if (variant == TL_MISSING_TENSOR && !strcmp(t[i].name, "blk.0.ffn_up.weight")) continue;
+        int64_t ne[2] = {t[i].ne0, t[i].ne1};
+        assert_int_equal(paw_gguf_writer_add_tensor(w, t[i].name, PAW_TYPE_F32, t[i].ne1 > 1 ? 2 : 1,
+                                                    ne, zeros), PAW_OK);
+    }
+    assert_int_equal(paw_gguf_writer_write(w, path), PAW_OK);
+    paw_gguf_writer_free(w);
+}
+
+static void test_load_errors(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("tiny.gguf");
+    struct { int variant, rc; const char *needle; } cases[] = {
+        {TL_ARCH, PAW_EUNSUPPORTED, "mamba"},
+        {TL_MISSING_TENSOR, PAW_ENOTFOUND, "blk.0.ffn_up.weight"},
+        {TL_BAD_SHAPE, PAW_EFORMAT, "blk.0.attn_k.weight"},
+        {TL_MISSING_KEY, PAW_ENOTFOUND, "llama.block_count"},
+        {TL_BAD_HEADS, PAW_EFORMAT, "head_count"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_tiny_llama(path, cases[i].variant);
+        paw_model *m = (paw_model *)1;
+        assert_int_equal(paw_model_load(path, &m), cases[i].rc);
+        assert_null(m);
+        if (!strstr(paw_last_error(), cases[i].needle))
+            fail_msg("error '%s' does not name '%s'", paw_last_error(), cases[i].needle);
+    }
+    /* The intact file loads (tied head, n_embd/n_head head size) and runs. */
+    write_tiny_llama(path, TL_OK);
+    paw_model *m = load_model(path);
+    assert_int_equal(paw_model_n_vocab(m), 4);
+    assert_int_equal(paw_model_n_layer(m), 1);
+    paw_ctx *c = new_ctx(m, 0, 0);
+    assert_int_equal(paw_ctx_n_ctx(c), 16);
+    int32_t ids[3] = {1, 2, 3};
+    const float *lg;
+    assert_int_equal(paw_eval(c, ids, 3, 0, &lg), PAW_OK);
+    for (int v = 0; v < 4; v++) assert_true(lg[v] == 0.0f);
+    paw_ctx_free(c);
+    paw_model_free(m);
+    assert_int_equal(paw_model_load(tmp_path("nonexistent.gguf"), &m), PAW_EIO);
+    unlink(path);
+}
+
+/* --------------------------------------------------------------- sampling */
+
+static void test_sampler(void **state)
+{
+    (void)state;
+    float lg[5] = {0.5f, 2.0f, -1.0f, 2.0f, 1.9f};
+    paw_sampler *s;
+    assert_int_equal(paw_sampler_new(NULL, 5, &s), PAW_OK);
+    assert_int_equal(paw_sampler_sample(s, lg), 1);            /* greedy; ties to the lower id */
+    paw_sampler_free(s);
+    paw_sampling p = {.temp = 1.0f, .top_k = 1, .seed = 7};
+    assert_int_equal(paw_sampler_new(&p, 5, &s), PAW_OK);
+    for (int i = 0; i < 50; i++) assert_true(paw_sampler_sample(s, lg) == 1 || paw_sampler_sample(s, lg) == 3);
+    paw_sampler_free(s);
+
+    /* p = (1/3, 2/3) at temperature 1; frequencies within 4 sigma. */
+    float two[2] = {0.0f, logf(2.0f)};
+    p = (paw_sampling){.temp = 1.0f, .seed = 42};
+    assert_int_equal(paw_sampler_new(&p, 2, &s), PAW_OK);
+    int n1 = 0, N = 20000;
+    int32_t first[16];
+    for (int i = 0; i < N; i++) {
+        int32_t id = paw_sampler_sample(s, two);
+        if (i < 16) first[i] = id;
+        n1 += id == 1;
+    }
+    paw_sampler_free(s);
+    assert_true(fabs(n1 / (double)N - 2.0 / 3) < 4 * sqrt(2.0 / 9 / N));
+    /* Same seed, same draws. */
+    assert_int_equal(paw_sampler_new(&p, 2, &s), PAW_OK);
+    for (int i = 0; i < 16; i++) assert_int_equal(paw_sampler_sample(s, two), first[i]);
+    paw_sampler_free(s);
+    /* top_p 0.5 over (0.6, 0.3, 0.1) keeps only the first. */
+    float three[3] = {logf(0.3f), logf(0.6f), logf(0.1f)};
+    p = (paw_sampling){.temp = 1.0f, .top_p = 0.5f, .seed = 1};
+    assert_int_equal(paw_sampler_new(&p, 3, &s), PAW_OK);
+    for (int i = 0; i < 200; i++) assert_int_equal(paw_sampler_sample(s, three), 1);
+    paw_sampler_free(s);
+    p = (paw_sampling){.temp = 1.0f, .top_p = 1.5f};
+    assert_int_equal(paw_sampler_new(&p, 3, &s), PAW_EINVAL);
+}
+
+/* ------------------------------------------------------------------- chat */
+
+static void test_chat_templates(void **state)
+{
+    (void)state;
+    paw_chat_msg user = {"user", "PROGRAM\n\n[INPUT]\nx\n[END_INPUT]"};
+    char *out;
+    size_t len;
+    /* Byte for byte the prompt_template.txt of paw.md section 1.5. */
+    assert_int_equal(paw_chat_render(PAW_CHAT_QWEN3, NULL, &user, 1, 1, &out, &len), PAW_OK);
+    assert_string_equal(out, "<|im_start|>user\nPROGRAM\n\n[INPUT]\nx\n[END_INPUT]<|im_end|>\n"
+                             "<|im_start|>assistant\n<think>\n\n</think>\n\n");
+    assert_int_equal(len, strlen(out));
+    free(out);
+    paw_chat_msg conv[3] = {{"system", "S"}, {"user", "U"}, {"assistant", "<think>\nhm\n</think>\n\nA"}};
+    assert_int_equal(paw_chat_render(PAW_CHAT_QWEN3, NULL, conv, 3, 0, &out, &len), PAW_OK);
+    assert_string_equal(out, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
+                             "<|im_start|>assistant\n<think>\n\n</think>\n\nA<|im_end|>\n");
+    free(out);
+    assert_int_equal(paw_chat_render(PAW_CHAT_NONE, NULL, &user, 1, 1, &out, &len), PAW_OK);
+    assert_string_equal(out, user.content);
+    free(out);
+    if (access(tu_smollm2(), R_OK)) return;
+    /* SmolLM2's template adds its default system message. */
+    paw_model *m = load_model(tu_smollm2());
+    assert_int_equal(paw_chat_style_of(m), PAW_CHAT_CHATML);
+    paw_chat_msg q = {"user", "Hi"};
+    assert_int_equal(paw_chat_format(m, &q, 1, 1, &out, &len), PAW_OK);
+    assert_string_equal(out, "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by "
+                             "Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    free(out);
+    paw_model_free(m);
+    m = load_model("tests/golden/model/qwen3-tiny.gguf");
+    assert_int_equal(paw_chat_style_of(m), PAW_CHAT_QWEN3);
+    paw_model_free(m);
+    m = load_model("tests/golden/model/gpt2-tiny.gguf");
+    assert_int_equal(paw_chat_style_of(m), PAW_CHAT_NONE);
+    paw_model_free(m);
+}
+
+/* ------------------------------------------------------------- generation */
+
+typedef struct stream { char buf[4096]; size_t n; int calls; } stream;
+
+static int collect(void *ud, const char *text, size_t len)
+{
+    stream *s = ud;
+    assert_true(s->n + len < sizeof s->buf);
+    memcpy(s->buf + s->n, text, len);
+    s->n += len;
+    s->calls++;
+    return 0;
+}
+
+static void test_generate(void **state)
+{
+    (void)state;
+    if (access(tu_smollm2(), R_OK)) skip();
+    paw_model *m = load_model(tu_smollm2());
+    paw_tokenizer *tok;
+    assert_int_equal(paw_tokenizer_from_gguf(paw_model_gguf(m), &tok), PAW_OK);
+    paw_ctx *c = new_ctx(m, 256, 0);
+    json_t *g = load_json("tests/golden/model/smollm2.json");
+    json_t *cs = json_array_get(json_object_get(g, "cases"), 0);   /* "The capital of France is" */
+    size_t n, n_want;
+    int32_t *ids = json_ids(json_object_get(cs, "ids"), &n);
+    int32_t *want = json_ids(json_object_get(cs, "greedy"), &n_want);
+    int32_t *mine;
+    size_t n_mine;
+    assert_int_equal(paw_tokenize(tok, "The capital of France is", 24, 0, 0, &mine, &n_mine), PAW_OK);
+    assert_int_equal(n_mine, n);
+    assert_memory_equal(mine, ids, n * sizeof *ids);
+    free(mine);
+
+    /* Greedy, 5 tokens: llama.cpp's first 5 (before its first near-tie). */
+    stream st = {0};
+    paw_gen_params gp = {.max_tokens = 5, .on_text = collect, .ud = &st};
+    paw_gen_result r;
+    assert_int_equal(paw_generate(c, tok, ids, n, &gp, &r), PAW_OK);
+    assert_int_equal(r.stop_reason, PAW_STOP_MAX_TOKENS);
+    assert_int_equal(r.n_ids, 5);
+    assert_memory_equal(r.ids, want, 5 * sizeof *want);
+    assert_int_equal(paw_ctx_n_past(c), (int32_t)n + 4);   /* the last token is not evaluated */
+    char *text;
+    size_t len;
+    assert_int_equal(paw_detokenize(tok, want, 5, 0, &text, &len), PAW_OK);
+    assert_string_equal(r.text, text);
+    assert_int_equal(st.n, r.len);                          /* streamed = final text */
+    assert_memory_equal(st.buf, r.text, r.len);
+    free(text);
+    paw_gen_result_free(&r);
+
+    /* Stop string: the text ends before it and it is never streamed. */
+    assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
+    const char *stops[] = {"\n"};
+    st = (stream){0};
+    gp = (paw_gen_params){.max_tokens = 20, .stop = stops, .n_stop = 1, .on_text = collect, .ud = &st};
+    assert_int_equal(paw_generate(c, tok, ids, n, &gp, &r), PAW_OK);
+    assert_int_equal(r.stop_reason, PAW_STOP_STRING);
+    assert_string_equal(r.text, " Paris.");
+    assert_int_equal(st.n, r.len);
+    assert_memory_equal(st.buf, r.text, r.len);
+    paw_gen_result_free(&r);
+
+    /* EOG: the chat prompt's answer ends with <|im_end|>, which is not kept. */
+    assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
+    paw_chat_msg q = {"user", "Say hello."};
+    char *prompt;
+    assert_int_equal(paw_chat_format(m, &q, 1, 1, &prompt, &len), PAW_OK);
+    int32_t *pids;
+    size_t n_p;
+    assert_int_equal(paw_tokenize(tok, prompt, len, 0, 1, &pids, &n_p), PAW_OK);
+    gp = (paw_gen_params){.max_tokens = 64};
+    assert_int_equal(paw_generate(c, tok, pids, n_p, &gp, &r), PAW_OK);
+    assert_int_equal(r.stop_reason, PAW_STOP_EOG);
+    assert_true(r.n_ids > 0 && r.n_ids < 64);
+    assert_null(strstr(r.text, "<|im_end|>"));
+    paw_gen_result_free(&r);
+
+    /* A full context stops generation. */
+    paw_ctx *small = new_ctx(m, (int)n + 3, 0);
+    gp = (paw_gen_params){.max_tokens = 0};
+    assert_int_equal(paw_generate(small, tok, ids, n, &gp, &r), PAW_OK);
+    assert_int_equal(r.stop_reason, PAW_STOP_CTX_FULL);
+    assert_int_equal(r.n_ids, 4);
+    paw_gen_result_free(&r);
+    paw_ctx_free(small);
+
+    free(prompt); free(pids); free(ids); free(want);
+    json_decref(g);
+    paw_ctx_free(c);
+    paw_tokenizer_free(tok);
+    paw_model_free(m);
+}
+
+/* `paw generate --json` prints one line with the documented fields. */
+static void test_cli_generate(void **state)
+{
+    (void)state;
+    const char *bin = getenv("PAW_BIN");
+    if (!bin || access(bin, X_OK) || access(tu_smollm2(), R_OK)) skip();
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' generate -m '%s' -p 'The capital of France is' -n 5 -t 2 --json 2>/dev/null",
+             bin, tu_smollm2());
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[8192] = {0};
+    assert_non_null(fgets(line, sizeof line, p));
+    assert_int_equal(pclose(p), 0);
+    json_error_t e;
+    json_t *j = json_loads(line, 0, &e);
+    if (!j) fail_msg("not JSON: %s", line);
+    assert_int_equal(json_array_size(json_object_get(j, "prompt_ids")), 5);
+    assert_int_equal(json_array_size(json_object_get(j, "ids")), 5);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(j, "ids"), 0)), 7042);
+    assert_true(json_is_string(json_object_get(j, "text")));
+    assert_true(json_number_value(json_object_get(j, "prefill_tok_s")) > 0);
+    assert_true(json_number_value(json_object_get(j, "decode_tok_s")) > 0);
+    json_decref(j);
+    snprintf(cmd, sizeof cmd, "'%s' generate -m /nonexistent.gguf -p x 2>/dev/null", bin);
+    assert_int_not_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stories_greedy),
+        cmocka_unit_test(test_stories_greedy_f16kv),
+        cmocka_unit_test(test_stories_logits_f32),
+        cmocka_unit_test(test_smollm2_logits),
+        cmocka_unit_test(test_qwen3_tiny),
+        cmocka_unit_test(test_gpt2_tiny),
+        cmocka_unit_test(test_kv_prefix),
+        cmocka_unit_test(test_kv_prefix_f16),
+        cmocka_unit_test(test_kv_range),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_sampler),
+        cmocka_unit_test(test_chat_templates),
+        cmocka_unit_test(test_generate),
+        cmocka_unit_test(test_cli_generate),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
