@@ -20,7 +20,11 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test sanitize bench clean demo fuzz
+.PHONY: all test sanitize bench clean demo fuzz deps
+# Debian packages paw builds and tests with (`make deps`, needs root).
+DEB_DEPS := build-essential clang pkg-config python3 python3-pip ca-certificates \
+            libpcre2-dev libcurl4-openssl-dev libzip-dev libjansson-dev \
+            libutf8proc-dev libcmocka-dev libssl-dev
 all: paw $(TEST_BIN) $(BENCH_BIN)
 
 $(BUILD)/%_avx2.o: %_avx2.c
@@ -41,7 +45,7 @@ $(BUILD)/paw: $(CLI_OBJ) $(BUILD)/libpaw.a
 paw: $(BUILD)/paw
 	@if [ "$(BUILD)" = build ]; then cp $(BUILD)/paw paw; fi
 
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libpaw.a
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libpaw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpaw.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 
@@ -68,6 +72,15 @@ fuzz:
 
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libpaw.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libpaw.a $(LDLIBS)
+
+deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_DEPS)
+
+# End to end on the default model: fetch SmolLM2-135M, then run it.
+demo: paw
+	./paw pull smollm2-135m
+	./paw generate -m smollm2-135m --chat -n 64 -p "Write one sentence about the sea."
 
 bench: all
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done

@@ -144,6 +144,8 @@ void paw_gguf_close(paw_gguf *g);
 uint32_t paw_gguf_version(const paw_gguf *g);
 uint32_t paw_gguf_alignment(const paw_gguf *g);
 size_t   paw_gguf_file_size(const paw_gguf *g);
+/* The whole file's bytes (paw_gguf_file_size of them; e.g. to hash it). */
+const void *paw_gguf_bytes(const paw_gguf *g);
 int64_t  paw_gguf_n_kv(const paw_gguf *g);
 const paw_gguf_kv *paw_gguf_kv_at(const paw_gguf *g, int64_t i);
 const paw_gguf_kv *paw_gguf_find_kv(const paw_gguf *g, const char *key);
@@ -351,6 +353,56 @@ int32_t paw_kv_state_n(const paw_kv_state *s);
 int  paw_kv_save_file(const paw_ctx *c, int32_t n, const char *path);
 int  paw_kv_load_file(paw_ctx *c, const char *path);
 
+/* ---- LoRA adapters
+ * llama.cpp's GGUF LoRA convention: general.type "adapter", adapter.type
+ * "lora", adapter.lora.alpha (f32; absent = 0), general.architecture of the
+ * base, and per adapted projection blk.N.<stem>.weight.lora_a (ne [d_in, r])
+ * and .lora_b (ne [r, d_out]); stems attn_q, attn_k, attn_v, attn_output,
+ * ffn_gate, ffn_up, ffn_down (GPT-2: attn_qkv, attn_output, ffn_up, ffn_down).
+ * Any weight type (F32, F16, BF16, Q8_0, Q4_0, ...); one rank r throughout.
+ * Applied unmerged: each projection computes W x + sum_adapters s * B (A x),
+ * s = scale * alpha / r, or s = scale when alpha is 0 (as llama.cpp does).
+ * An adapter is read-only after load: one adapter may serve many ctx, on
+ * several threads, and must outlive every ctx it is attached to. */
+typedef struct paw_adapter paw_adapter;
+
+/* Reads and validates an adapter file on its own (metadata, tensor names,
+ * pairs, ranks, types); shapes are checked against a model on attach.
+ * PAW_EFORMAT (not an adapter, unexpected tensor, unpaired lora_a/lora_b,
+ * inconsistent rank), PAW_EUNSUPPORTED (adapter.type other than lora, an
+ * architecture or tensor type paw does not run); the message names the key
+ * or tensor. */
+int  paw_adapter_load(const char *path, paw_adapter **out);
+/* Same, from memory (copied; e.g. the adapter.gguf of a bundle). */
+int  paw_adapter_load_mem(const void *buf, size_t len, paw_adapter **out);
+void paw_adapter_free(paw_adapter *a);
+const char *paw_adapter_arch(const paw_adapter *a);
+int32_t paw_adapter_rank(const paw_adapter *a);
+float   paw_adapter_alpha(const paw_adapter *a);
+/* Number of adapted projections (lora_a/lora_b pairs). */
+int32_t paw_adapter_n_pairs(const paw_adapter *a);
+/* The adapter's content id: SHA-256 of its file bytes. */
+void paw_adapter_id(const paw_adapter *a, uint8_t id[32]);
+/* Does the adapter fit the model?  PAW_EINVAL, naming the tensor, for another
+ * architecture, a layer the model lacks or a shape that does not match. */
+int  paw_adapter_check(const paw_adapter *a, const paw_model *m);
+
+/* Adds `a` to the ctx's adapters with weight `scale` (or sets its scale if
+ * attached already); checks it with paw_adapter_check first.  Several
+ * adapters may be attached (at most 64); their contributions add up.
+ * Whenever the effective adapter set changes, the KV cache is emptied: its
+ * K/V were computed under the old set. */
+int  paw_ctx_attach_adapter(paw_ctx *c, const paw_adapter *a, float scale);
+/* PAW_ENOTFOUND if `a` is not attached. */
+int  paw_ctx_detach_adapter(paw_ctx *c, const paw_adapter *a);
+/* Replaces all attached adapters by `a` (NULL: none): switching programs. */
+int  paw_ctx_set_adapter(paw_ctx *c, const paw_adapter *a, float scale);
+int  paw_ctx_n_adapters(const paw_ctx *c);
+/* The id KV states are tied to: all zeros when no adapter with a non-zero
+ * scale is attached (the base model), else a SHA-256 over the sorted
+ * (adapter id, scale) pairs. */
+void paw_ctx_adapter_id(const paw_ctx *c, uint8_t id[32]);
+
 /* Sampling.  temp <= 0 is greedy (argmax; ties to the lowest id). */
 typedef struct paw_sampling {
     float    temp;      /* 0 = greedy                                       */
@@ -423,6 +475,74 @@ int  paw_generate(paw_ctx *c, const paw_tokenizer *tok, const int32_t *prompt,
                   size_t n_prompt, const paw_gen_params *p, paw_gen_result *out);
 void paw_gen_result_free(paw_gen_result *r);
 
+/* ---- training (src/train; owned by the training work)
+ * LoRA adapters trained through the frozen, still-quantised base model:
+ * y = W x + (alpha / r) B (A x) on a chosen set of projections.  Examples of
+ * a batch share a prefix (the pseudo-program); its forward and backward run
+ * once per step, not once per example.  Loss: token cross-entropy on each
+ * example's output span, averaged over its tokens, then over examples.
+ * Deterministic: same data, params, seed and n_threads give the same bytes. */
+#define PAW_TARGET_Q    (1u << 0)
+#define PAW_TARGET_K    (1u << 1)
+#define PAW_TARGET_V    (1u << 2)
+#define PAW_TARGET_QKV  (1u << 3)   /* GPT-2's fused c_attn                  */
+#define PAW_TARGET_O    (1u << 4)
+#define PAW_TARGET_GATE (1u << 5)
+#define PAW_TARGET_UP   (1u << 6)
+#define PAW_TARGET_DOWN (1u << 7)
+#define PAW_TARGET_ALL  0xFFu       /* every projection the architecture has */
+
+enum paw_lr_schedule { PAW_LR_COSINE = 0, PAW_LR_LINEAR = 1, PAW_LR_CONSTANT = 2 };
+
+typedef struct paw_train_params {
+    int32_t  rank;          /* LoRA rank r                                    */
+    float    alpha;         /* scale = alpha / r                              */
+    uint32_t targets;       /* PAW_TARGET_* (Q/K/V on GPT-2 mean its QKV)     */
+    uint64_t seed;          /* A's init (kaiming-uniform, bound 1/sqrt(d_in)); B = 0 */
+    float    lr, weight_decay, beta1, beta2, adam_eps;
+    float    clip;          /* global gradient-norm clip; 0 = off             */
+    int32_t  steps;         /* schedule length                                */
+    int32_t  warmup;        /* linear warmup steps                            */
+    int      schedule;      /* enum paw_lr_schedule (after warmup)            */
+    int      n_threads;     /* 0 = one per online CPU                         */
+} paw_train_params;
+
+/* rank 8, alpha 16, all targets, seed 0, lr 5e-4, wd 0, betas 0.9/0.999,
+ * eps 1e-8, clip 1, 100 steps, warmup 10, cosine. */
+paw_train_params paw_train_params_default(void);
+
+/* One example: tokens that follow the shared prefix, the first n_prompt of
+ * them prompt (no loss, n_prompt >= 1), the rest the output to learn. */
+typedef struct paw_train_example {
+    const int32_t *ids;
+    int32_t        n;
+    int32_t        n_prompt;
+} paw_train_example;
+
+typedef struct paw_trainer paw_trainer;
+/* The model must outlive the trainer.  PAW_EINVAL for bad params. */
+int  paw_trainer_new(const paw_model *m, const paw_train_params *p, paw_trainer **out);
+void paw_trainer_free(paw_trainer *t);
+/* Trainable parameter count (A and B of every adapted projection). */
+int64_t paw_trainer_n_params(const paw_trainer *t);
+/* The mean loss of a batch without updating anything. */
+int  paw_trainer_loss(paw_trainer *t, const int32_t *prefix, int32_t n_prefix,
+                      const paw_train_example *ex, int32_t n_ex, double *loss);
+/* One optimisation step on a batch: forward, backward, clip, AdamW.
+ * *loss (may be NULL) is the batch loss before the update; *grad_norm (may
+ * be NULL) the gradient norm before clipping.  PAW_ERANGE if a sequence
+ * exceeds the model's context; PAW_EINVAL for a bad token id or example. */
+int  paw_trainer_step(paw_trainer *t, const int32_t *prefix, int32_t n_prefix,
+                      const paw_train_example *ex, int32_t n_ex, double *loss,
+                      double *grad_norm);
+/* Writes the adapter as a llama.cpp LoRA GGUF (loadable by paw_adapter_load)
+ * with tensors of `type`: F32, F16, Q8_0 or Q4_0 (quantised lora_b needs
+ * r % 32 == 0; else it is written F16).  Atomic. */
+int  paw_trainer_save_gguf(const paw_trainer *t, const char *path, int type);
+/* Writes dir/adapter_model.safetensors (F32) and dir/adapter_config.json in
+ * Hugging Face PEFT's layout (creates dir). */
+int  paw_trainer_save_peft(const paw_trainer *t, const char *dir, const char *base_model_name);
+
 /* ------------------------------------------------------- neural programs */
 /* (section owned by the programs work: .paw bundles, program cache) */
 
@@ -483,7 +603,9 @@ typedef struct paw_program_bundle {
  * duplicate names or encrypted members; the three required members present;
  * exactly one {INPUT_PLACEHOLDER} in a UTF-8 template; adapter.gguf a valid
  * GGUF (>= 1024 bytes) with general.type=adapter and adapter.type=lora;
- * meta.json an object with the fields' expected types.  Otherwise
+ * meta.json an object with the fields' expected types.  Other members
+ * (adapter_config.json, GPT-2 prefix_cache.bin, ...) must pass the same
+ * name and size checks and are then ignored.  Otherwise
  * PAW_EFORMAT (PAW_ERANGE for a size or count limit, PAW_EUNSUPPORTED for an
  * unknown bundle version or an encrypted member) with a message naming the
  * problem; a file path is prefixed to it. */
@@ -575,6 +697,131 @@ typedef struct paw_program_info {
 /* Lists the installed programs, sorted by ID. */
 int  paw_program_list(paw_program_info **out, size_t *n);
 void paw_program_list_free(paw_program_info *list, size_t n);
+
+/* ---- program runtime: running a program (or the bare base model) on inputs.
+ * Official SDK semantics (paw.md §1.5-1.6): the prompt template is split at
+ * {INPUT_PLACEHOLDER}; the prefix is tokenized (special tokens parsed; BOS
+ * only when the model's metadata asks for one, which SmolLM2, Qwen3 and GPT-2
+ * do not) and evaluated once; each call then rewinds the KV cache to the
+ * prefix, evaluates input + suffix (the template's special-token text is
+ * parsed as those tokens, the input's never is: an input cannot forge chat
+ * markers), decodes greedily until an end-of-generation token or max_tokens,
+ * detokenizes (invalid UTF-8 becomes U+FFFD) and strips surrounding ASCII
+ * whitespace.  A prompt of n_ctx tokens or more is refused (PAW_ERANGE), never
+ * truncated.
+ *
+ * The prefix KV is kept in the handle and, for installed programs, on disk as
+ * programs/<id>/prefix_kv.<key>.bin, where <key> hashes the model id, the
+ * adapter set and the KV dtype; a missing, stale or corrupt file is recomputed
+ * and rewritten atomically.  A program opened from a .paw file that is not
+ * installed keeps its prefix in memory only.
+ *
+ * Threads: a handle is NOT safe for concurrent calls (it owns one KV cache).
+ * Open one handle per thread; handles may share one paw_model (read-only),
+ * and writing the same prefix file from several handles at once is safe. */
+typedef struct paw_program paw_program;
+
+#define PAW_PROGRAM_MAX_TOKENS 512   /* the SDK CLI's default                */
+
+typedef struct paw_program_opts {
+    int32_t n_ctx;            /* 0 = min(2048, the model's training ctx), as
+                                 the SDK's n_ctx=2048                        */
+    int     n_threads;        /* 0 = one per online CPU                       */
+    int     kv_type;          /* PAW_TYPE_F32 (0) or PAW_TYPE_F16              */
+    int     no_disk_cache;    /* keep the prefix KV in memory only            */
+    int     no_prefix_cache;  /* evaluate the whole prompt on every call (the
+                                 cold path, for measurements and tests)        */
+    int     no_base_check;    /* skip the base-model check (experts only)     */
+} paw_program_opts;
+
+/* Where a handle's prefix KV came from when it was opened. */
+enum paw_prefix_source {
+    PAW_PREFIX_NONE = 0,      /* empty prefix, or no_prefix_cache             */
+    PAW_PREFIX_COMPUTED,      /* evaluated (and written to disk if installed) */
+    PAW_PREFIX_DISK,          /* read back from programs/<id>/prefix_kv.*.bin */
+};
+
+typedef struct paw_program_stats {
+    int32_t  n_prefix;        /* tokens of the template prefix                */
+    int      prefix_source;   /* enum paw_prefix_source                       */
+    int      prefix_rewritten;/* a disk file existed but was stale or corrupt */
+    double   prefix_ms;       /* time to get the prefix KV at open            */
+    uint64_t n_calls;
+    /* the last call */
+    int32_t  n_prompt;        /* tokens evaluated (input + suffix; the whole
+                                 prompt with no_prefix_cache)                 */
+    int32_t  n_gen;           /* tokens generated (EOG excluded)              */
+    int      stop_reason;     /* enum paw_stop_reason                         */
+    double   prefill_ms, decode_ms, total_ms;
+} paw_program_stats;
+
+/* Opens PROGRAM (a .paw path, an alias, an ID or a unique ID prefix; see
+ * paw_program_resolve) on model m, attaches its adapter and readies the
+ * prefix KV.  The program must have been made for this base: meta.base_sha256
+ * (when present) must equal the SHA-256 of the model's GGUF; otherwise the
+ * base named by meta.runtime_id / meta.interpreter must match the model's
+ * architecture and general.basename/size_label.  A mismatch is PAW_EINVAL with
+ * a message naming the base needed and the `paw pull` command that gets it.
+ * opts may be NULL. */
+int  paw_program_open(const paw_model *m, const char *program,
+                      const paw_program_opts *opts, paw_program **out);
+/* Same for a bundle in memory (not installed: memory prefix cache only). */
+int  paw_program_open_bundle(const paw_model *m, const paw_program_bundle *b,
+                             const paw_program_opts *opts, paw_program **out);
+/* The adapter-free base mode (SDK: paw.function(None, interpreter=...)): the
+ * model's chat template with the input as the only user message and the
+ * assistant header after it.  For Qwen3 this is exactly the SDK's bare
+ * template; GPT-2 (no chat template) gets the input as is; SmolLM2's template
+ * inserts its default system message (the SDK has no SmolLM2 mode; we use
+ * what the model's own template renders). */
+int  paw_program_open_base(const paw_model *m, const paw_program_opts *opts, paw_program **out);
+/* A handle for any prompt template holding exactly one {INPUT_PLACEHOLDER}
+ * (rendered text, special tokens allowed), no adapter, memory prefix cache:
+ * what the evaluation baselines run on. */
+int  paw_program_open_template(const paw_model *m, const char *tmpl, size_t len,
+                               const paw_program_opts *opts, paw_program **out);
+
+/* Runs the program on input[0..len).  max_tokens: 0 = PAW_PROGRAM_MAX_TOKENS,
+ * < 0 = until EOG or a full context.  *out (malloc'd, NUL-terminated) is the
+ * stripped output; out_len may be NULL. */
+int  paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_tokens,
+                      char **out, size_t *out_len);
+void paw_program_close(paw_program *p);
+
+void paw_program_get_stats(const paw_program *p, paw_program_stats *out);
+/* The content ID ("" in base/template mode) and the prefix KV file ("" when
+ * there is none). */
+const char *paw_program_handle_id(const paw_program *p);
+const char *paw_program_prefix_path(const paw_program *p);
+
+/* ---- evaluation suites: JSONL, one task per line (../shared/eval format):
+ *   {"id": "...", "category": "...", "spec": "...",
+ *    "train": [{"input": "...", "output": "..."}, ...], "test": [...]}
+ * Scored by exact match after stripping surrounding whitespace (paw.md §7). */
+typedef struct paw_suite_task {
+    char   *id, *category, *spec;        /* category may be "" */
+    paw_program_example *train, *test;
+    size_t  n_train, n_test;
+} paw_suite_task;
+
+/* Reads a suite; blank lines are skipped.  PAW_EFORMAT naming the line
+ * number for a line that is not such an object (or a duplicate id). */
+int  paw_suite_read(const char *path, paw_suite_task **tasks, size_t *n);
+void paw_suite_free(paw_suite_task *tasks, size_t n);
+
+/* The prompt baselines (base model, no adapter), as prompt templates for
+ * paw_program_open_template: the model's chat template with one user message
+ *   zero-shot:  SPEC "\n\nInput: " {INPUT_PLACEHOLDER} "\nOutput:"
+ *   few-shot:   SPEC "\n\nExamples:\n\n" ("Input: " x "\nOutput: " y "\n\n")
+ *               for each train example, then "Input: " {INPUT_PLACEHOLDER}
+ *               "\nOutput:"
+ * and the assistant header.  So the spec (and examples) are a fixed prefix
+ * per task whose KV is computed once. */
+enum paw_baseline { PAW_BASELINE_ZERO_SHOT = 1, PAW_BASELINE_FEW_SHOT = 2 };
+int  paw_baseline_template(const paw_model *m, const paw_suite_task *t, int kind,
+                           char **out, size_t *len);
+/* 1 if output equals expected after stripping surrounding ASCII whitespace. */
+int  paw_exact_match(const char *expected, const char *output);
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,7 @@ The oracle is llama.cpp through llama-cpp-python (a test tool only), with the
 adapters set through llama_set_adapters_lora, so several adapters and any
 scale can be applied.  Run with the venv that has it:
 
-    /root/llamavenv/bin/python scripts/gen_lora_golden.py [SMOLLM2.gguf]
+    /root/llamavenv/bin/python scripts/gen_lora_golden.py [tiny|smollm2|all] [SMOLLM2.gguf]
 
 Outputs, under tests/golden/lora/:
   smollm2-f16-r8.gguf    SmolLM2-135M, all 7 projections of 7 layers, rank 8, F16
@@ -17,15 +17,15 @@ Outputs, under tests/golden/lora/:
   smollm2.json           llama.cpp's logits (top 8 and fixed ids per position)
                          for 3 prompts under several adapter settings, plus
                          the base model's, so the test can see the perturbation
-  qwen3-a.gguf           tests/golden/model/qwen3-tiny.gguf, rank 8, F32
-  qwen3-b.gguf           same base, rank 4, F16, no adapter.lora.alpha key
-                         (llama.cpp then applies the scale alone, no alpha/r)
-  gpt2-a.gguf            tests/golden/model/gpt2-tiny.gguf (fused attn_qkv),
-                         rank 32, Q8_0
-  gpt2-b.gguf            same base, rank 32, Q4_0 A and F16 B
-  tiny.json + tiny.f32   for each case: adapters, scales, token ids and the
-                         offset of its logits (all positions, all 256 ids,
-                         little-endian f32) in tiny.f32
+  qwen3-{a..e}.gguf      tests/golden/model/qwen3-tiny.gguf: a rank 8 F32;
+                         b rank 4 F16 without adapter.lora.alpha (llama.cpp
+                         then applies the scale alone, no alpha/r); c rank 32
+                         Q8_0; d rank 32 Q4_0; e rank 8 BF16
+  gpt2-{a,b,c}.gguf      tests/golden/model/gpt2-tiny.gguf (fused attn_qkv):
+                         a rank 32 Q8_0; b rank 32 Q4_0 A with F16 B; c rank 8 F32
+  tiny.json + tiny.f32   for each case: adapters, scales, token ids, precision
+                         class and the offset of its logits (all positions,
+                         all 256 ids, little-endian f32) in tiny.f32
 
 KV cache in f32 and flash attention off, as scripts/gen_model_golden.py.
 """
@@ -70,7 +70,7 @@ def add(w, name, a, qtype):
     elif qtype == "F16":
         w.add_tensor(name, a.astype(np.float16))
     else:
-        t = {"Q4_0": T.Q4_0, "Q8_0": T.Q8_0}[qtype]
+        t = {"Q4_0": T.Q4_0, "Q8_0": T.Q8_0, "BF16": T.BF16}[qtype]
         w.add_tensor(name, quants.quantize(a.astype(np.float32), t), raw_dtype=t)
 
 
@@ -145,7 +145,7 @@ def smollm2(model_path):
     write_adapter(f16, model_path, LLAMA_STEMS, [0, 4, 9, 14, 19, 24, 29], 8, 16.0,
                   ("F16", "F16"), rng, 0.25)
     write_adapter(q40, model_path, LLAMA_STEMS, [2, 8, 15, 22, 28], 32, 16.0,
-                  ("Q4_0", "Q4_0"), rng, 0.25)
+                  ("Q4_0", "Q4_0"), rng, 0.4)
     prompts = [
         "The capital of France is",
         "Once upon a time, in a small village by the sea, there lived",
@@ -182,33 +182,53 @@ def smollm2(model_path):
 
 # ------------------------------------------------------------- tiny models
 
+# Each case names a precision class; tests/test_lora.c holds one bound per
+# class, with the reasoning:
+#   f32      qwen3 (f32 base) with F32 adapters: only summation order differs
+#   f16      qwen3 with F16 / BF16 adapters: both round the adapter inputs to
+#            the weight type, so a last-ulp difference upstream can flip one
+#            such rounding (2^-11 relative for F16)
+#   q8       qwen3 with Q8_0 / Q4_0 adapters: likewise, but a flipped 8-bit
+#            rounding moves an input by 1/127 of its block's largest value
+#   gelu     gpt2 with an F32 adapter: the base model's own noise (llama.cpp
+#            reads GELU from an fp16 table)
+#   gelu-q8  gpt2 with Q8_0/Q4_0 adapters: the GELU noise flips 8-bit
+#            roundings of the adapter inputs
 def tiny():
     rng = np.random.default_rng(7)
     q3 = os.path.join(MODEL_DIR, "qwen3-tiny.gguf")
     g2 = os.path.join(MODEL_DIR, "gpt2-tiny.gguf")
     write_adapter(rel("qwen3-a.gguf"), q3, LLAMA_STEMS, [0, 1], 8, 16.0, ("F32", "F32"), rng, 0.1)
-    write_adapter(rel("qwen3-b.gguf"), q3, LLAMA_STEMS, [1], 4, None, ("F16", "F16"), rng, 0.05)
-    write_adapter(rel("gpt2-a.gguf"), g2, GPT2_STEMS, [0, 1], 32, 32.0, ("Q8_0", "Q8_0"), rng, 0.1)
-    write_adapter(rel("gpt2-b.gguf"), g2, GPT2_STEMS, [1], 32, 8.0, ("Q4_0", "F16"), rng, 0.2)
+    write_adapter(rel("qwen3-b.gguf"), q3, LLAMA_STEMS, [1], 4, None, ("F16", "F16"), rng, 0.2)
+    write_adapter(rel("qwen3-c.gguf"), q3, LLAMA_STEMS, [0, 1], 32, 32.0, ("Q8_0", "Q8_0"), rng, 0.05)
+    write_adapter(rel("qwen3-d.gguf"), q3, LLAMA_STEMS, [1], 32, 16.0, ("Q4_0", "Q4_0"), rng, 0.05)
+    write_adapter(rel("qwen3-e.gguf"), q3, LLAMA_STEMS, [0], 8, 8.0, ("BF16", "BF16"), rng, 0.1)
+    write_adapter(rel("gpt2-a.gguf"), g2, GPT2_STEMS, [0, 1], 32, 32.0, ("Q8_0", "Q8_0"), rng, 0.05)
+    write_adapter(rel("gpt2-b.gguf"), g2, GPT2_STEMS, [1], 32, 8.0, ("Q4_0", "F16"), rng, 0.1)
+    write_adapter(rel("gpt2-c.gguf"), g2, GPT2_STEMS, [0, 1], 8, 16.0, ("F32", "F32"), rng, 0.05)
     plan = [
-        ("qwen3", q3, [[("qwen3-a.gguf", 1.0)],
-                       [("qwen3-b.gguf", 0.5)],
-                       [("qwen3-a.gguf", 0.75), ("qwen3-b.gguf", -1.0)]]),
-        ("gpt2", g2, [[("gpt2-a.gguf", 1.0)],
-                      [("gpt2-a.gguf", 0.5), ("gpt2-b.gguf", 1.0)]]),
+        ("qwen3", q3, [("f32", [("qwen3-a.gguf", 1.0)]),
+                       ("f16", [("qwen3-b.gguf", 0.5)]),
+                       ("q8", [("qwen3-c.gguf", 1.0)]),
+                       ("q8", [("qwen3-d.gguf", 1.0)]),
+                       ("f16", [("qwen3-e.gguf", 1.0)]),
+                       ("f16", [("qwen3-a.gguf", 0.75), ("qwen3-b.gguf", -1.0)]),
+                       ("q8", [("qwen3-a.gguf", 0.5), ("qwen3-d.gguf", -1.0), ("qwen3-c.gguf", 2.0)])]),
+        ("gpt2", g2, [("gelu", [("gpt2-c.gguf", 1.0)]),
+                      ("gelu-q8", [("gpt2-a.gguf", 1.0)]),
+                      ("gelu-q8", [("gpt2-a.gguf", 0.5), ("gpt2-b.gguf", 1.0)])]),
     ]
     cases, blob = [], []
     offset = 0
     for arch, path, settings in plan:
         o = Oracle(path, 128)
-        seqs = [[int(x) for x in rng.integers(0, 256, n)] for n in (5, 40)]
-        for st in settings:
-            for ids in seqs:
-                sc = o.logits(ids, [(rel(p), s) for p, s in st])
-                cases.append({"model": os.path.basename(path), "ids": ids, "offset": offset,
-                              "adapters": [{"file": p, "scale": s} for p, s in st]})
-                blob.append(sc.astype("<f4").tobytes())
-                offset += sc.size
+        ids = [int(x) for x in rng.integers(0, 256, 24)]
+        for cls, st in settings:
+            sc = o.logits(ids, [(rel(p), s) for p, s in st])
+            cases.append({"model": os.path.basename(path), "class": cls, "ids": ids, "offset": offset,
+                          "adapters": [{"file": p, "scale": s} for p, s in st]})
+            blob.append(sc.astype("<f4").tobytes())
+            offset += sc.size
         o.close()
     with open(rel("tiny.f32"), "wb") as f:
         f.write(b"".join(blob))
@@ -220,6 +240,9 @@ def tiny():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    tiny()
-    smollm2(sys.argv[1] if len(sys.argv) > 1 else
-            os.path.expanduser("~/.cache/paw/models/smollm2-135m.gguf"))
+    what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if what in ("tiny", "all"):
+        tiny()
+    if what in ("smollm2", "all"):
+        smollm2(sys.argv[2] if len(sys.argv) > 2 else
+                os.path.expanduser("~/.cache/paw/models/smollm2-135m.gguf"))

@@ -181,12 +181,14 @@ static void test_stories_logits_f32(void **state)
  * softmax and SiLU, summation order) moves a value by a whole quantum once
  * in a while, and 30 layers carry that to the logits.  Positions whose inputs
  * agree bit for bit (the first few of each prompt) do match exactly.
- * Measured: max 0.92 over the 106 positions; llama.cpp's own flash-attention
- * and plain attention paths differ from each other by 2.39 on the same
- * prompts, with 2 argmax flips (scripts/gen_model_golden.py, same settings).
- * Hence the bound, and argmax is only required to agree where the top two
- * logits are further apart than that noise. */
-#define SMOLLM2_MAX_DLOGIT 1.25
+ * Measured over the 106 positions: max 0.92 with the AVX2 kernels, 1.24 with
+ * PAW_SIMD=scalar (whose activation quantiser rounds like ggml's reference,
+ * not like its AVX2 code); llama.cpp's own flash-attention and plain
+ * attention paths differ from each other by 2.39 on the same prompts, with 2
+ * argmax flips (same settings as scripts/gen_model_golden.py).  Hence the
+ * bound, and argmax is only required to agree where the top two logits are
+ * further apart than that noise. */
+#define SMOLLM2_MAX_DLOGIT 1.5
 #define SMOLLM2_TIE_MARGIN SMOLLM2_MAX_DLOGIT
 
 static void test_smollm2_logits(void **state)

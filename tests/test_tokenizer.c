@@ -97,6 +97,12 @@ static void test_stories_reference(void **state)
     assert_true(paw_tokenizer_add_bos(t));
     assert_true(paw_tokenizer_is_eog(t, 2));
     assert_false(paw_tokenizer_is_eog(t, 1));
+    assert_false(paw_tokenizer_is_eog(t, -1));
+    assert_false(paw_tokenizer_is_eog(t, 512));
+    assert_int_equal(paw_tokenizer_find(t, "<0x0A>", 6), 13);
+    assert_int_equal(paw_tokenizer_find(t, "no such token", 13), -1);
+    assert_null(paw_tokenizer_piece(t, 512).ptr);
+    assert_string_equal(paw_tokenizer_piece(t, 1).ptr, "<s>");
     json_t *ref = load_jsonl(tu_shared("fixtures/stories260k/reference.jsonl"));
     assert_non_null(ref);
     assert_int_equal(json_array_size(ref), 8);

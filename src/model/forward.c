@@ -11,6 +11,7 @@
 #include "core/common.h"
 #include "core/quant.h"
 #include "model/model.h"
+#include "model/lora.h"
 
 /* ------------------------------------------------------- layer functions */
 
@@ -189,7 +190,7 @@ static void linear(paw_ctx *c, int il, int proj, float *y, const float *x, int64
     if (m->b)
         for (int64_t t = 0; t < T; t++)
             for (int64_t r = 0; r < m->rows; r++) y[t * m->rows + r] += m->b[r];
-    /* LoRA hook: paw_lora_apply(c, il, proj, y, x, T); */
+    if (c->lora) paw_lora_apply(c, il, proj, y, x, T);
 }
 
 static void add_inplace(float *y, const float *x, int64_t n)

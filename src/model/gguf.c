@@ -523,6 +523,7 @@ void paw_gguf_close(paw_gguf *g)
 uint32_t paw_gguf_version(const paw_gguf *g) { return g->version; }
 uint32_t paw_gguf_alignment(const paw_gguf *g) { return g->alignment; }
 size_t   paw_gguf_file_size(const paw_gguf *g) { return g->size; }
+const void *paw_gguf_bytes(const paw_gguf *g) { return g->base; }
 int64_t  paw_gguf_n_kv(const paw_gguf *g) { return g->n_kv; }
 int64_t  paw_gguf_n_tensors(const paw_gguf *g) { return g->n_tensors; }
 

@@ -162,8 +162,11 @@ int paw_kv_save_file(const paw_ctx *c, int32_t n, const char *path)
     paw_kv_state *s;
     int rc = paw_kv_save(c, n, &s);
     if (rc) return rc;
+    /* pid + a counter: unique across processes and across threads. */
+    static unsigned seq;
+    unsigned k = __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED);
     char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) {
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), k) >= sizeof tmp) {
         paw_kv_state_free(s);
         return paw_err(PAW_ERANGE, "kv: path too long");
     }

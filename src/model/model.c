@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include "core/common.h"
 #include "model/model.h"
+#include "model/lora.h"
 
 /* ------------------------------------------------------------ metadata */
 
@@ -405,6 +406,7 @@ void paw_ctx_free(paw_ctx *c)
     free(c->x); free(c->xn); free(c->xb); free(c->q); free(c->qkv); free(c->att);
     free(c->ff); free(c->ff2); free(c->scores); free(c->vacc); free(c->rope_cs);
     free(c->logits); free(c->logits_all);
+    paw_lora_set_free(c->lora);
     free(c);
 }
 

@@ -65,6 +65,7 @@ struct paw_ctx {
     void    *k_cache, *v_cache;      /* [n_layer][n_ctx][kv_dim / vo_dim]    */
     int32_t *tokens;                 /* n_ctx: the ids behind the cache      */
     uint8_t  adapter_id[32];         /* hash of the active adapters, 0 = none */
+    struct paw_lora_set *lora;       /* attached adapters (lora.c), or NULL  */
     /* scratch */
     float   *x, *xn, *xb;            /* [n_batch][n_embd]                     */
     float   *q;                      /* [n_batch][n_head * head_dim]          */

@@ -102,8 +102,8 @@ struct paw_tokenizer {
     int      add_space_prefix;  /* SentencePiece: prepend ▁ to the text       */
 
     /* Tokens matched as a whole in the text (CONTROL, USER_DEFINED, UNKNOWN),
-     * sorted by first byte then by length, longest first; first_byte[c] is
-     * the index range of those starting with byte c. */
+     * sorted by first byte then by length, longest first; those starting
+     * with byte c are special[special_start[c] .. special_start[c+1]). */
     int32_t *special;
     size_t   n_special;
     uint32_t special_start[257];

@@ -12,6 +12,13 @@ int cmd_vocab(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_programs(int argc, char **argv);
+int cmd_install(int argc, char **argv);
+
+/* Describes a .paw file or installed program (cmd_programs.c) for `paw info`. */
+int cli_info_program(const char *arg, int as_json);
 
 /* Prints "paw <cmd>: <paw_last_error()>" to stderr and returns 1. */
 int cli_fail(const char *cmd);

@@ -9,9 +9,12 @@
 static const char usage_text[] =
     "usage: paw generate -m MODEL [-p PROMPT | -f FILE] [--chat] [-n N] [--temp T]\n"
     "                    [--top-k K] [--top-p P] [--seed S] [-t THREADS] [-c N_CTX] [--json]\n"
+    "                    [--lora ADAPTER.gguf [--lora-scale S]]...\n"
     "  The prompt is read from stdin when neither -p nor -f is given.  --chat wraps it\n"
     "  in the model's chat template as one user message.  -n: at most N new tokens\n"
-    "  (default 256; 0 = until the end-of-generation token or a full context).\n";
+    "  (default 256; 0 = until the end-of-generation token or a full context).\n"
+    "  --lora applies a LoRA adapter (llama.cpp's GGUF format; up to 8), each with the\n"
+    "  scale of the --lora-scale after it (default 1).\n";
 
 static int on_text(void *ud, const char *text, size_t len)
 {
@@ -43,6 +46,9 @@ int cmd_generate(int argc, char **argv)
     const char *model_arg = NULL, *prompt_arg = NULL, *file_arg = NULL;
     int chat = 0, json = 0;
     double n_predict = 256, temp = 0, top_k = 0, top_p = 1, seed = 0, threads = 0, n_ctx = 0;
+    const char *lora_arg[8];
+    double lora_scale[8];
+    int n_lora = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -57,6 +63,10 @@ int cmd_generate(int argc, char **argv)
         else if (!strcmp(a, "--seed")) ok = v && num_arg(v, 0, 1.8e19, &seed);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = v && num_arg(v, 0, 1024, &threads);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) ok = v && num_arg(v, 0, 1 << 20, &n_ctx);
+        else if (!strcmp(a, "--lora")) {
+            if ((ok = v && n_lora < 8)) { lora_arg[n_lora] = v; lora_scale[n_lora++] = 1; }
+        }
+        else if (!strcmp(a, "--lora-scale")) ok = v && n_lora > 0 && num_arg(v, -1e6, 1e6, &lora_scale[n_lora - 1]);
         else { takes = 0;
             if (!strcmp(a, "--chat")) chat = 1;
             else if (!strcmp(a, "--json")) json = 1;
@@ -98,6 +108,7 @@ int cmd_generate(int argc, char **argv)
     paw_model *m = NULL;
     paw_tokenizer *tok = NULL;
     paw_ctx *ctx = NULL;
+    paw_adapter *adapters[8] = {0};
     int32_t *ids = NULL;
     size_t n_ids = 0;
     char *templated = NULL;
@@ -120,6 +131,12 @@ int cmd_generate(int argc, char **argv)
     }
     paw_ctx_params cp = {.n_ctx = (int32_t)n_ctx, .n_threads = (int)threads};
     if (paw_ctx_new(m, &cp, &ctx)) { cli_fail("generate"); goto out; }
+    for (int i = 0; i < n_lora; i++)
+        if (paw_adapter_load(lora_arg[i], &adapters[i]) ||
+            paw_ctx_attach_adapter(ctx, adapters[i], (float)lora_scale[i])) {
+            cli_fail("generate");
+            goto out;
+        }
     paw_gen_params gp = {
         .max_tokens = (int32_t)n_predict,
         .sampling = {.temp = (float)temp, .top_k = (int32_t)top_k, .top_p = (float)top_p,
@@ -150,6 +167,7 @@ out:
     free(templated);
     free(prompt);
     paw_ctx_free(ctx);
+    for (int i = 0; i < n_lora; i++) paw_adapter_free(adapters[i]);   /* after the ctx */
     paw_tokenizer_free(tok);
     paw_model_free(m);
     return rc;

@@ -281,10 +281,9 @@ int cmd_info(int argc, char **argv)
         (void)n;
         fclose(f);
     }
-    if (!memcmp(magic, "PK\3\4", 4)) {
-        /* .paw program bundles (ZIP) will be described here. */
-        fprintf(stderr, "paw info: %s: .paw programs are not supported by `paw info` yet\n", path);
-        return 1;
-    }
+    /* .paw bundles are ZIPs; a name that is no file may be an installed
+     * program's alias or ID. */
+    if (!memcmp(magic, "PK\3\4", 4) || (!f && paw_program_resolve(path, &(paw_program_ref){0}) == PAW_OK))
+        return cli_info_program(path, as_json);
     return info_gguf(path, as_json);
 }

@@ -9,12 +9,16 @@ static const struct command {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
-    {"info",     cmd_info,     "info FILE.gguf [--json]        describe a GGUF model or vocab"},
+    {"info",     cmd_info,     "info FILE.gguf|PROGRAM [--json]   describe a GGUF model or vocab, or a program"},
     {"tokenize", cmd_tokenize, "tokenize -m MODEL [--special] [--json] TEXT|-   tokenize text"},
     {"vocab",    cmd_vocab,    "vocab TOKENIZER.json -o VOCAB.gguf   convert a Hugging Face tokenizer"},
     {"pull",     cmd_pull,     "pull NAME                      fetch a model (smollm2-135m, qwen3-0.6b, gpt2)"},
     {"models",   cmd_models,   "models                         list cached models"},
     {"generate", cmd_generate, "generate -m MODEL [-p PROMPT|-f FILE] [--chat] [-n N] [--json]   run a model"},
+    {"run",      cmd_run,      "run PROGRAM [INPUT] [-m MODEL] [-n N] [--jsonl] | run --base [INPUT]   run a program (stdin: one input per line)"},
+    {"programs", cmd_programs, "programs [--json]              list installed programs"},
+    {"install",  cmd_install,  "install FILE.paw [--alias NAME]   install a program"},
+    {"eval",     cmd_eval,     "eval SUITE.jsonl (--programs DIR | --baseline zero-shot|few-shot) [-m MODEL] [--limit N] [--json REPORT]"},
 };
 
 static void usage(FILE *f)

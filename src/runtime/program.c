@@ -1,0 +1,544 @@
+/* program.c — running neural programs: the handle behind paw_program_open and
+ * paw_program_call (semantics in paw.h, "program runtime").
+ *
+ * The prompt is template_prefix + input + template_suffix.  The prefix is the
+ * same for every input, so its K/V is computed once and kept: in the handle's
+ * ctx (each call only rewinds the cache to the prefix, as the SDK does), in a
+ * paw_kv_state copy (restored if the ctx was ever used otherwise), and on disk
+ * next to an installed program.  The suffix holds chat markers that must
+ * become special tokens while the input must not, so the suffix is cut at its
+ * first special token: input + the plain text before it is tokenized as
+ * ordinary text (one fragment, exactly as the SDK's tokenizer sees it), and
+ * the rest of the suffix, tokenized once at open, is appended. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "core/common.h"
+#include "runtime/bundle.h"
+#include "runtime/fetch.h"
+
+struct paw_program {
+    const paw_model  *model;
+    paw_tokenizer    *tok;
+    paw_ctx          *ctx;
+    paw_adapter      *adapter;        /* NULL in base/template mode          */
+    paw_program_opts  opts;
+    char              id[PAW_PROGRAM_ID_LEN + 1];
+    char              kv_path[PAW_PATH_MAX];
+    int32_t          *prefix;         /* template prefix ids                 */
+    int32_t           n_prefix;
+    char             *plain;          /* suffix text before its first special
+                                         token (tokenized with the input)    */
+    size_t            plain_len;
+    int32_t          *tail;           /* the rest of the suffix, tokenized   */
+    size_t            n_tail;
+    paw_kv_state     *prefix_kv;      /* memory copy of the prefix K/V       */
+    paw_program_stats stats;
+};
+
+/* ------------------------------------------------------ base model check */
+
+/* SHA-256 of a model's GGUF, memoized per model id: hashing Qwen3-0.6B's
+ * 600 MB costs a few hundred ms, and `paw eval` opens a program per task. */
+static pthread_mutex_t sha_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct { uint8_t id[32]; char hex[65]; } sha_memo[8];
+static int sha_memo_n;
+
+static int model_sha256(const paw_model *m, char hex[65])
+{
+    uint8_t id[32];
+    paw_model_id(m, id);
+    pthread_mutex_lock(&sha_lock);
+    for (int i = 0; i < sha_memo_n; i++)
+        if (!memcmp(sha_memo[i].id, id, 32)) {
+            memcpy(hex, sha_memo[i].hex, 65);
+            pthread_mutex_unlock(&sha_lock);
+            return PAW_OK;
+        }
+    pthread_mutex_unlock(&sha_lock);
+    const paw_gguf *g = paw_model_gguf(m);
+    paw_sha256 *h = paw_sha256_new();
+    if (!h) return paw_err(PAW_ENOMEM, "program: cannot start SHA-256");
+    int rc = paw_sha256_update(h, paw_gguf_bytes(g), paw_gguf_file_size(g));
+    if (!rc) rc = paw_sha256_final_hex(h, hex);
+    paw_sha256_free(h);
+    if (rc) return rc;
+    pthread_mutex_lock(&sha_lock);
+    int slot = sha_memo_n < 8 ? sha_memo_n++ : 7;
+    memcpy(sha_memo[slot].id, id, 32);
+    memcpy(sha_memo[slot].hex, hex, 65);
+    pthread_mutex_unlock(&sha_lock);
+    return PAW_OK;
+}
+
+/* A base model named the way meta.json names it: "Qwen/Qwen3-0.6B",
+ * "qwen3-0.6b-q6_k", "HuggingFaceTB/SmolLM2-135M-Instruct", "gpt2". */
+typedef struct base_name {
+    char family[32];   /* "qwen3", "smollm2", "gpt2"                          */
+    char size[16];     /* "0.6b", "135m", "" when the name has none           */
+    char known[64];    /* the paw_pull name ("qwen3-0.6b"), "" if none        */
+} base_name;
+
+static void lower_alnum(char *dst, size_t cap, const char *s, size_t n, int keep_dot)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && s[i] && o + 1 < cap; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (keep_dot && c == '.')) dst[o++] = c;
+    }
+    dst[o] = 0;
+}
+
+/* "0.6b", "135m", "1.7b", "124m": digits and dots, then one of k/m/b. */
+static int is_size(const char *s, size_t n)
+{
+    if (n < 2) return 0;
+    char u = s[n - 1];
+    if (!strchr("kmbKMB", u)) return 0;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) return 0;
+    return s[0] != '.';
+}
+
+static int parse_base(const char *s, base_name *b)
+{
+    memset(b, 0, sizeof *b);
+    if (!s || !*s) return 0;
+    const char *slash = strrchr(s, '/');
+    if (slash) s = slash + 1;
+    size_t fam = strcspn(s, "-_ ");
+    lower_alnum(b->family, sizeof b->family, s, fam, 0);
+    if (s[fam]) {
+        const char *z = s + fam + 1;
+        size_t zn = strcspn(z, "-_ ");
+        if (is_size(z, zn)) lower_alnum(b->size, sizeof b->size, z, zn, 1);
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%s%s%s", b->family, b->size[0] ? "-" : "", b->size);
+    if (paw_known_model_find(name)) snprintf(b->known, sizeof b->known, "%s", name);
+    else if (paw_known_model_find(b->family)) snprintf(b->known, sizeof b->known, "%s", b->family);
+    return b->family[0] != 0;
+}
+
+/* The architecture a model family runs as, NULL when paw does not know. */
+static const char *family_arch(const char *family)
+{
+    if (!strcmp(family, "qwen3")) return "qwen3";
+    if (!strcmp(family, "gpt2")) return "gpt2";
+    if (!strcmp(family, "smollm2") || !strcmp(family, "smollm") || !strcmp(family, "llama") ||
+        !strcmp(family, "tinyllama"))
+        return "llama";
+    return NULL;
+}
+
+static void gguf_str(const paw_model *m, const char *key, char *buf, size_t cap, int keep_dot)
+{
+    paw_str s;
+    buf[0] = 0;
+    if (paw_gguf_get_str(paw_model_gguf(m), key, &s) == PAW_OK)
+        lower_alnum(buf, cap, s.ptr, (size_t)s.len, keep_dot);
+}
+
+/* "Get it with `paw pull NAME` and pass -m NAME." or how to get another base. */
+static void pull_hint(const base_name *need, const char *label, char *buf, size_t cap)
+{
+    if (need->known[0])
+        snprintf(buf, cap, "get it with `paw pull %s` and run with -m %s", need->known, need->known);
+    else
+        snprintf(buf, cap, "paw cannot pull it: pass the GGUF of %s with -m", label);
+}
+
+static int check_base(const paw_model *m, const paw_program_bundle *b)
+{
+    const paw_program_meta *meta = &b->meta;
+    base_name need;
+    const char *label = meta->runtime_id ? meta->runtime_id : meta->interpreter;
+    if (!parse_base(meta->runtime_id, &need)) parse_base(meta->interpreter, &need);
+    if (!need.known[0] && meta->runtime_id) {
+        /* runtime_id may use a family paw does not pull; the interpreter
+         * field may still name one it does. */
+        base_name alt;
+        if (parse_base(meta->interpreter, &alt) && alt.known[0]) need = alt;
+    }
+    char hint[256];
+    pull_hint(&need, label ? label : "?", hint, sizeof hint);
+    const char *want_interp = meta->interpreter ? meta->interpreter : "?";
+
+    if (meta->base_sha256 && paw_sha256_hex_valid(meta->base_sha256)) {
+        char have[65];
+        int rc = model_sha256(m, have);
+        if (rc) return rc;
+        if (paw_sha256_hex_equal(have, meta->base_sha256)) return PAW_OK;
+        return paw_err(PAW_EINVAL, "program %s needs the base model %s (%s, GGUF SHA-256 %.16s...), "
+                       "but the loaded model's GGUF has SHA-256 %.16s...; %s",
+                       b->id, label ? label : want_interp, want_interp, meta->base_sha256, have, hint);
+    }
+    char basename[64], size[16];
+    gguf_str(m, "general.basename", basename, sizeof basename, 0);
+    gguf_str(m, "general.size_label", size, sizeof size, 1);
+    const char *arch = paw_model_arch(m), *need_arch = family_arch(need.family);
+    int ok = need.family[0] != 0;
+    if (ok && need_arch && strcmp(need_arch, arch)) ok = 0;
+    if (ok && basename[0] && strcmp(basename, need.family)) ok = 0;
+    if (ok && size[0] && need.size[0] && strcmp(size, need.size)) ok = 0;
+    if (ok) return PAW_OK;
+    return paw_err(PAW_EINVAL, "program %s needs the base model %s (%s), but the loaded model is "
+                   "%s%s%s%s%s; %s", b->id, label ? label : want_interp, want_interp, arch,
+                   basename[0] ? " " : "", basename, size[0] ? " " : "", size, hint);
+}
+
+/* -------------------------------------------------------------- helpers */
+
+static int is_ws(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* Replaces invalid UTF-8 with U+FFFD (as the SDK's errors="replace") and
+ * strips surrounding ASCII whitespace (its .strip()).  *out malloc'd. */
+static int clean_output(const char *s, size_t n, char **out, size_t *out_len)
+{
+    while (n && is_ws(s[n - 1])) n--;
+    while (n && is_ws(s[0])) { s++; n--; }
+    char *o = malloc(n * 3 + 1);
+    if (!o) return paw_err(PAW_ENOMEM, "program: out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        int ok = len && i + len <= n;
+        for (size_t j = 1; ok && j < len; j++) ok = ((unsigned char)s[i + j] & 0xC0) == 0x80;
+        if (ok && len > 1) {  /* overlong forms, surrogates, > U+10FFFF */
+            uint32_t cp = c & (0x7F >> len);
+            for (size_t j = 1; j < len; j++) cp = cp << 6 | ((unsigned char)s[i + j] & 0x3F);
+            static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+            ok = cp >= min_cp[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+        }
+        if (ok) { memcpy(o + k, s + i, len); k += len; i += len; }
+        else { memcpy(o + k, "\xEF\xBF\xBD", 3); k += 3; i++; }
+    }
+    o[k] = 0;
+    *out = o;
+    if (out_len) *out_len = k;
+    return PAW_OK;
+}
+
+/* Is `id` a token that only special-token parsing produces (a chat marker)?
+ * Its text, tokenized as ordinary text, gives something else. */
+static int only_special(const paw_tokenizer *t, int32_t id, char **text, size_t *len)
+{
+    *text = NULL;
+    if (paw_detokenize(t, &id, 1, 1, text, len)) return 0;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int special = *len == 0 || paw_tokenize(t, *text, *len, 0, 0, &ids, &n) || n != 1 || ids[0] != id;
+    free(ids);
+    return special;
+}
+
+/* Splits the suffix into plain text and the tokenized rest (see the top). */
+static int split_suffix(paw_program *p, const char *suf, size_t n)
+{
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    int rc = paw_tokenize(p->tok, suf, n, 0, 1, &ids, &n_ids);
+    if (rc) return rc;
+    size_t cut = n;
+    for (size_t i = 0; i < n_ids; i++) {
+        char *text;
+        size_t len;
+        int sp = only_special(p->tok, ids[i], &text, &len);
+        if (sp && text && len) {
+            const char *at = memmem(suf, n, text, len);
+            if (at) cut = (size_t)(at - suf);
+        }
+        free(text);
+        if (sp) break;
+    }
+    free(ids);
+    p->plain = malloc(cut + 1);
+    if (!p->plain) return paw_err(PAW_ENOMEM, "program: out of memory");
+    memcpy(p->plain, suf, cut);
+    p->plain[cut] = 0;
+    p->plain_len = cut;
+    if (cut == n) return PAW_OK;
+    return paw_tokenize(p->tok, suf + cut, n - cut, 0, 1, &p->tail, &p->n_tail);
+}
+
+/* ------------------------------------------------------- the prefix KV */
+
+/* programs/<id>/prefix_kv.<key>.bin: key = the first 16 hex digits of a
+ * SHA-256 over what the K/V depend on: model id, adapter set, KV dtype. */
+static int kv_file_path(paw_program *p, const char *dir)
+{
+    uint8_t mid[32], aid[32];
+    unsigned char kvt = (unsigned char)p->opts.kv_type;
+    paw_model_id(p->model, mid);
+    paw_ctx_adapter_id(p->ctx, aid);
+    paw_sha256 *h = paw_sha256_new();
+    char hex[65];
+    int rc = h ? PAW_OK : paw_err(PAW_ENOMEM, "program: cannot start SHA-256");
+    if (!rc) rc = paw_sha256_update(h, mid, 32);
+    if (!rc) rc = paw_sha256_update(h, aid, 32);
+    if (!rc) rc = paw_sha256_update(h, &kvt, 1);
+    if (!rc) rc = paw_sha256_final_hex(h, hex);
+    paw_sha256_free(h);
+    if (rc) return rc;
+    return paw_path_fmt(p->kv_path, sizeof p->kv_path, "%s/prefix_kv.%.16s.bin", dir, hex);
+}
+
+/* Writes the prefix file through a temp name unique to this process and
+ * thread, so that handles racing to write it never share a temp file; the
+ * last rename wins and every version is whole. */
+static void kv_file_write(paw_program *p)
+{
+    static int counter;
+    char tmp[PAW_PATH_MAX + 64];
+    int k = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+    snprintf(tmp, sizeof tmp, "%s.w%ld.%d", p->kv_path, (long)getpid(), k);
+    if (paw_kv_save_file(p->ctx, p->n_prefix, tmp) || rename(tmp, p->kv_path)) {
+        unlink(tmp);
+        return;  /* a read-only cache only costs the next open a recompute */
+    }
+    char dir[PAW_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", p->kv_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) { *slash = 0; paw_fsync_dir(dir); }
+}
+
+/* Does the ctx hold exactly the prefix (and maybe more after it)? */
+static int ctx_has_prefix(const paw_program *p)
+{
+    return paw_ctx_n_past(p->ctx) >= p->n_prefix &&
+           !memcmp(paw_ctx_tokens(p->ctx), p->prefix, (size_t)p->n_prefix * sizeof(int32_t));
+}
+
+static int ready_prefix(paw_program *p)
+{
+    if (!p->n_prefix || p->opts.no_prefix_cache) return PAW_OK;
+    double t0 = paw_now();
+    if (p->kv_path[0]) {
+        if (!access(p->kv_path, F_OK)) {
+            int rc = paw_kv_load_file(p->ctx, p->kv_path);
+            if (!rc && paw_ctx_n_past(p->ctx) == p->n_prefix && ctx_has_prefix(p)) {
+                p->stats.prefix_source = PAW_PREFIX_DISK;
+            } else {
+                if (rc == PAW_ENOMEM) return rc;
+                p->stats.prefix_rewritten = 1;  /* stale, corrupt or foreign */
+            }
+        }
+    }
+    if (p->stats.prefix_source != PAW_PREFIX_DISK) {
+        paw_kv_truncate(p->ctx, 0);
+        int rc = paw_eval(p->ctx, p->prefix, p->n_prefix, 0, NULL);
+        if (rc) return rc;
+        p->stats.prefix_source = PAW_PREFIX_COMPUTED;
+        if (p->kv_path[0]) kv_file_write(p);
+    }
+    p->stats.prefix_ms = (paw_now() - t0) * 1e3;
+    return paw_kv_save(p->ctx, p->n_prefix, &p->prefix_kv);
+}
+
+/* ------------------------------------------------------------- opening */
+
+static int open_template(const paw_model *m, const char *tmpl, size_t len, const uint8_t *adapter,
+                         size_t adapter_len, const char *id, const char *dir,
+                         const paw_program_opts *opts, paw_program **out)
+{
+    *out = NULL;
+    const char *ph = PAW_PROGRAM_PLACEHOLDER;
+    const size_t phn = strlen(ph);
+    const char *at = memmem(tmpl, len, ph, phn);
+    if (!at || memmem(at + phn, len - (size_t)(at - tmpl) - phn, ph, phn))
+        return paw_err(PAW_EFORMAT, "program: the prompt template must hold exactly one %s", ph);
+    paw_program *p = calloc(1, sizeof *p);
+    if (!p) return paw_err(PAW_ENOMEM, "program: out of memory");
+    p->model = m;
+    if (opts) p->opts = *opts;
+    if (id) snprintf(p->id, sizeof p->id, "%s", id);
+    paw_ctx_params cp = {.n_ctx = p->opts.n_ctx, .n_threads = p->opts.n_threads,
+                         .kv_type = p->opts.kv_type};
+    int rc = paw_tokenizer_from_gguf(paw_model_gguf(m), &p->tok);
+    if (!rc) rc = paw_ctx_new(m, &cp, &p->ctx);
+    if (!rc && adapter) {
+        /* The program's adapter is attached here, once, at scale 1.0 (the
+         * SDK's llama_adapter_lora set with scale 1). */
+        rc = paw_adapter_load_mem(adapter, adapter_len, &p->adapter);
+        if (!rc) rc = paw_ctx_set_adapter(p->ctx, p->adapter, 1.0f);
+        if (rc) rc = paw_err_wrap(rc, "program %s: adapter.gguf", p->id);
+    }
+    size_t n_pre = (size_t)(at - tmpl);
+    if (!rc && n_pre) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        rc = paw_tokenize(p->tok, tmpl, n_pre, paw_tokenizer_add_bos(p->tok), 1, &ids, &n);
+        p->prefix = ids;
+        p->n_prefix = (int32_t)n;
+        if (!rc && n >= (size_t)paw_ctx_n_ctx(p->ctx))
+            rc = paw_err(PAW_ERANGE, "program: the template prefix is %zu tokens, the context only %d",
+                         n, paw_ctx_n_ctx(p->ctx));
+    }
+    if (!rc) rc = split_suffix(p, at + phn, len - n_pre - phn);
+    if (!rc && dir && dir[0] && !p->opts.no_disk_cache && !p->opts.no_prefix_cache)
+        rc = kv_file_path(p, dir);
+    p->stats.n_prefix = p->n_prefix;
+    if (!rc) rc = ready_prefix(p);
+    if (rc) { paw_program_close(p); return rc; }
+    *out = p;
+    return PAW_OK;
+}
+
+static int open_bundle(const paw_model *m, const paw_program_bundle *b, const char *dir,
+                       const paw_program_opts *opts, paw_program **out)
+{
+    *out = NULL;
+    if (!m || !b) return paw_err(PAW_EINVAL, "paw_program_open: NULL argument");
+    if (!(opts && opts->no_base_check)) {
+        int rc = check_base(m, b);
+        if (rc) return rc;
+    }
+    return open_template(m, b->prompt_template, b->prompt_template_len, b->adapter, b->adapter_len,
+                         b->id, dir, opts, out);
+}
+
+int paw_program_open_bundle(const paw_model *m, const paw_program_bundle *b,
+                            const paw_program_opts *opts, paw_program **out)
+{
+    if (!out) return paw_err(PAW_EINVAL, "paw_program_open_bundle: NULL argument");
+    return open_bundle(m, b, NULL, opts, out);
+}
+
+int paw_program_open(const paw_model *m, const char *program, const paw_program_opts *opts,
+                     paw_program **out)
+{
+    if (!out || !m || !program) return paw_err(PAW_EINVAL, "paw_program_open: NULL argument");
+    *out = NULL;
+    paw_program_ref ref;
+    int rc = paw_program_resolve(program, &ref);
+    if (rc) return rc;
+    paw_program_bundle *b;
+    rc = ref.dir[0] ? paw_program_bundle_read_dir(ref.dir, &b) : paw_program_bundle_read(ref.file, &b);
+    if (rc) return rc;
+    rc = open_bundle(m, b, ref.dir, opts, out);
+    paw_program_bundle_free(b);
+    return rc;
+}
+
+int paw_program_open_template(const paw_model *m, const char *tmpl, size_t len,
+                              const paw_program_opts *opts, paw_program **out)
+{
+    if (!out || !m || !tmpl) return paw_err(PAW_EINVAL, "paw_program_open_template: NULL argument");
+    return open_template(m, tmpl, len, NULL, 0, NULL, NULL, opts, out);
+}
+
+int paw_program_open_base(const paw_model *m, const paw_program_opts *opts, paw_program **out)
+{
+    if (!out || !m) return paw_err(PAW_EINVAL, "paw_program_open_base: NULL argument");
+    *out = NULL;
+    paw_chat_msg msg = {"user", PAW_PROGRAM_PLACEHOLDER};
+    char *tmpl;
+    size_t len;
+    int rc = paw_chat_format(m, &msg, 1, 1, &tmpl, &len);
+    if (rc) return rc;
+    rc = open_template(m, tmpl, len, NULL, 0, NULL, NULL, opts, out);
+    free(tmpl);
+    return rc;
+}
+
+void paw_program_close(paw_program *p)
+{
+    if (!p) return;
+    paw_kv_state_free(p->prefix_kv);
+    paw_ctx_free(p->ctx);
+    paw_adapter_free(p->adapter);  /* after the ctx it was attached to */
+    paw_tokenizer_free(p->tok);
+    free(p->prefix);
+    free(p->plain);
+    free(p->tail);
+    free(p);
+}
+
+void paw_program_get_stats(const paw_program *p, paw_program_stats *out) { *out = p->stats; }
+const char *paw_program_handle_id(const paw_program *p) { return p->id; }
+const char *paw_program_prefix_path(const paw_program *p) { return p->kv_path; }
+
+/* ---------------------------------------------------------------- calls */
+
+/* ids = [prefix if cold] + tokens(input + plain) + tail. */
+static int call_ids(paw_program *p, const char *input, size_t len, int cold, int32_t **out, size_t *n)
+{
+    *out = NULL;
+    char *text = malloc(len + p->plain_len + 1);
+    if (!text) return paw_err(PAW_ENOMEM, "program: out of memory");
+    memcpy(text, input, len);
+    memcpy(text + len, p->plain, p->plain_len);
+    int32_t *mid = NULL;
+    size_t n_mid = 0;
+    int rc = PAW_OK;
+    if (len + p->plain_len)
+        rc = paw_tokenize(p->tok, text, len + p->plain_len, !p->n_prefix && paw_tokenizer_add_bos(p->tok),
+                          0, &mid, &n_mid);
+    free(text);
+    if (rc) return rc;
+    size_t n_pre = cold ? (size_t)p->n_prefix : 0;
+    size_t total = n_pre + n_mid + p->n_tail;
+    int32_t *ids = malloc((total ? total : 1) * sizeof *ids);
+    if (!ids) { free(mid); return paw_err(PAW_ENOMEM, "program: out of memory"); }
+    if (n_pre) memcpy(ids, p->prefix, n_pre * sizeof *ids);
+    if (n_mid) memcpy(ids + n_pre, mid, n_mid * sizeof *ids);
+    if (p->n_tail) memcpy(ids + n_pre + n_mid, p->tail, p->n_tail * sizeof *ids);
+    free(mid);
+    *out = ids;
+    *n = total;
+    return PAW_OK;
+}
+
+int paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_tokens,
+                     char **out, size_t *out_len)
+{
+    if (!p || (!input && len) || !out) return paw_err(PAW_EINVAL, "paw_program_call: NULL argument");
+    *out = NULL;
+    if (out_len) *out_len = 0;
+    double t0 = paw_now();
+    const int cold = p->opts.no_prefix_cache || !p->n_prefix;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = call_ids(p, input ? input : "", len, cold, &ids, &n);
+    if (rc) return rc;
+    const int32_t n_ctx = paw_ctx_n_ctx(p->ctx);
+    size_t prompt = (cold ? 0 : (size_t)p->n_prefix) + n;
+    if (prompt >= (size_t)n_ctx) {
+        free(ids);
+        return paw_err(PAW_ERANGE, "program: the prompt is %zu tokens (input %zu bytes), over the "
+                       "context of %d tokens; shorten the input", prompt, len, n_ctx);
+    }
+    if (!prompt) {
+        free(ids);
+        return paw_err(PAW_EINVAL, "program: empty prompt (empty template and input)");
+    }
+    /* Rewind to the prefix: free when the ctx still holds it, a copy from
+     * the memory state otherwise.  An empty input + suffix re-evaluates the
+     * last prefix token so that there are logits to start from. */
+    const int32_t *run = ids;
+    int32_t keep = cold ? 0 : p->n_prefix;
+    if (!cold && !n) { keep--; run = p->prefix + keep; n = 1; }
+    if (!cold && !ctx_has_prefix(p)) rc = paw_kv_restore(p->ctx, p->prefix_kv);
+    if (!rc) rc = paw_kv_truncate(p->ctx, keep);
+    paw_gen_params gp = {.max_tokens = max_tokens == 0 ? PAW_PROGRAM_MAX_TOKENS
+                                       : max_tokens < 0 ? 0 : max_tokens};
+    paw_gen_result res = {0};
+    if (!rc) rc = paw_generate(p->ctx, p->tok, run, n, &gp, &res);
+    free(ids);
+    if (rc) return rc;
+    rc = clean_output(res.text, res.len, out, out_len);
+    p->stats.n_calls++;
+    p->stats.n_prompt = res.n_prompt;
+    p->stats.n_gen = (int32_t)res.n_ids;
+    p->stats.stop_reason = res.stop_reason;
+    p->stats.prefill_ms = res.prefill_s * 1e3;
+    p->stats.decode_ms = res.decode_s * 1e3;
+    p->stats.total_ms = (paw_now() - t0) * 1e3;
+    paw_gen_result_free(&res);
+    return rc;
+}

@@ -1,0 +1,611 @@
+/* trainer.c — LoRA parameters and the model's forward and backward pass over
+ * a packed batch.
+ *
+ * A batch is one shared prefix (the pseudo-program) and n examples.  They are
+ * packed into one sequence of N = P + sum(n_i) tokens: the prefix at
+ * positions 0..P-1, then each example at positions P..P+n_i-1.  Attention
+ * masks each token to the prefix plus its own example (paw_attn_span), so
+ * the prefix's rows are computed once per step and its K/V gradients collect
+ * the contributions of every example in one backward pass — the same sums
+ * as running each example on its own, without repeating the prefix.
+ *
+ * Every layer works on all N rows at once, so each frozen weight panel is
+ * dequantised once per step and reused for N tokens.  The forward calls the
+ * layer functions of forward.c (norms, rope, activations) and paw_matmul,
+ * so it computes what inference computes; attention is the training version
+ * of backward.c, which keeps its softmax rows for the backward.
+ *
+ * Memory is planned as a table of sizes (plan()) and allocated once, grown
+ * only when a larger batch arrives. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/common.h"
+#include "core/quant.h"
+#include "train/train.h"
+
+_Static_assert(PAW_TARGET_Q == 1u << PAW_PROJ_Q && PAW_TARGET_QKV == 1u << PAW_PROJ_QKV &&
+               PAW_TARGET_O == 1u << PAW_PROJ_O && PAW_TARGET_DOWN == 1u << PAW_PROJ_DOWN,
+               "target bits follow enum paw_proj");
+
+/* Loss rows whose logits are formed at once: bounds the [rows][n_vocab]
+ * logits buffer (49152-word vocabularies make each row 192 KB). */
+#define LOGIT_CHUNK 32
+
+paw_train_params paw_train_params_default(void)
+{
+    paw_train_params p = {
+        .rank = 8, .alpha = 16.0f, .targets = PAW_TARGET_ALL, .seed = 0,
+        .lr = 5e-4f, .weight_decay = 0.0f, .beta1 = 0.9f, .beta2 = 0.999f, .adam_eps = 1e-8f,
+        .clip = 1.0f, .steps = 100, .warmup = 10, .schedule = PAW_LR_COSINE, .n_threads = 0,
+    };
+    return p;
+}
+
+/* splitmix64: a small seeded generator, so that an adapter's initial values
+ * depend on the seed alone. */
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static float rng_uniform(uint64_t *s)  /* [-1, 1) */
+{
+    return (float)((double)(rng_next(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
+}
+
+int paw_trainer_new(const paw_model *m, const paw_train_params *p, paw_trainer **out)
+{
+    *out = NULL;
+    if (!m || !p) return paw_err(PAW_EINVAL, "train: NULL model or params");
+    if (p->rank < 1 || p->rank > 4096) return paw_err(PAW_EINVAL, "train: rank %d out of range", p->rank);
+    if (!(p->alpha > 0) || !(p->lr >= 0) || !(p->beta1 >= 0 && p->beta1 < 1) ||
+        !(p->beta2 >= 0 && p->beta2 < 1) || !(p->adam_eps > 0) || !(p->clip >= 0) ||
+        !(p->weight_decay >= 0) || p->steps < 0 || p->warmup < 0)
+        return paw_err(PAW_EINVAL, "train: bad optimiser settings");
+    paw_trainer *t = calloc(1, sizeof *t);
+    if (!t) return paw_err(PAW_ENOMEM, "train: out of memory");
+    const paw_hparams *hp = &m->hp;
+    t->model = m;
+    t->rank = p->rank;
+    t->alpha = p->alpha;
+    t->scale = p->alpha / (float)p->rank;
+    t->opt = (paw_adamw){ .lr = p->lr, .beta1 = p->beta1, .beta2 = p->beta2, .eps = p->adam_eps,
+                          .weight_decay = p->weight_decay, .clip = p->clip, .warmup = p->warmup,
+                          .total = p->steps, .schedule = p->schedule };
+    t->pool = paw_pool_new(p->n_threads);
+    t->slot_of = malloc(sizeof(int32_t) * (size_t)hp->n_layer * PAW_PROJ_COUNT);
+    t->slots = calloc((size_t)hp->n_layer * PAW_PROJ_COUNT, sizeof *t->slots);
+    if (!t->pool || !t->slot_of || !t->slots) {
+        paw_trainer_free(t);
+        return paw_err(PAW_ENOMEM, "train: out of memory");
+    }
+    t->n_threads = paw_pool_size(t->pool);
+    uint32_t want = p->targets ? p->targets : PAW_TARGET_ALL;
+    int64_t off = 0;
+    for (int il = 0; il < hp->n_layer; il++) {
+        const paw_layer *L = &m->layers[il];
+        uint32_t w = want;
+        /* GPT-2 has one fused q|k|v projection: asking for q, k or v adapts it. */
+        if (L->proj[PAW_PROJ_QKV].w && (w & (PAW_TARGET_Q | PAW_TARGET_K | PAW_TARGET_V)))
+            w |= PAW_TARGET_QKV;
+        for (int pr = 0; pr < PAW_PROJ_COUNT; pr++) {
+            t->slot_of[il * PAW_PROJ_COUNT + pr] = -1;
+            if (!L->proj[pr].w || !(w & (1u << pr))) continue;
+            paw_lora_slot *s = &t->slots[t->n_slots];
+            *s = (paw_lora_slot){ .layer = il, .proj = pr, .n_in = L->proj[pr].n_in,
+                                  .rows = L->proj[pr].rows, .a_off = off };
+            off += (int64_t)p->rank * s->n_in;
+            s->b_off = off;
+            off += s->rows * p->rank;
+            t->slot_of[il * PAW_PROJ_COUNT + pr] = t->n_slots++;
+            t->targets |= 1u << pr;
+        }
+    }
+    if (!t->n_slots) {
+        paw_trainer_free(t);
+        return paw_err(PAW_EINVAL, "train: no projection of this %s model matches the targets",
+                       m->arch->name);
+    }
+    t->n_params = off;
+    t->params = calloc((size_t)off * 4, sizeof(float));
+    if (!t->params) {
+        paw_trainer_free(t);
+        return paw_err(PAW_ENOMEM, "train: out of memory for %lld parameters", (long long)off);
+    }
+    t->grads = t->params + off;
+    t->m = t->grads + off;
+    t->v = t->m + off;
+    /* A: kaiming-uniform as PEFT does (bound 1/sqrt(d_in)); B = 0, so the
+     * adapter starts as the identity and A gets no gradient until B moves. */
+    uint64_t rng = p->seed;
+    for (int32_t i = 0; i < t->n_slots; i++) {
+        const paw_lora_slot *s = &t->slots[i];
+        const float bound = 1.0f / sqrtf((float)s->n_in);
+        for (int64_t k = 0; k < (int64_t)p->rank * s->n_in; k++)
+            t->params[s->a_off + k] = bound * rng_uniform(&rng);
+    }
+    *out = t;
+    return PAW_OK;
+}
+
+void paw_trainer_free(paw_trainer *t)
+{
+    if (!t) return;
+    paw_pool_free(t->pool);
+    free(t->slot_of);
+    free(t->slots);
+    free(t->params);
+    free(t->arena);
+    free(t);
+}
+
+int64_t paw_trainer_n_params(const paw_trainer *t) { return t ? t->n_params : 0; }
+
+/* ------------------------------------------------------------ the plan */
+
+typedef struct layer_acts {
+    float *xn1, *q_pre, *q, *k_pre, *k, *v, *probs, *att, *x_mid, *xn2, *ffa, *ffb;
+    float *u[PAW_PROJ_COUNT];        /* A x of adapted projections, [N][r]   */
+} layer_acts;
+
+typedef struct batch {
+    int64_t N, M, n_probs, n_pos;    /* tokens, loss rows, probs per layer   */
+    /* inputs */
+    int32_t *ids, *pos, *loss_row, *loss_tgt;
+    float *loss_w;
+    paw_attn_span *span;
+    int64_t *poff;
+    /* saved activations */
+    float *xs;                       /* [n_layer + 1][N][E] residual stream   */
+    layer_acts *L;
+    float *rope_cs;                  /* [n_pos][n_rot/2][2]                   */
+    float *xf, *xfn;                 /* [M][E] final rows, normed              */
+    /* scratch */
+    float *tmp, *lora_y, *h, *qkv;   /* [N][E], [N][max rows], [N][F], [N][qkv] */
+    float *dx, *dxn, *dq, *dk, *dv, *dq2, *dk2, *datt, *dh, *dffa, *dffb, *du;
+    float *logits, *dxf, *dxf_in;    /* [LOGIT_CHUNK][V], [M][E], [M][E]      */
+    float *attn_scratch;
+} batch;
+
+static void *take(uint8_t **cur, size_t bytes)
+{
+    void *p = *cur;
+    *cur += (bytes + 63) & ~(size_t)63;
+    return p;
+}
+#define TAKEF(n) ((float *)take(&cur, (size_t)(n) * sizeof(float)))
+
+/* Lays out every buffer of a batch from `base` (NULL: just measures) and
+ * returns the bytes used.  The counts in b (N, M, n_probs, n_pos) are set. */
+static size_t plan(const paw_trainer *t, batch *b, uint8_t *base, int want_grad)
+{
+    const paw_model *m = t->model;
+    const paw_hparams *hp = &m->hp;
+    const int64_t N = b->N, E = hp->n_embd, F = hp->n_ff, r = t->rank;
+    const int64_t qd = (int64_t)hp->n_head * hp->head_dim, kd = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int64_t vd = (int64_t)hp->n_head_kv * hp->head_dim_v, ad = (int64_t)hp->n_head * hp->head_dim_v;
+    const int qnorm = m->layers[0].q_norm != NULL, fused = m->layers[0].proj[PAW_PROJ_QKV].w != NULL;
+    int64_t max_rows = PAW_MAX(PAW_MAX(E, F), qd + kd + vd);
+    uint8_t *cur = base;
+    b->ids = take(&cur, sizeof(int32_t) * N);
+    b->pos = take(&cur, sizeof(int32_t) * N);
+    b->loss_row = take(&cur, sizeof(int32_t) * b->M);
+    b->loss_tgt = take(&cur, sizeof(int32_t) * b->M);
+    b->loss_w = TAKEF(b->M);
+    b->span = take(&cur, sizeof(paw_attn_span) * N);
+    b->poff = take(&cur, sizeof(int64_t) * N);
+    b->L = take(&cur, sizeof(layer_acts) * hp->n_layer);
+    b->xs = TAKEF((hp->n_layer + 1) * N * E);
+    for (int il = 0; il < hp->n_layer; il++) {
+        layer_acts *a = base ? &b->L[il] : &(layer_acts){0};
+        a->xn1 = TAKEF(N * E);
+        a->q = TAKEF(N * qd);
+        a->k = TAKEF(N * kd);
+        /* Without q/k norms the pre-rope values are not needed: rope is
+         * linear and its backward is the inverse rotation. */
+        a->q_pre = qnorm ? TAKEF(N * qd) : a->q;
+        a->k_pre = qnorm ? TAKEF(N * kd) : a->k;
+        a->v = TAKEF(N * vd);
+        a->probs = TAKEF(b->n_probs);
+        a->att = TAKEF(N * ad);
+        a->x_mid = TAKEF(N * E);
+        a->xn2 = TAKEF(N * E);
+        a->ffa = TAKEF(N * F);
+        a->ffb = m->arch->ffn == PAW_FFN_SWIGLU ? TAKEF(N * F) : NULL;
+        for (int pr = 0; pr < PAW_PROJ_COUNT; pr++)
+            a->u[pr] = t->slot_of[il * PAW_PROJ_COUNT + pr] >= 0 ? TAKEF(N * r) : NULL;
+    }
+    b->rope_cs = TAKEF(b->n_pos * PAW_MAX(hp->n_rot, 2));
+    b->xf = TAKEF(b->M * E);
+    b->xfn = TAKEF(b->M * E);
+    b->tmp = TAKEF(N * max_rows);
+    b->lora_y = TAKEF(N * max_rows);
+    b->h = TAKEF(N * F);
+    b->qkv = fused ? TAKEF(N * (qd + kd + vd)) : NULL;
+    b->logits = TAKEF(LOGIT_CHUNK * hp->n_vocab);
+    if (want_grad) {
+        b->dx = TAKEF(N * E);
+        b->dxn = TAKEF(N * E);
+        b->dq = TAKEF(N * qd);
+        b->dk = TAKEF(N * kd);
+        b->dv = TAKEF(N * vd);
+        b->dq2 = TAKEF(N * qd);
+        b->dk2 = TAKEF(N * kd);
+        b->datt = TAKEF(N * ad);
+        b->dh = TAKEF(N * F);
+        b->dffa = TAKEF(N * F);
+        b->dffb = TAKEF(N * F);
+        b->du = TAKEF(N * r);
+        b->dxf = TAKEF(b->M * E);
+        b->dxf_in = TAKEF(b->M * E);
+        paw_attn_shape s = { N, hp->n_head, hp->n_head_kv, hp->head_dim, hp->head_dim_v };
+        b->attn_scratch = TAKEF(paw_attention_scratch_floats(t->n_threads, &s));
+    }
+    return (size_t)(cur - base);
+}
+
+/* Checks the batch and fills its counts. */
+static int batch_counts(const paw_trainer *t, const int32_t *prefix, int32_t P,
+                        const paw_train_example *ex, int32_t n_ex, batch *b)
+{
+    const paw_hparams *hp = &t->model->hp;
+    if (P < 0 || n_ex < 1 || (P && !prefix) || !ex) return paw_err(PAW_EINVAL, "train: empty batch");
+    int64_t N = P, M = 0, probs = (int64_t)P * (P + 1) / 2, maxn = 0;
+    for (int32_t i = 0; i < n_ex; i++) {
+        const paw_train_example *e = &ex[i];
+        if (!e->ids || e->n_prompt < 1 || e->n <= e->n_prompt)
+            return paw_err(PAW_EINVAL, "train: example %d needs >= 1 prompt and >= 1 output token", i);
+        N += e->n;
+        M += e->n - e->n_prompt;
+        probs += (int64_t)e->n * P + (int64_t)e->n * (e->n + 1) / 2;
+        maxn = PAW_MAX(maxn, e->n);
+    }
+    if (P + maxn > hp->n_ctx_train)
+        return paw_err(PAW_ERANGE, "train: prefix %d + example %lld tokens exceed the context %d",
+                       P, (long long)maxn, hp->n_ctx_train);
+    b->N = N;
+    b->M = M;
+    b->n_probs = probs * hp->n_head;
+    b->n_pos = P + maxn;
+    return PAW_OK;
+}
+
+static int batch_fill(const paw_trainer *t, const int32_t *prefix, int32_t P,
+                      const paw_train_example *ex, int32_t n_ex, batch *b)
+{
+    const int32_t V = t->model->hp.n_vocab;
+    int64_t row = 0, lr = 0, po = 0;
+    const int n_head = t->model->hp.n_head;
+    for (int32_t i = -1; i < n_ex; i++) {
+        const int32_t *ids = i < 0 ? prefix : ex[i].ids;
+        const int32_t n = i < 0 ? P : ex[i].n;
+        const int64_t start = row;
+        for (int32_t j = 0; j < n; j++, row++) {
+            if (ids[j] < 0 || ids[j] >= V)
+                return paw_err(PAW_EINVAL, "train: token id %d outside the vocabulary", ids[j]);
+            b->ids[row] = ids[j];
+            b->pos[row] = i < 0 ? j : P + j;
+            b->span[row] = i < 0 ? (paw_attn_span){ (int32_t)row + 1, (int32_t)row + 1 }
+                                 : (paw_attn_span){ P, (int32_t)start };
+            b->poff[row] = po;
+            po += (int64_t)n_head * (i < 0 ? row + 1 : P + j + 1);
+            /* Token j of the output is predicted by the row before it. */
+            if (i >= 0 && j >= ex[i].n_prompt) {
+                b->loss_row[lr] = (int32_t)row - 1;
+                b->loss_tgt[lr] = ids[j];
+                b->loss_w[lr] = 1.0f / ((float)n_ex * (float)(n - ex[i].n_prompt));
+                lr++;
+            }
+        }
+    }
+    return PAW_OK;
+}
+
+/* ------------------------------------------------------------- forward */
+
+/* y[N][rows] = W x + bias + scale B (A x); A x is kept in u for the backward. */
+static void lin(paw_trainer *t, batch *b, int il, int pr, float *y, const float *x)
+{
+    const paw_mat *w = &t->model->layers[il].proj[pr];
+    const int64_t N = b->N;
+    paw_matmul(t->pool, y, w->w, w->type, w->rows, w->n_in, x, N);
+    if (w->b)
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t r = 0; r < w->rows; r++) y[i * w->rows + r] += w->b[r];
+    const int32_t si = t->slot_of[il * PAW_PROJ_COUNT + pr];
+    if (si < 0) return;
+    const paw_lora_slot *s = &t->slots[si];
+    float *u = b->L[il].u[pr];
+    paw_matmul(t->pool, u, t->params + s->a_off, PAW_TYPE_F32, t->rank, s->n_in, x, N);
+    paw_matmul(t->pool, b->lora_y, t->params + s->b_off, PAW_TYPE_F32, s->rows, t->rank, u, N);
+    for (int64_t i = 0; i < N * s->rows; i++) y[i] += t->scale * b->lora_y[i];
+}
+
+/* dX += dY · W (frozen, from its stored rows) plus the LoRA path, whose A and
+ * B gradients are added to t->grads. */
+static void lin_backward(paw_trainer *t, batch *b, int il, int pr, float *dX, const float *dY,
+                         const float *x)
+{
+    const paw_mat *w = &t->model->layers[il].proj[pr];
+    const int64_t N = b->N;
+    paw_matmul_backward(t->pool, dX, w->w, w->type, w->rows, w->n_in, dY, N, 1);
+    const int32_t si = t->slot_of[il * PAW_PROJ_COUNT + pr];
+    if (si < 0) return;
+    const paw_lora_slot *s = &t->slots[si];
+    const float *A = t->params + s->a_off, *B = t->params + s->b_off;
+    /* du = s dY B;  dB += s dYᵀ u;  dA += duᵀ x;  dX += du A. */
+    paw_matmul_backward(t->pool, b->du, B, PAW_TYPE_F32, s->rows, t->rank, dY, N, 0);
+    for (int64_t i = 0; i < N * t->rank; i++) b->du[i] *= t->scale;
+    paw_outer_accumulate(t->pool, t->grads + s->b_off, dY, s->rows, b->L[il].u[pr], t->rank, N, t->scale);
+    paw_outer_accumulate(t->pool, t->grads + s->a_off, b->du, t->rank, x, s->n_in, N, 1.0f);
+    paw_matmul_backward(t->pool, dX, A, PAW_TYPE_F32, t->rank, s->n_in, b->du, N, 1);
+}
+
+static void norm_fwd(const paw_model *m, float *out, const float *x, const float *w,
+                     const float *bias, int64_t T)
+{
+    if (m->arch->norm == PAW_NORM_RMS) paw_rmsnorm_forward(out, x, w, T, m->hp.n_embd, m->hp.norm_eps);
+    else paw_layernorm_forward(out, x, w, bias, T, m->hp.n_embd, m->hp.norm_eps);
+}
+
+static void norm_bwd(const paw_model *m, float *dx, const float *dy, const float *x,
+                     const float *w, int64_t T)
+{
+    if (m->arch->norm == PAW_NORM_RMS) paw_rmsnorm_backward(dx, dy, x, w, T, m->hp.n_embd, m->hp.norm_eps);
+    else paw_layernorm_backward(dx, dy, x, w, T, m->hp.n_embd, m->hp.norm_eps);
+}
+
+static void rope_rows(const paw_model *m, const batch *b, float *x, int n_heads, int backward)
+{
+    const paw_hparams *hp = &m->hp;
+    if (m->arch->rope == PAW_ROPE_NONE || hp->n_rot <= 0) return;
+    const int64_t w = (int64_t)n_heads * hp->head_dim, half = hp->n_rot / 2;
+    for (int64_t i = 0; i < b->N; i++) {
+        const float *cs = b->rope_cs + (int64_t)b->pos[i] * half * 2;
+        if (backward) paw_rope_backward(x + i * w, cs, 1, n_heads, hp->head_dim, hp->n_rot, m->arch->rope);
+        else paw_rope_forward(x + i * w, cs, 1, n_heads, hp->head_dim, hp->n_rot, m->arch->rope);
+    }
+}
+
+static paw_attn_shape attn_shape(const paw_model *m, const batch *b)
+{
+    const paw_hparams *hp = &m->hp;
+    return (paw_attn_shape){ b->N, hp->n_head, hp->n_head_kv, hp->head_dim, hp->head_dim_v };
+}
+
+static void embed(const paw_model *m, batch *b)
+{
+    const int64_t E = m->hp.n_embd;
+    const size_t row = paw_type_row_bytes(m->tok_embd.type, E);
+    for (int64_t i = 0; i < b->N; i++)
+        paw_dequantize(m->tok_embd.type, (const uint8_t *)m->tok_embd.w + (size_t)b->ids[i] * row,
+                       b->xs + i * E, E);
+    if (!m->pos_embd.w) return;
+    const size_t prow = paw_type_row_bytes(m->pos_embd.type, E);
+    for (int64_t i = 0; i < b->N; i++) {
+        paw_dequantize(m->pos_embd.type, (const uint8_t *)m->pos_embd.w + (size_t)b->pos[i] * prow,
+                       b->tmp, E);
+        for (int64_t c = 0; c < E; c++) b->xs[i * E + c] += b->tmp[c];
+    }
+}
+
+static void layer_forward(paw_trainer *t, batch *b, int il)
+{
+    const paw_model *m = t->model;
+    const paw_hparams *hp = &m->hp;
+    const paw_layer *L = &m->layers[il];
+    layer_acts *a = &b->L[il];
+    const int64_t N = b->N, E = hp->n_embd, F = hp->n_ff;
+    const int64_t qd = (int64_t)hp->n_head * hp->head_dim, kd = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int64_t vd = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    const float *x_in = b->xs + il * N * E;
+    float *x_out = b->xs + (il + 1) * N * E;
+
+    norm_fwd(m, a->xn1, x_in, L->attn_norm, L->attn_norm_b, N);
+    if (L->proj[PAW_PROJ_QKV].w) {
+        lin(t, b, il, PAW_PROJ_QKV, b->qkv, a->xn1);
+        for (int64_t i = 0; i < N; i++) {
+            const float *row = b->qkv + i * (qd + kd + vd);
+            memcpy(a->q_pre + i * qd, row, (size_t)qd * sizeof(float));
+            memcpy(a->k_pre + i * kd, row + qd, (size_t)kd * sizeof(float));
+            memcpy(a->v + i * vd, row + qd + kd, (size_t)vd * sizeof(float));
+        }
+    } else {
+        lin(t, b, il, PAW_PROJ_Q, a->q_pre, a->xn1);
+        lin(t, b, il, PAW_PROJ_K, a->k_pre, a->xn1);
+        lin(t, b, il, PAW_PROJ_V, a->v, a->xn1);
+    }
+    if (L->q_norm) {
+        paw_rmsnorm_forward(a->q, a->q_pre, L->q_norm, N * hp->n_head, hp->head_dim, hp->norm_eps);
+        paw_rmsnorm_forward(a->k, a->k_pre, L->k_norm, N * hp->n_head_kv, hp->head_dim, hp->norm_eps);
+    }
+    rope_rows(m, b, a->q, hp->n_head, 0);
+    rope_rows(m, b, a->k, hp->n_head_kv, 0);
+    paw_attn_shape s = attn_shape(m, b);
+    paw_attention_train_forward(t->pool, a->att, a->probs, a->q, a->k, a->v, b->span, b->poff, &s);
+    lin(t, b, il, PAW_PROJ_O, b->tmp, a->att);
+    for (int64_t i = 0; i < N * E; i++) a->x_mid[i] = x_in[i] + b->tmp[i];
+
+    norm_fwd(m, a->xn2, a->x_mid, L->ffn_norm, L->ffn_norm_b, N);
+    if (m->arch->ffn == PAW_FFN_SWIGLU) {
+        lin(t, b, il, PAW_PROJ_GATE, a->ffa, a->xn2);
+        lin(t, b, il, PAW_PROJ_UP, a->ffb, a->xn2);
+        paw_swiglu_forward(b->h, a->ffa, a->ffb, N * F);
+    } else {
+        lin(t, b, il, PAW_PROJ_UP, a->ffa, a->xn2);
+        paw_gelu_forward(b->h, a->ffa, N * F);
+    }
+    lin(t, b, il, PAW_PROJ_DOWN, b->tmp, b->h);
+    for (int64_t i = 0; i < N * E; i++) x_out[i] = a->x_mid[i] + b->tmp[i];
+}
+
+/* b->dx holds the gradient at the layer's output; on return, at its input. */
+static void layer_backward(paw_trainer *t, batch *b, int il)
+{
+    const paw_model *m = t->model;
+    const paw_hparams *hp = &m->hp;
+    const paw_layer *L = &m->layers[il];
+    layer_acts *a = &b->L[il];
+    const int64_t N = b->N, E = hp->n_embd, F = hp->n_ff;
+    const int64_t qd = (int64_t)hp->n_head * hp->head_dim, kd = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int64_t vd = (int64_t)hp->n_head_kv * hp->head_dim_v, ad = (int64_t)hp->n_head * hp->head_dim_v;
+    const float *x_in = b->xs + il * N * E;
+
+    /* feed-forward: the activation is recomputed rather than stored */
+    if (m->arch->ffn == PAW_FFN_SWIGLU) paw_swiglu_forward(b->h, a->ffa, a->ffb, N * F);
+    else paw_gelu_forward(b->h, a->ffa, N * F);
+    memset(b->dh, 0, (size_t)(N * F) * sizeof(float));
+    lin_backward(t, b, il, PAW_PROJ_DOWN, b->dh, b->dx, b->h);
+    memset(b->dffa, 0, (size_t)(N * F) * sizeof(float));
+    memset(b->dxn, 0, (size_t)(N * E) * sizeof(float));
+    if (m->arch->ffn == PAW_FFN_SWIGLU) {
+        memset(b->dffb, 0, (size_t)(N * F) * sizeof(float));
+        paw_swiglu_backward(b->dffa, b->dffb, b->dh, a->ffa, a->ffb, N * F);
+        lin_backward(t, b, il, PAW_PROJ_GATE, b->dxn, b->dffa, a->xn2);
+        lin_backward(t, b, il, PAW_PROJ_UP, b->dxn, b->dffb, a->xn2);
+    } else {
+        paw_gelu_backward(b->dffa, b->dh, a->ffa, N * F);
+        lin_backward(t, b, il, PAW_PROJ_UP, b->dxn, b->dffa, a->xn2);
+    }
+    norm_bwd(m, b->dx, b->dxn, a->x_mid, L->ffn_norm, N);
+
+    /* attention */
+    memset(b->datt, 0, (size_t)(N * ad) * sizeof(float));
+    lin_backward(t, b, il, PAW_PROJ_O, b->datt, b->dx, a->att);
+    memset(b->dq, 0, (size_t)(N * qd) * sizeof(float));
+    memset(b->dk, 0, (size_t)(N * kd) * sizeof(float));
+    memset(b->dv, 0, (size_t)(N * vd) * sizeof(float));
+    paw_attn_shape s = attn_shape(m, b);
+    paw_attention_train_backward(t->pool, b->dq, b->dk, b->dv, b->datt, a->probs, a->q, a->k, a->v,
+                                 b->span, b->poff, &s, b->attn_scratch);
+    rope_rows(m, b, b->dq, hp->n_head, 1);
+    rope_rows(m, b, b->dk, hp->n_head_kv, 1);
+    float *dq = b->dq, *dk = b->dk;
+    if (L->q_norm) {
+        memset(b->dq2, 0, (size_t)(N * qd) * sizeof(float));
+        memset(b->dk2, 0, (size_t)(N * kd) * sizeof(float));
+        paw_rmsnorm_backward(b->dq2, b->dq, a->q_pre, L->q_norm, N * hp->n_head, hp->head_dim, hp->norm_eps);
+        paw_rmsnorm_backward(b->dk2, b->dk, a->k_pre, L->k_norm, N * hp->n_head_kv, hp->head_dim, hp->norm_eps);
+        dq = b->dq2;
+        dk = b->dk2;
+    }
+    memset(b->dxn, 0, (size_t)(N * E) * sizeof(float));
+    if (L->proj[PAW_PROJ_QKV].w) {
+        for (int64_t i = 0; i < N; i++) {
+            float *row = b->qkv + i * (qd + kd + vd);
+            memcpy(row, dq + i * qd, (size_t)qd * sizeof(float));
+            memcpy(row + qd, dk + i * kd, (size_t)kd * sizeof(float));
+            memcpy(row + qd + kd, b->dv + i * vd, (size_t)vd * sizeof(float));
+        }
+        lin_backward(t, b, il, PAW_PROJ_QKV, b->dxn, b->qkv, a->xn1);
+    } else {
+        lin_backward(t, b, il, PAW_PROJ_Q, b->dxn, dq, a->xn1);
+        lin_backward(t, b, il, PAW_PROJ_K, b->dxn, dk, a->xn1);
+        lin_backward(t, b, il, PAW_PROJ_V, b->dxn, b->dv, a->xn1);
+    }
+    norm_bwd(m, b->dx, b->dxn, x_in, L->attn_norm, N);
+}
+
+/* Cross-entropy of the loss rows; with want_grad, b->dxf gets the gradient
+ * at the final-normed rows. */
+static double head_loss(paw_trainer *t, batch *b, int want_grad)
+{
+    const paw_model *m = t->model;
+    const int64_t E = m->hp.n_embd, V = m->hp.n_vocab;
+    double loss = 0;
+    for (int64_t r0 = 0; r0 < b->M; r0 += LOGIT_CHUNK) {
+        const int64_t n = PAW_MIN(LOGIT_CHUNK, b->M - r0);
+        paw_matmul(t->pool, b->logits, m->output.w, m->output.type, m->output.rows,
+                   m->output.n_in, b->xfn + r0 * E, n);
+        for (int64_t i = 0; i < n; i++) {
+            float *lg = b->logits + i * V;
+            float mx = -INFINITY;
+            for (int64_t v = 0; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
+            double sum = 0;
+            for (int64_t v = 0; v < V; v++) sum += exp((double)lg[v] - mx);
+            const double lse = mx + log(sum);
+            const int32_t tgt = b->loss_tgt[r0 + i];
+            const float w = b->loss_w[r0 + i];
+            loss += w * (lse - lg[tgt]);
+            if (!want_grad) continue;
+            /* d(lse - l_tgt)/dl = softmax - onehot, times the row's weight. */
+            for (int64_t v = 0; v < V; v++) lg[v] = w * (float)exp((double)lg[v] - lse);
+            lg[tgt] -= w;
+        }
+        if (want_grad)
+            paw_matmul_backward(t->pool, b->dxf + r0 * E, m->output.w, m->output.type,
+                                m->output.rows, m->output.n_in, b->logits, n, 0);
+    }
+    return loss;
+}
+
+int paw_trainer_run(paw_trainer *t, const int32_t *prefix, int32_t n_prefix,
+                    const paw_train_example *ex, int32_t n_ex, int want_grad, double *loss)
+{
+    if (!t || !loss) return paw_err(PAW_EINVAL, "train: NULL argument");
+    const paw_model *m = t->model;
+    const paw_hparams *hp = &m->hp;
+    batch b = {0};
+    int rc = batch_counts(t, prefix, n_prefix, ex, n_ex, &b);
+    if (rc) return rc;
+    const size_t need = plan(t, &b, NULL, 1);  /* sized for a backward too */
+    if (need > t->arena_bytes) {
+        free(t->arena);
+        t->arena_bytes = 0;
+        t->arena = malloc(need);
+        if (!t->arena) return paw_err(PAW_ENOMEM, "train: out of memory (%zu MB of activations)", need >> 20);
+        t->arena_bytes = need;
+    }
+    plan(t, &b, t->arena, 1);
+    if ((rc = batch_fill(t, prefix, n_prefix, ex, n_ex, &b))) return rc;
+
+    const int64_t N = b.N, E = hp->n_embd;
+    embed(m, &b);
+    if (m->arch->rope != PAW_ROPE_NONE && hp->n_rot > 0)
+        paw_rope_table(b.rope_cs, 0, b.n_pos, hp, m->rope_freqs);
+    for (int il = 0; il < hp->n_layer; il++) layer_forward(t, &b, il);
+    const float *x_last = b.xs + (int64_t)hp->n_layer * N * E;
+    for (int64_t i = 0; i < b.M; i++)
+        memcpy(b.xf + i * E, x_last + (int64_t)b.loss_row[i] * E, (size_t)E * sizeof(float));
+    norm_fwd(m, b.xfn, b.xf, m->out_norm, m->out_norm_b, b.M);
+    *loss = head_loss(t, &b, want_grad);
+    if (!want_grad) return PAW_OK;
+
+    memset(t->grads, 0, (size_t)t->n_params * sizeof(float));
+    memset(b.dx, 0, (size_t)(N * E) * sizeof(float));
+    /* Only loss rows get a gradient from the head; the prefix and prompt
+     * rows get theirs through attention alone. */
+    float *dxf_in = b.dxf_in;
+    memset(dxf_in, 0, (size_t)(b.M * E) * sizeof(float));
+    norm_bwd(m, dxf_in, b.dxf, b.xf, m->out_norm, b.M);
+    for (int64_t i = 0; i < b.M; i++) {
+        float *d = b.dx + (int64_t)b.loss_row[i] * E;
+        for (int64_t c = 0; c < E; c++) d[c] += dxf_in[i * E + c];
+    }
+    for (int il = hp->n_layer - 1; il >= 0; il--) layer_backward(t, &b, il);
+    return PAW_OK;
+}
+
+int paw_trainer_loss(paw_trainer *t, const int32_t *prefix, int32_t n_prefix,
+                     const paw_train_example *ex, int32_t n_ex, double *loss)
+{
+    return paw_trainer_run(t, prefix, n_prefix, ex, n_ex, 0, loss);
+}
+
+int paw_trainer_step(paw_trainer *t, const int32_t *prefix, int32_t n_prefix,
+                     const paw_train_example *ex, int32_t n_ex, double *loss, double *grad_norm)
+{
+    double l;
+    int rc = paw_trainer_run(t, prefix, n_prefix, ex, n_ex, 1, &l);
+    if (rc) return rc;
+    if (!isfinite(l)) return paw_err(PAW_ERANGE, "train: loss is not finite at step %d", t->step);
+    t->step++;
+    t->last_grad_norm = paw_adamw_update(&t->opt, t->step, t->params, t->grads, t->m, t->v, t->n_params);
+    if (loss) *loss = l;
+    if (grad_norm) *grad_norm = t->last_grad_norm;
+    return PAW_OK;
+}

@@ -1,0 +1,204 @@
+/* cmd_eval.c — `paw eval SUITE.jsonl`: run every task's test inputs through
+ * a program (--programs DIR: DIR/<task id>.paw) or a prompt baseline on the
+ * bare base model (--baseline zero-shot|few-shot), score exact match after
+ * stripping, and print one line per task, an overall line and, last,
+ * `mean_em=<percent>` (the mean of the per-task EMs).  Greedy decoding,
+ * 64 new tokens at most unless -n says otherwise. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+#include "cli.h"
+
+static const char usage_text[] =
+    "usage: paw eval SUITE.jsonl (--programs DIR | --baseline zero-shot|few-shot)\n"
+    "                [-m MODEL] [--limit N] [-n MAX_TOKENS] [-t THREADS] [--json REPORT]\n"
+    "  --programs DIR   task <id> runs DIR/<id>.paw\n"
+    "  --baseline B     the base model prompted with the spec (zero-shot) or the spec\n"
+    "                   and the task's train examples (few-shot)\n"
+    "  -m MODEL         base model (default smollm2-135m)\n"
+    "  --limit N        only the first N test inputs of each task\n"
+    "  -n MAX_TOKENS    new tokens per output (default 64)\n"
+    "  --json REPORT    also write a machine-readable report to REPORT\n";
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int write_report(const char *path, json_t *report)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (json_dump_file(report, tmp, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) ||
+        rename(tmp, path)) {
+        unlink(tmp);
+        fprintf(stderr, "paw eval: cannot write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *suite = NULL, *programs = NULL, *baseline = NULL, *model_arg = "smollm2-135m",
+               *json_path = NULL;
+    long limit = 0, max_tokens = 64, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        int ok = 1;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_text, stdout); return 0; }
+        if (!strcmp(a, "--programs")) programs = v;
+        else if (!strcmp(a, "--baseline")) baseline = v;
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_arg = v;
+        else if (!strcmp(a, "--json")) json_path = v;
+        else if (!strcmp(a, "--limit")) ok = v && (limit = strtol(v, &end, 10)) > 0 && !*end;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens"))
+            ok = v && (max_tokens = strtol(v, &end, 10)) > 0 && !*end;
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
+            ok = v && (threads = strtol(v, &end, 10)) >= 0 && threads < 1024 && !*end;
+        else if (a[0] == '-' && a[1]) ok = 0;
+        else if (suite) { fprintf(stderr, "paw eval: one suite at a time\n%s", usage_text); return 2; }
+        else { suite = a; continue; }
+        if (!ok || !v) {
+            fprintf(stderr, "paw eval: bad or incomplete option '%s'\n%s", a, usage_text);
+            return 2;
+        }
+        i++;
+    }
+    int kind = 0;
+    if (baseline && !strcmp(baseline, "zero-shot")) kind = PAW_BASELINE_ZERO_SHOT;
+    else if (baseline && !strcmp(baseline, "few-shot")) kind = PAW_BASELINE_FEW_SHOT;
+    else if (baseline) {
+        fprintf(stderr, "paw eval: unknown baseline '%s' (zero-shot or few-shot)\n", baseline);
+        return 2;
+    }
+    if (!suite || !!programs == !!kind) { fputs(usage_text, stderr); return 2; }
+
+    paw_suite_task *tasks = NULL;
+    size_t n_tasks = 0;
+    if (paw_suite_read(suite, &tasks, &n_tasks)) return cli_fail("eval");
+    /* Every program must be there before hours of work start. */
+    char **paths = calloc(n_tasks, sizeof *paths);
+    int rc = paths ? 0 : 1;
+    for (size_t t = 0; !rc && programs && t < n_tasks; t++) {
+        size_t n = strlen(programs) + strlen(tasks[t].id) + 8;
+        paths[t] = malloc(n);
+        snprintf(paths[t], n, "%s/%s.paw", programs, tasks[t].id);
+        struct stat st;
+        if (stat(paths[t], &st) || !S_ISREG(st.st_mode)) {
+            fprintf(stderr, "paw eval: task %s: no program %s\n", tasks[t].id, paths[t]);
+            rc = 1;
+        }
+    }
+    char model_path[4096];
+    paw_model *m = NULL;
+    if (!rc && (paw_model_resolve(model_arg, model_path, sizeof model_path) ||
+                paw_model_load(model_path, &m)))
+        rc = cli_fail("eval");
+    json_t *report = json_object(), *jtasks = json_array();
+    json_object_set_new(report, "suite", json_string(suite));
+    json_object_set_new(report, "model", json_string(model_arg));
+    json_object_set_new(report, "mode", json_string(programs ? "programs" : baseline));
+    json_object_set_new(report, "max_tokens", json_integer(max_tokens));
+    json_object_set_new(report, "limit", json_integer(limit));
+    json_object_set_new(report, "tasks", jtasks);
+
+    double sum_em = 0, sum_ms = 0;
+    size_t all_n = 0, all_ok = 0, n_errors = 0;
+    paw_program_opts opts = {.n_threads = (int)threads};
+    for (size_t t = 0; !rc && t < n_tasks; t++) {
+        const paw_suite_task *task = &tasks[t];
+        paw_program *p = NULL;
+        int orc;
+        double t_open = now_ms();
+        if (programs) {
+            orc = paw_program_open(m, paths[t], &opts, &p);
+        } else {
+            char *tmpl = NULL;
+            size_t len = 0;
+            orc = paw_baseline_template(m, task, kind, &tmpl, &len);
+            if (!orc) orc = paw_program_open_template(m, tmpl, len, &opts, &p);
+            free(tmpl);
+        }
+        if (orc) {
+            fprintf(stderr, "paw eval: task %s: %s\n", task->id, paw_last_error());
+            rc = 1;
+            break;
+        }
+        t_open = now_ms() - t_open;
+        size_t n = task->n_test, ok = 0;
+        if (limit && (size_t)limit < n) n = (size_t)limit;
+        double task_ms = 0;
+        json_t *jres = json_array();
+        for (size_t i = 0; i < n; i++) {
+            const paw_program_example *ex = &task->test[i];
+            char *out = NULL;
+            size_t out_len = 0;
+            double t0 = now_ms();
+            int crc = paw_program_call(p, ex->input, strlen(ex->input), (int32_t)max_tokens, &out, &out_len);
+            double ms = now_ms() - t0;
+            task_ms += ms;
+            int hit = !crc && paw_exact_match(ex->output, out);
+            ok += hit;
+            json_t *r = json_object();
+            json_object_set_new(r, "input", json_string(ex->input));
+            json_object_set_new(r, "expected", json_string(ex->output));
+            json_object_set_new(r, "output", crc ? json_null() : json_stringn(out, out_len));
+            json_object_set_new(r, "ok", json_boolean(hit));
+            json_object_set_new(r, "ms", json_real(ms));
+            if (crc) {
+                n_errors++;
+                json_object_set_new(r, "error", json_string(paw_last_error()));
+                fprintf(stderr, "paw eval: task %s input %zu: %s\n", task->id, i + 1, paw_last_error());
+            }
+            json_array_append_new(jres, r);
+            free(out);
+        }
+        paw_program_stats st;
+        paw_program_get_stats(p, &st);
+        paw_program_close(p);
+        double em = n ? 100.0 * ok / n : 0, mean = n ? task_ms / n : 0;
+        printf("%-32s %-16s em=%6.2f%% (%zu/%zu)  mean_ms=%.1f  prefix=%d tok (%.0f ms)\n", task->id,
+               task->category, em, ok, n, mean, st.n_prefix, t_open);
+        fflush(stdout);
+        sum_em += em;
+        sum_ms += task_ms;
+        all_n += n;
+        all_ok += ok;
+        json_t *jt = json_object();
+        json_object_set_new(jt, "id", json_string(task->id));
+        json_object_set_new(jt, "category", json_string(task->category));
+        json_object_set_new(jt, "n", json_integer((json_int_t)n));
+        json_object_set_new(jt, "correct", json_integer((json_int_t)ok));
+        json_object_set_new(jt, "em", json_real(em));
+        json_object_set_new(jt, "mean_ms", json_real(mean));
+        json_object_set_new(jt, "prefix_tokens", json_integer(st.n_prefix));
+        json_object_set_new(jt, "open_ms", json_real(t_open));
+        json_object_set_new(jt, "results", jres);
+        json_array_append_new(jtasks, jt);
+    }
+    if (!rc) {
+        double mean_em = sum_em / (double)n_tasks, mean_ms = all_n ? sum_ms / all_n : 0;
+        json_object_set_new(report, "mean_em", json_real(mean_em));
+        json_object_set_new(report, "micro_em", json_real(all_n ? 100.0 * all_ok / all_n : 0));
+        json_object_set_new(report, "mean_ms", json_real(mean_ms));
+        json_object_set_new(report, "errors", json_integer((json_int_t)n_errors));
+        if (json_path) rc = write_report(json_path, report);
+        printf("overall: %zu tasks, %zu inputs, %zu correct (micro %.2f%%), mean latency %.1f ms/input, "
+               "%zu errors\n", n_tasks, all_n, all_ok, all_n ? 100.0 * all_ok / all_n : 0, mean_ms, n_errors);
+        printf("mean_em=%.2f\n", mean_em);
+    }
+    json_decref(report);
+    for (size_t t = 0; paths && t < n_tasks; t++) free(paths[t]);
+    free(paths);
+    paw_model_free(m);
+    paw_suite_free(tasks, n_tasks);
+    return rc;
+}

@@ -1,0 +1,181 @@
+/* cmd_run.c — `paw run PROGRAM [INPUT]`, `paw run --base -m MODEL [INPUT]`.
+ *
+ * With INPUT: prints the output.  Without: reads stdin, one input per line,
+ * and writes one output per line, flushed as soon as it is ready, so that
+ * `tail -f app.log | paw run triage.paw` works.  Newlines inside an output
+ * become spaces there (one line in, one line out); --jsonl gives the exact
+ * text: it reads {"input": ...} objects and writes {"input","output","ms"}.
+ * A line that fails (malformed JSON, an input over the context) gets an
+ * error on stderr naming its line number and an empty output line (or an
+ * {"line","error"} object), the rest still runs, and the exit status is 1. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+#include "cli.h"
+
+static const char usage_text[] =
+    "usage: paw run [options] PROGRAM [INPUT]\n"
+    "       paw run --base [options] [INPUT]\n"
+    "  PROGRAM is a .paw file, an alias, or an installed program's ID (or unique prefix).\n"
+    "  Without INPUT, stdin is read: one input per line, one output per line.\n"
+    "  -m MODEL            base model (default smollm2-135m)\n"
+    "  -n, --max-tokens N  new tokens per output (default 512)\n"
+    "  -t, --threads N     threads (default: one per CPU)\n"
+    "  -c, --ctx N         context size (default 2048)\n"
+    "  --jsonl             stdin holds {\"input\": ...} lines; writes {\"input\",\"output\",\"ms\"}\n"
+    "  --base              no program: the bare base model, chat template only\n"
+    "  --program P, --input X   the SDK CLI's spellings of PROGRAM and INPUT\n";
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void print_json_line(json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    if (s) puts(s);
+    else puts("{\"error\":\"cannot encode the output as JSON\"}");
+    free(s);
+    fflush(stdout);
+}
+
+/* One stdin line; returns 0 on success, 1 if the line failed. */
+static int run_line(paw_program *p, char *line, size_t len, size_t lineno, int jsonl, int32_t max_tokens)
+{
+    const char *input = line;
+    size_t in_len = len;
+    json_t *req = NULL;
+    if (jsonl) {
+        json_error_t je;
+        req = json_loadb(line, len, 0, &je);
+        json_t *v = json_is_object(req) ? json_object_get(req, "input") : NULL;
+        if (!json_is_string(v)) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "line %zu: %s", lineno,
+                     !req ? je.text : "expected a JSON object with a string \"input\"");
+            fprintf(stderr, "paw run: stdin %s\n", msg);
+            json_t *o = json_pack("{s:I,s:s}", "line", (json_int_t)lineno, "error", msg);
+            print_json_line(o);
+            json_decref(o);
+            json_decref(req);
+            return 1;
+        }
+        input = json_string_value(v);
+        in_len = json_string_length(v);
+    }
+    char *out = NULL;
+    size_t out_len = 0;
+    double t0 = now_ms();
+    int rc = paw_program_call(p, input, in_len, max_tokens, &out, &out_len);
+    double ms = now_ms() - t0;
+    if (rc) fprintf(stderr, "paw run: stdin line %zu: %s\n", lineno, paw_last_error());
+    if (jsonl) {
+        json_t *o = json_object();
+        json_object_set_new(o, "input", json_stringn(input, in_len));
+        if (rc) json_object_set_new(o, "error", json_string(paw_last_error()));
+        else json_object_set_new(o, "output", json_stringn(out, out_len));
+        json_object_set_new(o, "ms", json_real(ms));
+        print_json_line(o);
+        json_decref(o);
+    } else {
+        for (size_t i = 0; i < out_len; i++)
+            if (out[i] == '\n' || out[i] == '\r') out[i] = ' ';
+        if (out_len) fwrite(out, 1, out_len, stdout);
+        putchar('\n');
+        fflush(stdout);
+    }
+    free(out);
+    json_decref(req);
+    return rc ? 1 : 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    const char *model_arg = "smollm2-135m", *program = NULL, *input = NULL;
+    long max_tokens = PAW_PROGRAM_MAX_TOKENS, threads = 0, n_ctx = 0;
+    int base = 0, jsonl = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        int ok = 1, takes = 1;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_text, stdout); return 0; }
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = (model_arg = v) != NULL;
+        else if (!strcmp(a, "--program")) ok = (program = v) != NULL;
+        else if (!strcmp(a, "--input")) ok = (input = v) != NULL;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens"))
+            ok = v && (max_tokens = strtol(v, &end, 10)) > 0 && !*end && max_tokens < (1L << 30);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
+            ok = v && (threads = strtol(v, &end, 10)) >= 0 && threads < 1024 && !*end;
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx"))
+            ok = v && (n_ctx = strtol(v, &end, 10)) >= 0 && n_ctx <= (1L << 20) && !*end;
+        else {
+            takes = 0;
+            if (!strcmp(a, "--base")) base = 1;
+            else if (!strcmp(a, "--jsonl")) jsonl = 1;
+            else if (a[0] == '-' && a[1]) ok = 0;
+            else if (!program && !base) program = a;
+            else if (!input) input = a;
+            else { fprintf(stderr, "paw run: too many arguments\n%s", usage_text); return 2; }
+        }
+        if (!ok) {
+            fprintf(stderr, "paw run: bad or incomplete option '%s'\n%s", a, usage_text);
+            return 2;
+        }
+        i += takes;
+    }
+    if (!base == !program) {
+        fprintf(stderr, "paw run: give a PROGRAM or --base\n%s", usage_text);
+        return 2;
+    }
+    if (input && jsonl) {
+        fprintf(stderr, "paw run: --jsonl reads stdin; drop INPUT\n");
+        return 2;
+    }
+    char path[4096];
+    paw_model *m = NULL;
+    paw_program *p = NULL;
+    if (paw_model_resolve(model_arg, path, sizeof path) || paw_model_load(path, &m)) return cli_fail("run");
+    paw_program_opts opts = {.n_threads = (int)threads, .n_ctx = (int32_t)n_ctx};
+    int rc = base ? paw_program_open_base(m, &opts, &p) : paw_program_open(m, program, &opts, &p);
+    if (rc) {
+        cli_fail("run");
+        paw_model_free(m);
+        return 1;
+    }
+    int status = 0;
+    if (input) {
+        char *out = NULL;
+        size_t out_len = 0;
+        if (paw_program_call(p, input, strlen(input), (int32_t)max_tokens, &out, &out_len)) {
+            status = cli_fail("run");
+        } else {
+            fwrite(out, 1, out_len, stdout);
+            putchar('\n');
+        }
+        free(out);
+    } else {
+        char *line = NULL;
+        size_t cap = 0, lineno = 0;
+        ssize_t got;
+        while ((got = getline(&line, &cap, stdin)) >= 0) {
+            size_t len = (size_t)got;
+            lineno++;
+            if (len && line[len - 1] == '\n') len--;
+            if (len && line[len - 1] == '\r') len--;
+            if (jsonl) {
+                size_t k = 0;
+                while (k < len && (line[k] == ' ' || line[k] == '\t')) k++;
+                if (k == len) continue;  /* blank lines separate nothing in JSONL */
+            }
+            status |= run_line(p, line, len, lineno, jsonl, (int32_t)max_tokens);
+        }
+        free(line);
+    }
+    paw_program_close(p);
+    paw_model_free(m);
+    return status;
+}
