@@ -23,9 +23,13 @@ prompt goes through Llama.eval in one llama_decode; decode is Llama.eval of
 one token, fed np.argmax of llama_get_logits_ith(-1).  The per-token Python
 overhead of that loop (a few tens of microseconds) counts against llama.cpp.
 
---llama-lib LABEL=DIR adds a llama.cpp built another way (e.g. AVX2 only, to
-match the AVX2 kernels paw has) through LLAMA_CPP_LIB_PATH=DIR; the same
-Python bindings load that DIR/libllama.so.  "native" is the venv's own build.
+--variant LABEL:DIR:POLICY picks llama.cpp configurations: DIR/libllama.so
+through LLAMA_CPP_LIB_PATH (the same Python bindings; e.g. an AVX2-only build
+to match the AVX2 kernels paw has; empty DIR = the venv's own build) and
+OMP_WAIT_POLICY (llama.cpp's threads meet at OpenMP barriers: with the default
+spinning, a box where other jobs take the cores slows llama.cpp's decode by
+up to 10x, while PASSIVE degrades gracefully; paw's pool spins briefly, then
+yields).
 
 Both sides: empty cache, prefill, decode; one warm-up run not counted, then
 r runs; the best prefill and best decode are kept.  --rounds alternates paw
@@ -40,6 +44,7 @@ cache reads are not counted).  RSS = peak resident set of the process
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -107,9 +112,16 @@ def worker(model, ids_path, threads, n_gen, runs):
 
 # ------------------------------------------------------------------- driver
 
+TIMEOUT = 600
+
+
 def run_json(cmd, env_add=None):
     env = dict(os.environ, **env_add) if env_add else None
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                           timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return None, "timeout"
     if p.returncode != 0:
         return None, (p.stderr.strip() or p.stdout.strip() or f"exit {p.returncode}")
     try:
@@ -148,11 +160,19 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="paw/llama.cpp process pairs per model")
     ap.add_argument("--python", default=os.environ.get("PAW_LLAMA_PYTHON"),
                     help="Python with llama-cpp-python and numpy (default $PAW_LLAMA_PYTHON)")
-    ap.add_argument("--llama-lib", action="append", default=[], metavar="LABEL=DIR",
-                    help="also run llama.cpp with the libllama.so in DIR (LLAMA_CPP_LIB_PATH), "
-                         "e.g. an AVX2-only build; repeatable")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL:DIR:POLICY",
+                    help="a llama.cpp configuration to run: the libllama.so in DIR (empty = the "
+                         "venv's own build; else via LLAMA_CPP_LIB_PATH) with OMP_WAIT_POLICY=POLICY "
+                         "(empty = OpenMP's default); repeatable; default 'native::'")
     ap.add_argument("--bench", default=os.path.join(ROOT, "build", "bench", "bench_generate"),
                     help="paw's bench_generate binary")
+    ap.add_argument("--wait-quiet", type=float, default=0, metavar="S",
+                    help="before each measured process, wait up to S seconds for the run queue "
+                         "to hold no more than T runnable tasks (shared box)")
+    ap.add_argument("--budget", type=float, default=0, metavar="S",
+                    help="per model, start no new round after S seconds (at least one round)")
+    ap.add_argument("--timeout", type=float, default=600, metavar="S",
+                    help="a process slower than this is killed and its round dropped")
     ap.add_argument("--seed", type=int, default=1234, help="seed of the random prompt ids")
     ap.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     ap.add_argument("--worker", nargs=5, metavar=("MODEL", "IDS", "T", "N", "R"), help=argparse.SUPPRESS)
@@ -175,6 +195,8 @@ def main():
     if not os.access(a.bench, os.X_OK):
         sys.exit(f"bench_vs_llamacpp.py: {a.bench} missing: run `make {os.path.relpath(a.bench, ROOT)}`")
 
+    global TIMEOUT
+    TIMEOUT = a.timeout
     models = a.models or DEFAULT_MODELS
     rows, notes = [], []
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {a.threads} threads, prompt {a.n_prompt} "
@@ -189,39 +211,61 @@ def main():
         name = os.path.basename(model)
         with tempfile.NamedTemporaryFile("w", suffix=".ids", delete=False) as f:
             ids_path = f.name
-        variants = [("native", None)] + [tuple(v.split("=", 1)) for v in a.llama_lib]
+        variants = []
+        for v in a.variant or ["native::"]:
+            lab, libdir, pol = (v.split(":") + ["", ""])[:3]
+            env = {}
+            if libdir:
+                env["LLAMA_CPP_LIB_PATH"] = libdir
+            if pol:
+                env["OMP_WAIT_POLICY"] = pol
+            variants.append((lab, env))
         paw, paw_err = None, None
         lla = {lab: None for lab, _ in variants}
         lla_err = {lab: None for lab, _ in variants}
         try:
             # Random prompt ids from the model's vocab (llama.cpp's count, so
             # this works even when paw cannot load the file).
-            import random
             rng = random.Random(a.seed)
             n_vocab = vocab_size(a.python, model)
             with open(ids_path, "w") as f:
                 f.write(" ".join(str(rng.randrange(n_vocab)) for _ in range(a.n_prompt)) + "\n")
             load_avg = []
-            for _ in range(a.rounds):
+            t_model = time.time()
+            for rnd in range(a.rounds):
+                if rnd and a.budget and time.time() - t_model > a.budget:
+                    break
                 load_avg.append(os.getloadavg()[0])
                 if paw_err is None:
-                    res, paw_err = run_json([a.bench, "-m", model, "-t", str(a.threads), "-p", str(a.n_prompt),
-                                             "-n", str(a.n_gen), "-r", str(a.runs), "--ids", ids_path, "--json"])
+                    wait_quiet(a.wait_quiet, a.threads)
+                    res, err = run_json([a.bench, "-m", model, "-t", str(a.threads), "-p", str(a.n_prompt),
+                                         "-n", str(a.n_gen), "-r", str(a.runs), "--ids", ids_path, "--json"])
                     if res:
                         paw = merge(paw, res)
+                    elif err != "timeout":
+                        paw_err = err
                     print(f"  {name}: paw " + (f"prefill {res['prefill_tok_s']:.1f}, decode {res['decode_tok_s']:.1f}, "
-                          f"bw {res['bw_gbs']:.1f} GB/s" if res else f"FAILED: {paw_err}"), file=sys.stderr, flush=True)
-                for lab, libdir in variants:
+                          f"bw {res['bw_gbs']:.1f} GB/s" if res else f"FAILED: {err}")
+                          + f" (load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+                for lab, env in variants:
                     if lla_err[lab] is not None:
                         continue
-                    res, lla_err[lab] = run_json([a.python, os.path.abspath(__file__), "--worker", model,
-                                                  ids_path, str(a.threads), str(a.n_gen), str(a.runs)],
-                                                 env_add={"LLAMA_CPP_LIB_PATH": libdir} if libdir else None)
+                    wait_quiet(a.wait_quiet, a.threads)
+                    res, err = run_json([a.python, os.path.abspath(__file__), "--worker", model,
+                                         ids_path, str(a.threads), str(a.n_gen), str(a.runs)],
+                                        env_add=env)
                     if res:
                         lla[lab] = merge(lla[lab], res)
+                    elif err != "timeout":
+                        lla_err[lab] = err
                     print(f"  {name}: llama.cpp {lab} " + (f"prefill {res['prefill_tok_s']:.1f}, decode "
-                          f"{res['decode_tok_s']:.1f}" if res else f"FAILED: {lla_err[lab]}"),
-                          file=sys.stderr, flush=True)
+                          f"{res['decode_tok_s']:.1f}" if res else f"FAILED: {err}")
+                          + f" (load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+            for lab, _ in variants:
+                if lla[lab] is None and lla_err[lab] is None:
+                    lla_err[lab] = "every round timed out"
+            if paw is None and paw_err is None:
+                paw_err = "every round timed out"
         finally:
             os.unlink(ids_path)
         for lab, _ in variants:
@@ -240,6 +284,20 @@ def main():
         print(markdown(rows, bw, bws))
     for n in notes:
         print("note:", n)
+
+
+def wait_quiet(limit, threads):
+    """Waits up to `limit` s until at most `threads` tasks are runnable
+    (/proc/loadavg's 4th field counts the reader itself, hence +1)."""
+    t0 = time.time()
+    while time.time() - t0 < limit:
+        try:
+            running = int(open("/proc/loadavg").read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if running <= threads:
+            return
+        time.sleep(0.2)
 
 
 def vocab_size(python, model):

@@ -503,8 +503,14 @@ typedef struct paw_train_params {
     float    clip;          /* global gradient-norm clip; 0 = off             */
     int32_t  steps;         /* schedule length                                */
     int32_t  warmup;        /* linear warmup steps                            */
-    int      schedule;      /* enum paw_lr_schedule (after warmup)            */
+    int      schedule;      /* enum paw_lr_schedule after warmup: cosine or
+                               linear from lr down to lr/10 at `steps`      */
     int      n_threads;     /* 0 = one per online CPU                         */
+    int      exact_backward;/* 0: a quantised W gets a Q8_0 copy of Wᵀ (+~1.06
+                               bytes/weight) so dX = dY·W runs on the int8
+                               kernels (activations quantised as in the
+                               forward); 1: dX from W's own blocks in f32.
+                               F32/F16/BF16 weights always take the f32 path. */
 } paw_train_params;
 
 /* rank 8, alpha 16, all targets, seed 0, lr 5e-4, wd 0, betas 0.9/0.999,
@@ -520,7 +526,8 @@ typedef struct paw_train_example {
 } paw_train_example;
 
 typedef struct paw_trainer paw_trainer;
-/* The model must outlive the trainer.  PAW_EINVAL for bad params. */
+/* The model must outlive the trainer; one thread at a time uses a trainer
+ * (it runs its own pool of n_threads).  PAW_EINVAL for bad params. */
 int  paw_trainer_new(const paw_model *m, const paw_train_params *p, paw_trainer **out);
 void paw_trainer_free(paw_trainer *t);
 /* Trainable parameter count (A and B of every adapted projection). */
@@ -535,12 +542,21 @@ int  paw_trainer_loss(paw_trainer *t, const int32_t *prefix, int32_t n_prefix,
 int  paw_trainer_step(paw_trainer *t, const int32_t *prefix, int32_t n_prefix,
                       const paw_train_example *ex, int32_t n_ex, double *loss,
                       double *grad_norm);
+/* Starts from an existing adapter GGUF (a warm start, as PAW's compiler
+ * starts from its mapper's LoRA, or a resume): A and B of every pair it
+ * holds are loaded (any type paw dequantises), B rescaled by
+ * alpha_file / alpha so that the adapter computes the same function; the
+ * trainer's other projections keep their init.  PAW_EINVAL for another
+ * architecture or rank, a pair the trainer does not adapt, or a shape that
+ * does not match.  Adam moments are left as they are. */
+int  paw_trainer_init_from_gguf(paw_trainer *t, const char *path);
 /* Writes the adapter as a llama.cpp LoRA GGUF (loadable by paw_adapter_load)
  * with tensors of `type`: F32, F16, Q8_0 or Q4_0 (quantised lora_b needs
  * r % 32 == 0; else it is written F16).  Atomic. */
 int  paw_trainer_save_gguf(const paw_trainer *t, const char *path, int type);
 /* Writes dir/adapter_model.safetensors (F32) and dir/adapter_config.json in
- * Hugging Face PEFT's layout (creates dir). */
+ * Hugging Face PEFT's layout (creates dir).  Llama's q/k lora_B rows are
+ * written in HF order (llama.cpp's converter permutes those rows). */
 int  paw_trainer_save_peft(const paw_trainer *t, const char *dir, const char *base_model_name);
 
 /* ------------------------------------------------------- neural programs */

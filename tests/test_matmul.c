@@ -1,7 +1,8 @@
 /* test_matmul.c — the thread pool, the AVX2 kernels against their scalar
  * references (every type, odd row counts, T = 1 and T > 1, 1 and 2 threads)
  * and the quantised product against the f32 reference within a proven bound
- * of the activation quantisation error. */
+ * of the activation quantisation error; decode bits equal prefill bits, and
+ * the AVX2 kernels' bits equal ggml's own (golden data). */
 #include <math.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -229,6 +230,99 @@ static void test_matmul_all_types(void **state)
     paw_pool_free(p2);
 }
 
+/* paw_matmul against ggml itself: tests/golden/matmul/ holds, per type,
+ * weights, activations and the outputs of ggml's own AVX2 vec_dot (quantised
+ * types: after ggml's own activation quantiser), written through ctypes by
+ * scripts/gen_matmul_golden.py from llama.cpp's libggml-cpu.  The AVX2
+ * kernels sum in ggml's order, so every output must match bit for bit, at
+ * T = 3 (prefill tiles) and T = 1 (decode), with 1 and 2 threads.  (The
+ * scalar fallback sums in its own order and is held to tolerances above.) */
+static void test_matmul_bits_equal_ggml(void **state)
+{
+    (void)state;
+    if (!paw_cpu_avx2()) { skip(); }
+    enum { ROWS = 5, TOKENS = 3 };
+    paw_pool *p2 = paw_pool_new(2);
+    assert_non_null(p2);
+    for (size_t ti = 0; ti < PAW_ARRAY_LEN(all_types); ti++) {
+        int type = all_types[ti];
+        int64_t n = paw_type_block_size(type) == 256 ? 768 : paw_type_block_size(type) == 1 ? 519 : 352;
+        char path[128];
+        size_t wlen, xlen, ylen;
+        snprintf(path, sizeof path, "tests/golden/matmul/%s.w", paw_type_name(type));
+        uint8_t *w = (uint8_t *)tu_read_file(path, &wlen);
+        snprintf(path, sizeof path, "tests/golden/matmul/%s.x", paw_type_name(type));
+        float *x = (float *)tu_read_file(path, &xlen);
+        snprintf(path, sizeof path, "tests/golden/matmul/%s.y", paw_type_name(type));
+        float *want = (float *)tu_read_file(path, &ylen);
+        if (!w || !x || !want) fail_msg("missing golden data for %s", paw_type_name(type));
+        assert_int_equal(wlen, paw_type_row_bytes(type, n) * ROWS);
+        assert_int_equal(xlen, (size_t)n * TOKENS * 4);
+        assert_int_equal(ylen, (size_t)ROWS * TOKENS * 4);
+        float y[ROWS * TOKENS];
+        for (int pi = 0; pi < 2; pi++) {
+            paw_pool *pool = pi ? p2 : NULL;
+            paw_matmul(pool, y, w, type, ROWS, n, x, TOKENS);
+            for (int t = 0; t < TOKENS; t++) {
+                float y1[ROWS];
+                paw_matmul(pool, y1, w, type, ROWS, n, x + t * n, 1);
+                for (int r = 0; r < ROWS; r++) {
+                    float g = want[t * ROWS + r];
+                    if (memcmp(&y[t * ROWS + r], &g, 4) || memcmp(&y1[r], &g, 4))
+                        fail_msg("%s token %d row %d: ggml %.9g (%a), paw prefill %.9g, decode %.9g",
+                                 paw_type_name(type), t, r, g, g, y[t * ROWS + r], y1[r]);
+                }
+            }
+        }
+        free(w); free(x); free(want);
+    }
+    paw_pool_free(p2);
+}
+
+/* Decode and prefill give the same bits: paw_matmul with T tokens at once
+ * equals T calls with one token each, for every type, several shapes (n
+ * with and without a tail past the kernels' 32-element steps, row counts
+ * that leave every tile edge) and 1 and 2 threads.  The forward pass relies
+ * on it: a prompt evaluated in one batch or token by token must produce the
+ * same logits, as in llama.cpp. */
+static void test_matmul_decode_equals_prefill(void **state)
+{
+    (void)state;
+    paw_pool *p2 = paw_pool_new(2);
+    assert_non_null(p2);
+    paw_pool *pools[] = { NULL, p2 };
+    static const int64_t rows_list[] = { 1, 3, 6, 37, 200 };
+    static const int64_t T_list[] = { 2, 5, 9, 67 };
+    for (size_t ti = 0; ti < PAW_ARRAY_LEN(all_types); ti++) {
+        int type = all_types[ti];
+        int bs = paw_type_block_size(type);
+        int64_t n_list[2] = { bs == 256 ? 512 : bs == 1 ? 96 : 160, bs == 256 ? 1024 : bs == 1 ? 517 : 576 };
+        for (size_t ni = 0; ni < 2; ni++)
+            for (size_t ri = 0; ri < PAW_ARRAY_LEN(rows_list); ri++)
+                for (size_t k = 0; k < PAW_ARRAY_LEN(T_list); k++) {
+                    int64_t n = n_list[ni], rows = rows_list[ri], T = T_list[k];
+                    uint8_t *w = random_weights(type, rows, n);
+                    float *x = random_x(n * T);
+                    float *yp = malloc((size_t)(rows * T) * 4), *yd = malloc((size_t)rows * 4);
+                    for (size_t pi = 0; pi < 2; pi++) {
+                        paw_matmul(pools[pi], yp, w, type, rows, n, x, T);
+                        for (int64_t t = 0; t < T; t++) {
+                            paw_matmul(pools[1 - pi], yd, w, type, rows, n, x + t * n, 1);
+                            for (int64_t r = 0; r < rows; r++)
+                                if (memcmp(&yd[r], &yp[t * rows + r], 4))
+                                    fail_msg("%s rows %lld n %lld T %lld threads %d: token %lld row %lld: "
+                                             "decode %.9g, prefill %.9g", paw_type_name(type),
+                                             (long long)rows, (long long)n, (long long)T,
+                                             paw_pool_size(pools[pi]), (long long)t, (long long)r,
+                                             yd[r], yp[t * rows + r]);
+                        }
+                    }
+                    free(w); free(x); free(yp); free(yd);
+                }
+    }
+    paw_pool_free(p2);
+}
+
 static void test_matmul_bad_type_gives_nan(void **state)
 {
     (void)state;
@@ -303,6 +397,8 @@ int main(void)
         cmocka_unit_test(test_act_quant_avx2_same_bytes),
         cmocka_unit_test(test_avx2_vs_scalar),
         cmocka_unit_test(test_matmul_all_types),
+        cmocka_unit_test(test_matmul_decode_equals_prefill),
+        cmocka_unit_test(test_matmul_bits_equal_ggml),
         cmocka_unit_test(test_matmul_bad_type_gives_nan),
     };
     /* PAW_TEST_FILTER=test_pool runs one test (cmocka glob pattern) */

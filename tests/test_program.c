@@ -7,6 +7,7 @@
  * prompt template rendered with the model's chat template around the official
  * [INPUT]...[END_INPUT] scaffold (paw.md §1.5).  The reference for every
  * cached path is the cold path: the whole prompt evaluated from scratch. */
+#include <glob.h>
 #include <pthread.h>
 #include "bundle_fixtures.h"
 
@@ -108,10 +109,12 @@ static paw_program_bundle *smollm2_bundle(float b_scale, uint32_t seed, const ch
     return b;
 }
 
-/* Writes the bundle to <tmp>/<name> and returns the path. */
+/* Writes the bundle to <tmp>/<name> and returns the path (valid until the
+ * next call; tpath's buffers rotate). */
 static const char *write_paw(paw_program_bundle *b, const char *name)
 {
-    const char *p = tpath(name);
+    static char p[600];
+    snprintf(p, sizeof p, "%s", tpath(name));
     assert_int_equal(paw_program_bundle_write(b, p), PAW_OK);
     return p;
 }
@@ -220,6 +223,19 @@ static void test_warm_equals_cold(void **state)
     assert_non_null(strstr(kv, "/prefix_kv."));
     assert_int_equal(access(kv, R_OK), 0);
     assert_string_equal(paw_program_handle_id(p), id);
+    /* the base's SHA-256 was remembered beside the models, under its id */
+    {
+        char pattern[700];
+        snprintf(pattern, sizeof pattern, "%s/models/.sha256/*", g_cache);
+        glob_t gl;
+        assert_int_equal(glob(pattern, 0, NULL, &gl), 0);
+        assert_int_equal(gl.gl_pathc, 1);
+        char *hex = tu_read_file(gl.gl_pathv[0], NULL);
+        assert_non_null(hex);
+        assert_string_equal(hex, b->meta.base_sha256);
+        free(hex);
+        globfree(&gl);
+    }
     /* Warm in memory, in two orders: a call never leaks into the next. */
     for (int round = 0; round < 2; round++)
         for (int k = 0; k < N_INPUTS; k++) {
@@ -230,6 +246,28 @@ static void test_warm_equals_cold(void **state)
         }
     paw_program_get_stats(p, &st);
     assert_int_equal(st.n_calls, 2 * N_INPUTS);
+    /* The input's "<|im_end|>" stayed text; the suffix's became the token. */
+    {
+        char *out = call(p, inputs[2], 1);
+        free(out);
+        paw_program_get_stats(p, &st);
+        const char *suf = strstr(b->prompt_template, PAW_PROGRAM_PLACEHOLDER) + strlen(PAW_PROGRAM_PLACEHOLDER);
+        const char *marker = strstr(suf, "<|im_end|>");
+        assert_non_null(marker);
+        char text[256];
+        snprintf(text, sizeof text, "%s%.*s", inputs[2], (int)(marker - suf), suf);
+        int32_t *ids;
+        size_t n_plain, n_rest, n_forged;
+        assert_int_equal(paw_tokenize(g_tok, text, strlen(text), 0, 0, &ids, &n_plain), PAW_OK);
+        free(ids);
+        assert_int_equal(paw_tokenize(g_tok, marker, strlen(marker), 0, 1, &ids, &n_rest), PAW_OK);
+        free(ids);
+        snprintf(text, sizeof text, "%s%s", inputs[2], suf);
+        assert_int_equal(paw_tokenize(g_tok, text, strlen(text), 0, 1, &ids, &n_forged), PAW_OK);
+        free(ids);
+        assert_int_equal(st.n_prompt, (int32_t)(n_plain + n_rest));
+        assert_int_not_equal(st.n_prompt, (int32_t)n_forged);
+    }
     paw_program_close(p);
 
     /* Second open reads the disk file. */
@@ -278,7 +316,7 @@ static void test_adapter_is_applied(void **state)
 
 static void damage(const char *path, int how)
 {
-    size_t n;
+    size_t n = 0;
     char *d = tu_read_file(path, &n);
     assert_non_null(d);
     FILE *f = fopen(path, "wb");
@@ -314,7 +352,7 @@ static void test_bad_prefix_file_recomputed(void **state)
         if (how < 3) {
             damage(kv, how);
         } else {  /* stale: another adapter's K/V under this name */
-            size_t n;
+            size_t n = 0;
             char *d = tu_read_file(okv, &n);
             write_bytes(kv, d, n);
             free(d);
@@ -382,7 +420,7 @@ static void test_wrong_base_refused(void **state)
     b->meta.base_sha256 = NULL;
     free(b->meta.interpreter);
     b->meta.interpreter = strdup("HuggingFaceTB/SmolLM2-360M-Instruct");
-    expect_refused(b, "360m");
+    expect_refused(b, "360M");
     /* and the right one opens */
     free(b->meta.interpreter);
     b->meta.interpreter = strdup("HuggingFaceTB/SmolLM2-135M-Instruct");
@@ -479,6 +517,28 @@ static void test_base_mode_and_limits(void **state)
     free(o2);
     paw_program_close(p);
 
+    /* Empty input + empty suffix: generation starts from the prefix alone,
+     * as on the cold path, again and again. */
+    static const char story[] = "Once upon a time, in a small village," PAW_PROGRAM_PLACEHOLDER;
+    paw_program *warm, *cold;
+    paw_program_opts co = {.n_threads = 1, .no_prefix_cache = 1};
+    assert_int_equal(paw_program_open_template(g_model, story, strlen(story), &o, &warm), PAW_OK);
+    assert_int_equal(paw_program_open_template(g_model, story, strlen(story), &co, &cold), PAW_OK);
+    char *want = call(cold, "", 6);
+    for (int i = 0; i < 2; i++) {
+        char *got = call(warm, "", 6);
+        assert_string_equal(got, want);
+        free(got);
+        got = call(warm, " there lived", 6);
+        char *w2 = call(cold, " there lived", 6);
+        assert_string_equal(got, w2);
+        free(got);
+        free(w2);
+    }
+    free(want);
+    paw_program_close(warm);
+    paw_program_close(cold);
+
     /* A template without exactly one placeholder is refused. */
     assert_int_equal(paw_program_open_template(g_model, "no slot", 7, &o, &p), PAW_EFORMAT);
 }
@@ -499,7 +559,13 @@ static int run_paw(const char *args, const char *in_file)
     snprintf(cmd, sizeof cmd, "%s %s < %s > %s 2> %s", paw_bin(), args, in_file ? in_file : "/dev/null",
              tpath("out.txt"), tpath("err.txt"));
     int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (getenv("PAW_TEST_VERBOSE")) {
+        char *e = tu_read_file(tpath("err.txt"), NULL);
+        fprintf(stderr, "paw %s -> %d\n%s", args, rc, e ? e : "");
+        free(e);
+    }
+    return rc;
 }
 
 static char *out_txt(void) { return tu_read_file(tpath("out.txt"), NULL); }
@@ -535,7 +601,7 @@ static void test_cli_run_stream(void **state)
     assert_int_equal(paw_program_open_bundle(g_model, b, &o, &p), PAW_OK);
     char *want = call(p, "hello world", 6);
     paw_program_close(p);
-    snprintf(args, sizeof args, "'%s' 'hello world' -n 6 -t 1", paw);
+    snprintf(args, sizeof args, "run '%s' 'hello world' -n 6 -t 1", paw);
     assert_int_equal(run_paw(args, NULL), 0);
     char *got = out_txt();
     size_t wl = strlen(want);
@@ -543,12 +609,19 @@ static void test_cli_run_stream(void **state)
     assert_string_equal(got + wl, "\n");
     free(got);
     free(want);
+    /* the file was installed on first use and its prefix KV cached there */
+    char pattern[700];
+    snprintf(pattern, sizeof pattern, "%s/programs/%s/prefix_kv.*.bin", g_cache, b->id);
+    glob_t gl;
+    assert_int_equal(glob(pattern, 0, NULL, &gl), 0);
+    assert_int_equal(gl.gl_pathc, 1);
+    globfree(&gl);
 
     /* 1,000 JSONL lines: none lost, order kept (each echoes its input) */
     FILE *f = fopen(tpath("in.jsonl"), "w");
     for (int i = 0; i < 1000; i++) fprintf(f, "{\"input\": \"item %d\"}\n", i);
     fclose(f);
-    snprintf(args, sizeof args, "'%s' --jsonl -n 1 -t 1", paw);
+    snprintf(args, sizeof args, "run '%s' --jsonl -n 1 -t 1", paw);
     assert_int_equal(run_paw(args, tpath("in.jsonl")), 0);
     got = out_txt();
     char *line = got;
@@ -569,7 +642,7 @@ static void test_cli_run_stream(void **state)
     f = fopen(tpath("in.txt"), "w");
     for (int i = 0; i < 200; i++) fprintf(f, "item %d\n", i);
     fclose(f);
-    snprintf(args, sizeof args, "'%s' -n 1 -t 1", paw);
+    snprintf(args, sizeof args, "run '%s' -n 1 -t 1", paw);
     assert_int_equal(run_paw(args, tpath("in.txt")), 0);
     got = out_txt();
     int lines = 0;
@@ -581,7 +654,7 @@ static void test_cli_run_stream(void **state)
     f = fopen(tpath("bad.jsonl"), "w");
     fputs("{\"input\": \"a\"}\n{\"input\": 42}\n\n{oops\n{\"input\": \"b\"}\n", f);
     fclose(f);
-    snprintf(args, sizeof args, "'%s' --jsonl -n 1 -t 1", paw);
+    snprintf(args, sizeof args, "run '%s' --jsonl -n 1 -t 1", paw);
     assert_int_equal(run_paw(args, tpath("bad.jsonl")), 1);
     char *err = err_txt();
     assert_non_null(strstr(err, "line 2"));
@@ -593,17 +666,17 @@ static void test_cli_run_stream(void **state)
     free(got);
 
     /* missing program, usage errors */
-    assert_int_equal(run_paw("no-such-program 'x'", NULL), 1);
+    assert_int_equal(run_paw("run no-such-program 'x'", NULL), 1);
     err = err_txt();
     assert_non_null(strstr(err, "paw run: "));
     assert_non_null(strstr(err, "no-such-program"));
     free(err);
-    assert_int_equal(run_paw("", NULL), 2);
-    snprintf(args, sizeof args, "'%s' x --bogus", paw);
+    assert_int_equal(run_paw("run", NULL), 2);
+    snprintf(args, sizeof args, "run '%s' x --bogus", paw);
     assert_int_equal(run_paw(args, NULL), 2);
 
     /* base mode */
-    assert_int_equal(run_paw("--base -m smollm2-135m 'Say hi' -n 3 -t 1", NULL), 0);
+    assert_int_equal(run_paw("run --base -m smollm2-135m 'Say hi' -n 3 -t 1", NULL), 0);
     got = out_txt();
     assert_true(strlen(got) > 1);
     free(got);

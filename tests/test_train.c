@@ -7,6 +7,7 @@
 #include "testutil.h"
 #include <jansson.h>
 #include <math.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "paw.h"
 #include "train/train.h"
@@ -145,7 +146,16 @@ static const paw_train_example g_ex[] = {
 /* For every adapted projection of every layer, the directional derivative
  * of the loss along a random direction of its A, then of its B, by central
  * differences in double-checked steps, against the analytic gradient. */
-static void grad_check(const char *arch)
+typedef struct tbatch {
+    const int32_t *prefix;
+    int32_t n_prefix;
+    const paw_train_example *ex;
+    int32_t n_ex;
+} tbatch;
+
+static const tbatch g_batch = {g_prefix, 5, g_ex, 3};
+
+static void grad_check_batch(const char *arch, const tbatch *bt)
 {
     paw_model *m = load_tiny(arch);
     paw_trainer *t = new_trainer(m, 3, PAW_TARGET_ALL, 1, 7);
@@ -154,7 +164,7 @@ static void grad_check(const char *arch)
         for (int64_t k = 0; k < t->slots[i].rows * t->rank; k++)
             t->params[t->slots[i].b_off + k] = 0.3f * frand();
     double loss;
-    assert_int_equal(paw_trainer_run(t, g_prefix, 5, g_ex, 3, 1, &loss), PAW_OK);
+    assert_int_equal(paw_trainer_run(t, bt->prefix, bt->n_prefix, bt->ex, bt->n_ex, 1, &loss), PAW_OK);
     assert_true(isfinite(loss) && loss > 0);
     const int64_t n = t->n_params;
     float *g = malloc((size_t)n * sizeof(float)), *p0 = malloc((size_t)n * sizeof(float));
@@ -193,7 +203,7 @@ static void grad_check(const char *arch)
             const float steps[4] = {2 * h, h, -h, -2 * h};
             for (int si = 0; si < 4; si++) {
                 for (int64_t k = 0; k < n; k++) t->params[k] = p0[k] + steps[si] * dir[k];
-                assert_int_equal(paw_trainer_run(t, g_prefix, 5, g_ex, 3, 0, &l[si]), PAW_OK);
+                assert_int_equal(paw_trainer_run(t, bt->prefix, bt->n_prefix, bt->ex, bt->n_ex, 0, &l[si]), PAW_OK);
             }
             memcpy(t->params, p0, (size_t)n * sizeof(float));
             const double fd = (-l[0] + 8 * l[1] - 8 * l[2] + l[3]) / (12.0 * h);
@@ -214,9 +224,25 @@ static void grad_check(const char *arch)
     paw_model_free(m);
 }
 
-static void test_grad_llama(void **state) { (void)state; grad_check("llama"); }
-static void test_grad_qwen3(void **state) { (void)state; grad_check("qwen3"); }
-static void test_grad_gpt2(void **state) { (void)state; grad_check("gpt2"); }
+static void test_grad_llama(void **state) { (void)state; grad_check_batch("llama", &g_batch); }
+static void test_grad_qwen3(void **state) { (void)state; grad_check_batch("qwen3", &g_batch); }
+static void test_grad_gpt2(void **state) { (void)state; grad_check_batch("gpt2", &g_batch); }
+
+/* Longer sequences, so that the attention backward's 32-row query blocks
+ * split both the prefix (34 rows) and an example (50 rows). */
+static void test_grad_long(void **state)
+{
+    (void)state;
+    int32_t pre[34], e0[29], e1[5], e2[50];
+    for (int i = 0; i < 34; i++) pre[i] = (i * 7 + 1) % TV;
+    for (int i = 0; i < 29; i++) e0[i] = (i * 5 + 2) % TV;
+    for (int i = 0; i < 5; i++) e1[i] = (i * 11 + 3) % TV;
+    for (int i = 0; i < 50; i++) e2[i] = (i * 13 + 4) % TV;
+    const paw_train_example ea[2] = {{e0, 29, 20}, {e1, 5, 2}}, eb[1] = {{e2, 50, 10}};
+    const tbatch a = {pre, 34, ea, 2}, b = {pre, 3, eb, 1};
+    grad_check_batch("llama", &a);
+    grad_check_batch("llama", &b);
+}
 
 /* ---------------------------------------------------------- shared prefix */
 
@@ -226,8 +252,8 @@ static void test_grad_gpt2(void **state) { (void)state; grad_check("gpt2"); }
 static void test_shared_prefix(void **state)
 {
     (void)state;
-    const char *archs[] = {"llama", "gpt2"};
-    for (size_t ai = 0; ai < 2; ai++) {
+    const char *archs[] = {"llama", "qwen3", "gpt2"};
+    for (size_t ai = 0; ai < 3; ai++) {
         paw_model *m = load_tiny(archs[ai]);
         paw_trainer *t = new_trainer(m, 4, PAW_TARGET_ALL, 2, 3);
         for (int64_t k = 0; k < t->n_params; k++) t->params[k] += 0.2f * frand();
@@ -387,6 +413,133 @@ static void test_export_peft(void **state)
     paw_model_free(m);
 }
 
+/* ------------------------------------------- int8 backward (Q8_0 Wᵀ) */
+
+/* A 1-layer llama whose matrices are Q8_0 (n_embd 32, ffn 64, vocab 64),
+ * so that q, o, gate, up, down and the head get a transposed Q8_0 copy. */
+static paw_model *load_tiny_q8(void)
+{
+    enum { E = 32, F = 64, V = 64, H = 4, KV = 2, HD = 8 };
+    const char *path = tmp_path("tiny-q8.gguf");
+    paw_gguf_writer *w = paw_gguf_writer_new();
+    paw_gguf_writer_set_str(w, "general.architecture", "llama", 5);
+    paw_gguf_writer_set_u32(w, "llama.block_count", 1);
+    paw_gguf_writer_set_u32(w, "llama.context_length", 64);
+    paw_gguf_writer_set_u32(w, "llama.embedding_length", E);
+    paw_gguf_writer_set_u32(w, "llama.feed_forward_length", F);
+    paw_gguf_writer_set_u32(w, "llama.attention.head_count", H);
+    paw_gguf_writer_set_u32(w, "llama.attention.head_count_kv", KV);
+    paw_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    struct { const char *name; int64_t ne0, ne1; float base, amp; } ts[] = {
+        {"token_embd.weight", E, V, 0, 1}, {"output_norm.weight", E, 1, 1, 0.2f},
+        {"output.weight", E, V, 0, 0.5f}, {"blk.0.attn_norm.weight", E, 1, 1, 0.2f},
+        {"blk.0.attn_q.weight", E, H * HD, 0, 0.5f}, {"blk.0.attn_k.weight", E, KV * HD, 0, 0.5f},
+        {"blk.0.attn_v.weight", E, KV * HD, 0, 0.5f}, {"blk.0.attn_output.weight", H * HD, E, 0, 0.4f},
+        {"blk.0.ffn_norm.weight", E, 1, 1, 0.2f}, {"blk.0.ffn_gate.weight", E, F, 0, 0.4f},
+        {"blk.0.ffn_up.weight", E, F, 0, 0.4f}, {"blk.0.ffn_down.weight", F, E, 0, 0.3f},
+    };
+    void *bufs[16];
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        const int64_t n = ts[i].ne0 * ts[i].ne1;
+        float *f = rand_vec(n, ts[i].base, ts[i].amp);
+        const int type = ts[i].ne1 > 1 ? PAW_TYPE_Q8_0 : PAW_TYPE_F32;
+        bufs[i] = malloc(paw_type_row_bytes(type, n));
+        assert_int_equal(paw_quantize(type, f, bufs[i], n), PAW_OK);
+        free(f);
+        int64_t ne[2] = {ts[i].ne0, ts[i].ne1};
+        assert_int_equal(paw_gguf_writer_add_tensor(w, ts[i].name, type, ts[i].ne1 > 1 ? 2 : 1, ne, bufs[i]), PAW_OK);
+    }
+    assert_int_equal(paw_gguf_writer_write(w, path), PAW_OK);
+    paw_gguf_writer_free(w);
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) free(bufs[i]);
+    paw_model *m = NULL;
+    if (paw_model_load(path, &m)) fail_msg("tiny q8: %s", paw_last_error());
+    unlink(path);
+    return m;
+}
+
+/* The int8 path (dY quantised to Q8_0 against a Q8_0 Wᵀ) stays within a
+ * few per cent of the f32 gradient from W's own blocks, in every slot. */
+static void test_int8_backward(void **state)
+{
+    (void)state;
+    paw_model *m = load_tiny_q8();
+    paw_train_params p = paw_train_params_default();
+    p.rank = 4;
+    p.n_threads = 2;
+    paw_trainer *fast = NULL, *exact = NULL;
+    assert_int_equal(paw_trainer_new(m, &p, &fast), PAW_OK);
+    p.exact_backward = 1;
+    assert_int_equal(paw_trainer_new(m, &p, &exact), PAW_OK);
+    assert_non_null(fast->wt_mem);
+    assert_null(exact->wt_mem);
+    for (int64_t k = 0; k < fast->n_params; k++) fast->params[k] = exact->params[k] = 0.3f * frand();
+    int32_t pre[6], e0[9], e1[7];
+    for (int i = 0; i < 6; i++) pre[i] = (i * 7 + 3) % 64;
+    for (int i = 0; i < 9; i++) e0[i] = (i * 13 + 5) % 64;
+    for (int i = 0; i < 7; i++) e1[i] = (i * 29 + 1) % 64;
+    paw_train_example ex[2] = {{e0, 9, 3}, {e1, 7, 2}};
+    double lf, le;
+    assert_int_equal(paw_trainer_run(fast, pre, 6, ex, 2, 1, &lf), PAW_OK);
+    assert_int_equal(paw_trainer_run(exact, pre, 6, ex, 2, 1, &le), PAW_OK);
+    assert_true(lf == le);   /* the forward is the same */
+    double worst = 0;
+    for (int32_t i = 0; i < fast->n_slots; i++) {
+        const paw_lora_slot *s = &fast->slots[i];
+        double dd = 0, ee = 0;
+        for (int64_t k = s->a_off; k < s->b_off + s->rows * fast->rank; k++) {
+            const double d = (double)fast->grads[k] - exact->grads[k];
+            dd += d * d;
+            ee += (double)exact->grads[k] * exact->grads[k];
+        }
+        const double rel = sqrt(dd / ee);
+        if (rel > 0.05) fail_msg("slot %d (proj %d): int8 gradient off by %.3f", i, s->proj, rel);
+        worst = rel > worst ? rel : worst;
+    }
+    print_message("int8 backward: worst slot relative gradient error %.2e\n", worst);
+    paw_trainer_free(fast);
+    paw_trainer_free(exact);
+    paw_model_free(m);
+}
+
+/* Warm start: an exported adapter loaded into a fresh trainer (other seed,
+ * other alpha) computes the same loss; a trainer without the file's
+ * projections rejects it and is left unchanged. */
+static void test_init_from_gguf(void **state)
+{
+    (void)state;
+    paw_model *m = load_tiny("llama");
+    paw_trainer *t = new_trainer(m, 4, PAW_TARGET_ALL, 1, 5);
+    for (int64_t k = 0; k < t->n_params; k++) t->params[k] += 0.3f * frand();
+    double l0, l1;
+    assert_int_equal(paw_trainer_loss(t, g_prefix, 5, g_ex, 3, &l0), PAW_OK);
+    const char *path = tmp_path("init.gguf");
+    assert_int_equal(paw_trainer_save_gguf(t, path, PAW_TYPE_F32), PAW_OK);
+    paw_train_params p = paw_train_params_default();
+    p.rank = 4;
+    p.alpha = 3.0f;   /* file has 8: B is rescaled by 8/3 */
+    p.seed = 99;
+    p.n_threads = 1;
+    paw_trainer *u = NULL;
+    assert_int_equal(paw_trainer_new(m, &p, &u), PAW_OK);
+    assert_int_equal(paw_trainer_init_from_gguf(u, path), PAW_OK);
+    assert_int_equal(paw_trainer_loss(u, g_prefix, 5, g_ex, 3, &l1), PAW_OK);
+    assert_true(fabs(l0 - l1) < 1e-5 * l0);
+    paw_trainer *v = new_trainer(m, 4, PAW_TARGET_Q, 1, 1);
+    float q0 = v->params[0];
+    assert_int_equal(paw_trainer_init_from_gguf(v, path), PAW_EINVAL);
+    assert_true(strstr(paw_last_error(), "does not adapt") != NULL);
+    assert_true(v->params[0] == q0);
+    paw_trainer *w = new_trainer(m, 2, PAW_TARGET_ALL, 1, 1);
+    assert_int_equal(paw_trainer_init_from_gguf(w, path), PAW_EINVAL);
+    paw_trainer_free(w);
+    paw_trainer_free(v);
+    paw_trainer_free(u);
+    paw_trainer_free(t);
+    unlink(path);
+    paw_model_free(m);
+}
+
 /* ---------------------------------------------------------- determinism */
 
 static void train_and_save(const paw_model *m, uint64_t seed, const char *path)
@@ -470,17 +623,8 @@ static void test_learn_toy(void **state)
     for (int s = 0; s < p.steps; s++) {
         assert_int_equal(paw_trainer_step(t, prefix, (int32_t)n_prefix, ex, NP, &loss, NULL), PAW_OK);
         if (s == 0) first = loss;
-        if (getenv("PAW_TRAIN_VERBOSE")) print_message("step %d loss %.4f\n", s, loss);
     }
     assert_int_equal(paw_trainer_loss(t, prefix, (int32_t)n_prefix, ex, NP, &loss), PAW_OK);
-    if (getenv("PAW_TRAIN_VERBOSE"))
-        for (int i = 0; i < NP; i++) {
-            double li;
-            paw_trainer_loss(t, prefix, (int32_t)n_prefix, &ex[i], 1, &li);
-            print_message("ex %d n %d n_prompt %d loss %.4f ids:", i, ex[i].n, ex[i].n_prompt, li);
-            for (int k = 0; k < ex[i].n; k++) print_message(" %d", ex[i].ids[k]);
-            print_message("\n");
-        }
     print_message("stories260K toy: loss %.4f -> %.4f after %d steps\n", first, loss, p.steps);
     assert_true(loss < 0.1 * first);
 
@@ -518,6 +662,81 @@ static void test_learn_toy(void **state)
     paw_model_free(m);
 }
 
+/* ------------------------------------------------------------ paw train */
+
+static int write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+/* Runs `paw train ARGS` with stderr captured into *err; returns the exit status. */
+static int run_train(const char *args, char **err)
+{
+    const char *bin = getenv("PAW_BIN") ? getenv("PAW_BIN") : "build/paw";
+    const char *log = tmp_path("train.log");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' train %s 2>'%s' >/dev/null", bin, args, log);
+    const int st = system(cmd);
+    *err = tu_read_file(log, NULL);
+    unlink(log);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The CLI trains stories260K on a JSONL file with a template, reports
+ * progress and a summary, writes a loadable GGUF and a PEFT directory, and
+ * rejects bad data and bad options with exit codes 1 and 2. */
+static void test_cli_train(void **state)
+{
+    (void)state;
+    char data[600], tmpl[600], out[600], peft[600], args[4096], path[700];
+    snprintf(data, sizeof data, "%s", tmp_path("d.jsonl"));
+    snprintf(tmpl, sizeof tmpl, "%s", tmp_path("t.txt"));
+    snprintf(out, sizeof out, "%s", tmp_path("cli.gguf"));
+    snprintf(peft, sizeof peft, "%s", tmp_path("cli-peft"));
+    assert_int_equal(write_text(data, "{\"input\": \"cat\", \"output\": \"blue\"}\n"
+                                      "{\"input\": \"sun\", \"output\": \"tree\"}\n"), 0);
+    assert_int_equal(write_text(tmpl, "The secret of {INPUT_PLACEHOLDER} is"), 0);
+    const char *model = tu_shared("fixtures/stories260k/stories260K.gguf");
+    snprintf(args, sizeof args, "-m '%s' --data '%s' --template '%s' --steps 4 --lr 1e-2 --rank 4 "
+             "--type q8_0 -t 2 -o '%s' --peft '%s'", model, data, tmpl, out, peft);
+    char *err = NULL;
+    const int rc = run_train(args, &err);
+    if (rc) fail_msg("paw train exited %d: %s", rc, err ? err : "");
+    assert_non_null(strstr(err, "step 4/4"));
+    assert_non_null(strstr(err, "ETA"));
+    assert_non_null(strstr(err, "4 steps, final loss"));
+    assert_non_null(strstr(err, "peak RSS"));
+    free(err);
+    paw_adapter *a = NULL;
+    assert_int_equal(paw_adapter_load(out, &a), PAW_OK);
+    assert_int_equal(paw_adapter_rank(a), 4);
+    assert_int_equal(paw_adapter_n_pairs(a), 7 * 5);   /* stories260K: 5 layers */
+    paw_adapter_free(a);
+    snprintf(path, sizeof path, "%s/adapter_config.json", peft);
+    assert_int_equal(access(path, R_OK), 0);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", peft);
+    assert_int_equal(access(path, R_OK), 0);
+    unlink(path);
+    rmdir(peft);
+    unlink(out);
+
+    assert_int_equal(write_text(data, "{\"input\": \"cat\"}\n"), 0);
+    snprintf(args, sizeof args, "-m '%s' --data '%s' -o '%s'", model, data, out);
+    assert_int_equal(run_train(args, &err), 1);
+    assert_non_null(strstr(err, "expected {\"input\""));
+    free(err);
+    snprintf(args, sizeof args, "-m '%s' --data '%s' --targets q,nope -o '%s'", model, data, out);
+    assert_int_equal(run_train(args, &err), 2);
+    free(err);
+    assert_int_equal(access(out, F_OK), -1);   /* nothing written on failure */
+    unlink(data);
+    unlink(tmpl);
+}
+
 /* ------------------------------------------------------------- errors */
 
 static void test_bad_input(void **state)
@@ -553,12 +772,16 @@ int main(void)
         cmocka_unit_test(test_grad_llama),
         cmocka_unit_test(test_grad_qwen3),
         cmocka_unit_test(test_grad_gpt2),
+        cmocka_unit_test(test_grad_long),
         cmocka_unit_test(test_shared_prefix),
         cmocka_unit_test(test_export_gguf),
         cmocka_unit_test(test_export_peft),
+        cmocka_unit_test(test_int8_backward),
+        cmocka_unit_test(test_init_from_gguf),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_learn_toy),
+        cmocka_unit_test(test_cli_train),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,7 +82,10 @@ static void mm_chunk(const mm_task *m, int64_t c)
 {
     int64_t r0 = c * m->chunk, r1 = PAW_MIN(m->rows, r0 + m->chunk);
     const uint8_t *w = m->W + (size_t)r0 * m->w_row;
-    if (m->T == 1) {
+    /* With a gemm kernel, decode goes through it too (one token, several
+     * rows per pass): its outputs are bit-identical to prefill's whatever
+     * the tile shape, because each output keeps its own accumulator. */
+    if (m->T == 1 && !m->k.gemm) {
         for (int64_t r = r0; r < r1; r++, w += m->w_row) m->k.vec_dot(m->n_in, &m->Y[r], w, m->A);
         return;
     }

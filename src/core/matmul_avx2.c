@@ -12,6 +12,14 @@
  * 2*127*127 < 32768, so vpmaddubsw never saturates (activations are limited
  * to +-127 by the quantisers).
  *
+ * Summation order: every output is computed exactly as ggml's AVX2 vec_dot
+ * for its type computes it (one accumulator per output, blocks in order, the
+ * same FMA and scale placement, the same horizontal sums; the integer parts
+ * are exact, so unsigned-vs-signed tricks do not change a bit).  So paw's
+ * products are llama.cpp's bits (tests/golden/matmul, from ggml itself), and
+ * decode (T = 1) equals prefill: tiles of several rows or tokens only share
+ * loads, never accumulators.
+ *
  * The legacy 32-block types share one always-inlined body, specialised by a
  * compile-time `type` argument, instead of one hand-copied loop per type. */
 #include <immintrin.h>
@@ -64,76 +72,127 @@ AI float load_w1(int type, const uint8_t *w, int64_t i)
     }
 }
 
-/* Four accumulators: an FMA has 4 cycles of latency and 2 issue per cycle. */
-AI void float_dot(int type, int64_t n, float *s, const void *vw, const void *va)
+/* Decode (one token): tiles of RT rows, one from each of RT contiguous
+ * stretches of the row range, so that every tile row continues its own
+ * sequential stream.  Tiles of neighbouring rows, whose streams share pages,
+ * ran 3-4x slower from DRAM on the dev box (the prefetchers lose track),
+ * while RT far-apart streams beat a single one.  Rows left over go one by
+ * one; each output still has its own accumulator, so the split changes no
+ * bits. */
+#define DECODE_SPLIT(tile, RT)                                                           \
+    do {                                                                                 \
+        const int q_ = nr / (RT);                                                        \
+        for (int i_ = 0; i_ < q_; i_++)                                                  \
+            tile(type, RT, 1, n, w + (size_t)i_ * ws, (size_t)q_ * ws, a, as, y + i_, ys,  \
+                 (size_t)q_);                                                            \
+        for (int r_ = (RT) * q_; r_ < nr; r_++)                                          \
+            tile(type, 1, 1, n, w + (size_t)r_ * ws, ws, a, as, y + r_, ys, 1);           \
+    } while (0)
+
+/* The float types follow ggml's AVX2 dot products (vec.cpp, built as
+ * llama.cpp builds it) operation for operation, so that a product here is
+ * the bits llama.cpp gets for the same operands:
+ *  - four 8-lane accumulators, accumulator q taking elements 32i+8q..+7,
+ *    each step one FMA (BF16 too: gcc contracts ggml's mul+add into one);
+ *  - folded (acc0+acc2)+(acc1+acc3), then 8 lanes -> 1: F32 and F16 add the
+ *    two halves and hadd twice, BF16 sums as hsum8;
+ *  - the n % 32 tail: F32 continues in float, the first 4*floor(L/4)
+ *    products rounded then added in order (gcc vectorises those) and the
+ *    last L % 4 fused; F16/BF16 add the rounded products in double.
+ * Every output of every tile has its own accumulators, so decode (T = 1)
+ * and prefill give identical bits; tiles only share the loads. */
+AI float hsum8_hadd(__m256 v)
 {
-    const uint8_t *w = vw;
-    const float *a = va;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    t = _mm_hadd_ps(t, t);
+    return _mm_cvtss_f32(_mm_hadd_ps(t, t));
+}
+
+AI float fma_ss(float a, float b, float c)
+{
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+
+/* The four accumulators of one output -> its value, plus the tail k0..n-1. */
+AI float float_finish(int type, const __m256 acc[4], int64_t k0, int64_t n,
+                      const uint8_t *w, const float *a)
+{
+    __m256 v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+    if (type == PAW_TYPE_F32) {
+        float s = hsum8_hadd(v);
+        int64_t k = k0, split = k0 + (n - k0) / 4 * 4;
+        for (; k < split; k++) {
+            float p = load_w1(type, w, k) * a[k];   /* rounded (two statements: */
+            s += p;                                  /* neither gcc -std=c11 nor
+                                                        clang fuses them)        */
+        }
+        for (; k < n; k++) s = fma_ss(load_w1(type, w, k), a[k], s);
+        return s;
+    }
+    double s = type == PAW_TYPE_F16 ? hsum8_hadd(v) : hsum8(v);
+    for (int64_t k = k0; k < n; k++) {
+        float p = load_w1(type, w, k) * a[k];
+        s += p;
+    }
+    return (float)s;
+}
+
+/* RT rows x CT tokens of float weights (RT * CT <= 3: 4 accumulators each). */
+AI void float_tile(int type, int RT, int CT, int64_t n, const uint8_t *w, size_t ws,
+                   const uint8_t *a, size_t as, float *y, size_t ys, size_t yr)
+{
+    __m256 acc[3][3][4];
+#pragma GCC unroll 3
+    for (int r = 0; r < RT; r++)
+#pragma GCC unroll 3
+        for (int c = 0; c < CT; c++)
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++) acc[r][c][q] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        acc0 = _mm256_fmadd_ps(load_w8(type, w, i), _mm256_loadu_ps(a + i), acc0);
-        acc1 = _mm256_fmadd_ps(load_w8(type, w, i + 8), _mm256_loadu_ps(a + i + 8), acc1);
-        acc2 = _mm256_fmadd_ps(load_w8(type, w, i + 16), _mm256_loadu_ps(a + i + 16), acc2);
-        acc3 = _mm256_fmadd_ps(load_w8(type, w, i + 24), _mm256_loadu_ps(a + i + 24), acc3);
-    }
-    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load_w8(type, w, i), _mm256_loadu_ps(a + i), acc0);
-    float sum = hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-    for (; i < n; i++) sum += load_w1(type, w, i) * a[i];
-    *s = sum;
-}
-
-/* RT rows x CT tokens of float weights (prefill, LoRA): each 8-wide weight
- * load feeds CT FMAs and each activation load RT FMAs. */
-AI void float_tile(int type, int RT, int CT, int64_t n, const uint8_t *w, size_t ws,
-                   const uint8_t *a, size_t as, float *y, size_t ys)
-{
-    __m256 acc[2][4];
-#pragma GCC unroll 2
-    for (int r = 0; r < RT; r++)
 #pragma GCC unroll 4
-        for (int c = 0; c < CT; c++) acc[r][c] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 wv[2];
-#pragma GCC unroll 2
-        for (int r = 0; r < RT; r++) wv[r] = load_w8(type, w + r * ws, i);
-#pragma GCC unroll 4
-        for (int c = 0; c < CT; c++) {
-            __m256 av = _mm256_loadu_ps((const float *)(a + c * as) + i);
-#pragma GCC unroll 2
-            for (int r = 0; r < RT; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], av, acc[r][c]);
+        for (int q = 0; q < 4; q++) {
+            __m256 wv[3];
+#pragma GCC unroll 3
+            for (int r = 0; r < RT; r++) wv[r] = load_w8(type, w + r * ws, i + 8 * q);
+#pragma GCC unroll 3
+            for (int c = 0; c < CT; c++) {
+                __m256 av = _mm256_loadu_ps((const float *)(a + c * as) + i + 8 * q);
+#pragma GCC unroll 3
+                for (int r = 0; r < RT; r++) acc[r][c][q] = _mm256_fmadd_ps(wv[r], av, acc[r][c][q]);
+            }
         }
     }
-#pragma GCC unroll 2
+#pragma GCC unroll 3
     for (int r = 0; r < RT; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < CT; c++) {
-            float sum = hsum8(acc[r][c]);
-            const float *ac = (const float *)(a + c * as);
-            for (int64_t k = i; k < n; k++) sum += load_w1(type, w + r * ws, k) * ac[k];
-            y[c * ys + r] = sum;
-        }
+#pragma GCC unroll 3
+        for (int c = 0; c < CT; c++)
+            y[c * ys + r * yr] = float_finish(type, acc[r][c], i, n, w + r * ws, (const float *)(a + c * as));
 }
 
+/* Decode (one token): 2 rows per pass.  Prefill: 1 row x 3 tokens. */
 AI void float_gemm(int type, int64_t n, int nr, int nc, const void *vw, size_t ws,
                    const void *va, size_t as, float *y, size_t ys)
 {
     const uint8_t *w = vw, *a = va;
-    int r = 0;
-    for (; r + 2 <= nr; r += 2) {
-        int c = 0;
-        for (; c + 4 <= nc; c += 4)
-            float_tile(type, 2, 4, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys);
-        for (; c < nc; c++)
-            float_tile(type, 2, 1, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys);
+    if (nc == 1) {
+        DECODE_SPLIT(float_tile, 2);
+        return;
     }
-    if (r < nr) {
-        int c = 0;
-        for (; c + 4 <= nc; c += 4)
-            float_tile(type, 1, 4, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys);
-        for (; c < nc; c++)
-            float_tile(type, 1, 1, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys);
+    for (int c = 0; c < nc; ) {
+        if (nc - c == 1) {
+            for (int r = 0; r < nr; r++)
+                float_tile(type, 1, 1, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
+            c += 1;
+        } else if (nc - c == 2) {
+            for (int r = 0; r < nr; r++)
+                float_tile(type, 1, 2, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
+            c += 2;
+        } else {
+            for (int r = 0; r < nr; r++)
+                float_tile(type, 1, 3, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
+            c += 3;
+        }
     }
 }
 
@@ -144,9 +203,9 @@ static void gemm_f16(int64_t n, int nr, int nc, const void *w, size_t ws, const 
 static void gemm_bf16(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as,
                       float *y, size_t ys) { float_gemm(PAW_TYPE_BF16, n, nr, nc, w, ws, a, as, y, ys); }
 
-static void dot_f32(int64_t n, float *s, const void *w, const void *a) { float_dot(PAW_TYPE_F32, n, s, w, a); }
-static void dot_f16(int64_t n, float *s, const void *w, const void *a) { float_dot(PAW_TYPE_F16, n, s, w, a); }
-static void dot_bf16(int64_t n, float *s, const void *w, const void *a) { float_dot(PAW_TYPE_BF16, n, s, w, a); }
+static void dot_f32(int64_t n, float *s, const void *w, const void *a) { float_tile(PAW_TYPE_F32, 1, 1, n, w, 0, a, 0, s, 0, 1); }
+static void dot_f16(int64_t n, float *s, const void *w, const void *a) { float_tile(PAW_TYPE_F16, 1, 1, n, w, 0, a, 0, s, 0, 1); }
+static void dot_bf16(int64_t n, float *s, const void *w, const void *a) { float_tile(PAW_TYPE_BF16, 1, 1, n, w, 0, a, 0, s, 0, 1); }
 
 /* ----------------------------------------------- legacy 32-element quants */
 
@@ -221,63 +280,48 @@ AI __m256i act_offset(int type, __m256i a)
     return _mm256_maddubs_epi16(_mm256_set1_epi8((char)woffset(type)), a);
 }
 
-/* One block's contribution: acc += (w.a) * dw * da; the Q4_1/Q5_1 minimum
- * term m * s_a goes to *msum. */
-AI __m256 legacy_block(int type, const uint8_t *wblk, const uint8_t *ablk, __m256 acc, float *msum)
-{
-    float dw, mw = 0.0f;
-    __m256i wq = wunpack(type, wblk, &dw, &mw);
-    __m256i aq = _mm256_loadu_si256((const __m256i *)aquants(type, ablk));
-    __m256i is = block_isum(type, wq, aq, act_offset(type, aq));
-    if (has_min(type)) *msum += mw * h2f(ablk + 2);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_set1_ps(dw * h2f(ablk)), acc);
-}
-
-/* Two blocks per iteration into two accumulators (FMA latency, §1). */
-AI void legacy_dot(int type, int64_t n, float *s, const void *vw, const void *va)
-{
-    const uint8_t *w = vw, *a = va;
-    const size_t wb = wblock_bytes(type), ab = ablock_bytes(type);
-    int64_t nb = n / PAW_QK, i = 0;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float msum0 = 0.0f, msum1 = 0.0f;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = legacy_block(type, w + (size_t)i * wb, a + (size_t)i * ab, acc0, &msum0);
-        acc1 = legacy_block(type, w + (size_t)(i + 1) * wb, a + (size_t)(i + 1) * ab, acc1, &msum1);
-    }
-    if (i < nb) acc0 = legacy_block(type, w + (size_t)i * wb, a + (size_t)i * ab, acc0, &msum0);
-    *s = hsum8(_mm256_add_ps(acc0, acc1)) + (msum0 + msum1);
-}
-
 /* An RT rows x CT tokens register tile over the whole row (RT, CT constant
  * after inlining): each weight block is unpacked once for CT tokens and each
- * activation block loaded once for RT rows.  The Q4_1/Q5_1 minimum terms
- * m_r * s_c of a block are one 4-lane FMA per row (lanes = tokens). */
+ * activation block loaded once for RT rows.
+ *
+ * Every output has one accumulator and takes the blocks in order, exactly
+ * as ggml's AVX2 vec_dot for the type: acc = fma(float(int32 lanes),
+ * dw * da, acc), then hsum8(acc); Q4_1/Q5_1 add m * s per block into a
+ * scalar with a fused multiply-add (one lane per token here) and add it
+ * last.  So the bits do not depend on the tile shape, and decode (1 token,
+ * 4 rows per pass for instruction-level parallelism) equals prefill. */
 AI void legacy_tile(int type, int RT, int CT, int64_t n, const uint8_t *w, size_t ws,
-                    const uint8_t *a, size_t as, float *y, size_t ys)
+                    const uint8_t *a, size_t as, float *y, size_t ys, size_t yr)
 {
     const size_t wb = wblock_bytes(type), ab = ablock_bytes(type);
-    __m256 acc[2][4];
-    __m128 msum[2] = { _mm_setzero_ps(), _mm_setzero_ps() };
-#pragma GCC unroll 2
-    for (int r = 0; r < RT; r++)
+    __m256 acc[4][4];
+    __m128 msum[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < RT; r++) {
+        msum[r] = _mm_setzero_ps();
 #pragma GCC unroll 4
         for (int c = 0; c < CT; c++) acc[r][c] = _mm256_setzero_ps();
+    }
     for (int64_t i = 0; i < n / PAW_QK; i++) {
-        __m256i wq[2];
-        __m256 dwv[2];
-        float dw[2], mw[2] = { 0.0f, 0.0f };
-#pragma GCC unroll 2
+        __m256i wq[4];
+        __m256 dwv[4];
+        float dw[4], mw[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+#pragma GCC unroll 4
         for (int r = 0; r < RT; r++) {
             wq[r] = wunpack(type, w + r * ws + (size_t)i * wb, &dw[r], &mw[r]);
             dwv[r] = _mm256_set1_ps(dw[r]);
         }
         if (has_min(type)) {
-            uint16_t sh[4] = { 0, 0, 0, 0 };
+            __m128 sv;
+            if (CT == 1) {
+                sv = _mm_set_ss(h2f(a + (size_t)i * ab + 2));
+            } else {
+                uint16_t sh[4] = { 0, 0, 0, 0 };
 #pragma GCC unroll 4
-            for (int c = 0; c < CT; c++) sh[c] = paw_ld_u16(a + c * as + (size_t)i * ab + 2);
-            __m128 sv = _mm_cvtph_ps(_mm_setr_epi16((short)sh[0], (short)sh[1], (short)sh[2], (short)sh[3], 0, 0, 0, 0));
-#pragma GCC unroll 2
+                for (int c = 0; c < CT; c++) sh[c] = paw_ld_u16(a + c * as + (size_t)i * ab + 2);
+                sv = _mm_cvtph_ps(_mm_setr_epi16((short)sh[0], (short)sh[1], (short)sh[2], (short)sh[3], 0, 0, 0, 0));
+            }
+#pragma GCC unroll 4
             for (int r = 0; r < RT; r++) msum[r] = _mm_fmadd_ps(_mm_set1_ps(mw[r]), sv, msum[r]);
         }
 #pragma GCC unroll 4
@@ -286,47 +330,51 @@ AI void legacy_tile(int type, int RT, int CT, int64_t n, const uint8_t *w, size_
             __m256i aq = _mm256_loadu_si256((const __m256i *)aquants(type, ablk));
             __m256i aoff = act_offset(type, aq);
             __m256 dav = _mm256_set1_ps(h2f(ablk));
-#pragma GCC unroll 2
+#pragma GCC unroll 4
             for (int r = 0; r < RT; r++) {
                 __m256i is = block_isum(type, wq[r], aq, aoff);
                 acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(dwv[r], dav), acc[r][c]);
             }
         }
     }
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int r = 0; r < RT; r++) {
         float m[4];
         _mm_storeu_ps(m, msum[r]);
 #pragma GCC unroll 4
-        for (int c = 0; c < CT; c++) y[c * ys + r] = hsum8(acc[r][c]) + m[c];
+        for (int c = 0; c < CT; c++) y[c * ys + r * yr] = hsum8(acc[r][c]) + m[c];
     }
 }
 
-/* Covers nr x nc with 2x4 tiles and the 1-row / 1-token edges. */
+/* Decode (nc = 1): 4 rows per pass.  Prefill: 2x4 tiles and their edges. */
 AI void legacy_gemm(int type, int64_t n, int nr, int nc, const void *vw, size_t ws,
                     const void *va, size_t as, float *y, size_t ys)
 {
     const uint8_t *w = vw, *a = va;
+    if (nc == 1) {
+        DECODE_SPLIT(legacy_tile, 4);
+        return;
+    }
     int r = 0;
     for (; r + 2 <= nr; r += 2) {
         int c = 0;
         for (; c + 4 <= nc; c += 4)
-            legacy_tile(type, 2, 4, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys);
+            legacy_tile(type, 2, 4, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
         for (; c < nc; c++)
-            legacy_tile(type, 2, 1, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys);
+            legacy_tile(type, 2, 1, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
     }
     if (r < nr) {
         int c = 0;
         for (; c + 4 <= nc; c += 4)
-            legacy_tile(type, 1, 4, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys);
+            legacy_tile(type, 1, 4, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
         for (; c < nc; c++)
-            legacy_tile(type, 1, 1, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys);
+            legacy_tile(type, 1, 1, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
     }
 }
 
 #define LEGACY_KERNELS(name, type)                                                       \
     static void dot_##name(int64_t n, float *s, const void *w, const void *a)            \
-    { legacy_dot(type, n, s, w, a); }                                                    \
+    { legacy_tile(type, 1, 1, n, w, 0, a, 0, s, 0, 1); }                                  \
     static void gemm_##name(int64_t n, int nr, int nc, const void *w, size_t ws,         \
                             const void *a, size_t as, float *y, size_t ys)               \
     { legacy_gemm(type, n, nr, nc, w, ws, a, as, y, ys); }
@@ -342,15 +390,23 @@ LEGACY_KERNELS(q8_0, PAW_TYPE_Q8_0)
 /* Every K type is handled as 8 groups of 32 consecutive elements of a
  * 256-element super-block: group k holds unsigned quants (0..15, 0..31 or
  * 0..63) multiplied in int16 by per-16 scales, summed exactly in int32 over
- * the super-block, then scaled once.  The minimum (Q4_K/Q5_K) or the -32
- * offset (Q6_K) is applied through the activation block sums (bsums). */
+ * the super-block (int32 lane j: elements 4j..4j+3 of each group), then
+ * scaled once: acc = fma(d_w * d_a, float(lanes), acc).  The minimum
+ * (Q4_K/Q5_K) or the -32 offset (Q6_K) is applied through the activation
+ * block sums (bsums), placed as ggml's AVX2 vec_dot places it:
+ *   Q6_K: 32 * sum sc_j bsum_j subtracted from the int32 lanes;
+ *   Q4_K: 4 int32 lanes m_2k q_2k + m_2k+1 q_2k+1 (q_j = bsum_2j + bsum_2j+1)
+ *         into a 4-lane float accumulator, fma(-d_a dmin, ., accm), summed
+ *         (l0+l2)+(l1+l3) and added after hsum8(acc);
+ *   Q5_K: the same 4 lanes summed exactly, then a scalar fma(-d_a dmin, .,
+ *         summ), added after hsum8(acc). */
 
 typedef struct {
     float         d, dmin;  /* Q6_K: dmin unused                           */
     uint8_t       sc[8];    /* Q4_K/Q5_K: the 8 sub-block scales            */
     const int8_t *sc6;      /* Q6_K: the 16 signed scales, in the block     */
-    __m256i       corr;     /* int16 weights for the 16 bsums: each min twice
-                               (Q4_K/Q5_K) or the 16 scales (Q6_K)          */
+    __m256i       sc16;     /* Q6_K: the 16 scales as int16                 */
+    __m128i       mins;     /* Q4_K/Q5_K: the 8 mins as int16               */
 } kprep;
 
 AI void kprepare(int type, const uint8_t *blk, kprep *p)
@@ -360,7 +416,8 @@ AI void kprepare(int type, const uint8_t *blk, kprep *p)
         p->d = _cvtsh_ss(b->d);
         p->dmin = 0.0f;
         p->sc6 = b->scales;
-        p->corr = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+        p->sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+        p->mins = _mm_setzero_si128();
         return;
     }
     const paw_block_q4_K *b = (const paw_block_q4_K *)blk;  /* Q5_K starts alike */
@@ -377,8 +434,8 @@ AI void kprepare(int type, const uint8_t *blk, kprep *p)
                   (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u)) << 32;
     memcpy(p->sc, &sc, 8);
     p->sc6 = NULL;
-    __m128i m8 = _mm_cvtsi64_si128((long long)mn);
-    p->corr = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+    p->mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn));
+    p->sc16 = _mm256_setzero_si256();
 }
 
 /* Unsigned quants of group k (0..7). */
@@ -427,29 +484,34 @@ AI size_t kblock_bytes(int type)
          : type == PAW_TYPE_Q5_K ? sizeof(paw_block_q5_K) : sizeof(paw_block_q6_K);
 }
 
-/* RT rows x CT tokens of K-quant x Q8_K. */
+/* RT rows x CT tokens of K-quant x Q8_K (RT * CT <= 4), one accumulator
+ * (plus the min term) per output. */
 AI void k_tile(int type, int RT, int CT, int64_t n, const uint8_t *w, size_t ws,
-               const uint8_t *a, size_t as, float *y, size_t ys)
+               const uint8_t *a, size_t as, float *y, size_t ys, size_t yr)
 {
     const size_t wb = kblock_bytes(type);
-    __m256 acc[2][4];
-#pragma GCC unroll 2
+    __m256 acc[4][4];
+    __m128 accm[4][4];   /* Q4_K: 4 lanes; Q5_K: lane 0 */
+#pragma GCC unroll 4
     for (int r = 0; r < RT; r++)
 #pragma GCC unroll 4
-        for (int c = 0; c < CT; c++) acc[r][c] = _mm256_setzero_ps();
+        for (int c = 0; c < CT; c++) {
+            acc[r][c] = _mm256_setzero_ps();
+            accm[r][c] = _mm_setzero_ps();
+        }
     for (int64_t i = 0; i < n / PAW_QK_K; i++) {
-        kprep p[2];
-        __m256i isum[2][4];
-#pragma GCC unroll 2
+        kprep p[4];
+        __m256i isum[4][4];
+#pragma GCC unroll 4
         for (int r = 0; r < RT; r++) kprepare(type, w + r * ws + (size_t)i * wb, &p[r]);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
         for (int r = 0; r < RT; r++)
 #pragma GCC unroll 4
             for (int c = 0; c < CT; c++) isum[r][c] = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int k = 0; k < 8; k++) {
-            __m256i q[2], s[2];
-#pragma GCC unroll 2
+            __m256i q[4], s[4];
+#pragma GCC unroll 4
             for (int r = 0; r < RT; r++) {
                 q[r] = kunpack(type, w + r * ws + (size_t)i * wb, k);
                 s[r] = kscale(type, &p[r], k);
@@ -458,7 +520,7 @@ AI void k_tile(int type, int RT, int CT, int64_t n, const uint8_t *w, size_t ws,
             for (int c = 0; c < CT; c++) {
                 const paw_block_q8_K *ab = (const paw_block_q8_K *)(a + c * as) + i;
                 __m256i aq = _mm256_loadu_si256((const __m256i *)(ab->qs + 32 * k));
-#pragma GCC unroll 2
+#pragma GCC unroll 4
                 for (int r = 0; r < RT; r++)
                     isum[r][c] = _mm256_add_epi32(isum[r][c],
                         _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], aq), s[r]));
@@ -468,42 +530,61 @@ AI void k_tile(int type, int RT, int CT, int64_t n, const uint8_t *w, size_t ws,
         for (int c = 0; c < CT; c++) {
             const paw_block_q8_K *ab = (const paw_block_q8_K *)(a + c * as) + i;
             __m256i bs = _mm256_loadu_si256((const __m256i *)ab->bsums);
-#pragma GCC unroll 2
+            /* sub-block sums of 32: bsum_2j + bsum_2j+1 (|.| <= 4064, exact in int16) */
+            __m128i bs32 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+#pragma GCC unroll 4
             for (int r = 0; r < RT; r++) {
-                __m256i corr = _mm256_madd_epi16(bs, p[r].corr);
-                if (type == PAW_TYPE_Q6_K) {
-                    /* remove the +32 offset exactly in int: 32 * sum sc_j bsum_j */
-                    __m256i is = _mm256_sub_epi32(isum[r][c], _mm256_slli_epi32(corr, 5));
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_set1_ps(p[r].d * ab->d), acc[r][c]);
+                __m256i is = isum[r][c];
+                if (type == PAW_TYPE_Q6_K)
+                    is = _mm256_sub_epi32(is, _mm256_slli_epi32(_mm256_madd_epi16(bs, p[r].sc16), 5));
+                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(ab->d * p[r].d), _mm256_cvtepi32_ps(is), acc[r][c]);
+                if (type == PAW_TYPE_Q6_K) continue;
+                __m128i mprod = _mm_madd_epi16(p[r].mins, bs32);
+                __m128 dmin = _mm_set1_ps(-ab->d * p[r].dmin);
+                if (type == PAW_TYPE_Q4_K) {
+                    accm[r][c] = _mm_fmadd_ps(dmin, _mm_cvtepi32_ps(mprod), accm[r][c]);
                 } else {
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][c]), _mm256_set1_ps(p[r].d * ab->d), acc[r][c]);
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(corr), _mm256_set1_ps(-p[r].dmin * ab->d), acc[r][c]);
+                    mprod = _mm_add_epi32(mprod, _mm_shuffle_epi32(mprod, 0x4e));
+                    mprod = _mm_add_epi32(mprod, _mm_shuffle_epi32(mprod, 0xb1));
+                    accm[r][c] = _mm_fmadd_ss(dmin, _mm_cvtepi32_ps(mprod), accm[r][c]);
                 }
             }
         }
     }
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int r = 0; r < RT; r++)
 #pragma GCC unroll 4
-        for (int c = 0; c < CT; c++) y[c * ys + r] = hsum8(acc[r][c]);
+        for (int c = 0; c < CT; c++) {
+            __m128 m = accm[r][c];
+            if (type == PAW_TYPE_Q4_K) {
+                m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+                m = _mm_add_ss(m, _mm_movehdup_ps(m));
+            }
+            y[c * ys + r * yr] = hsum8(acc[r][c]) + _mm_cvtss_f32(m);
+        }
 }
 
+/* Decode (nc = 1): row by row.  Prefill: 1 row x 4 tokens. */
 AI void k_gemm(int type, int64_t n, int nr, int nc, const void *vw, size_t ws,
                const void *va, size_t as, float *y, size_t ys)
 {
     const uint8_t *w = vw, *a = va;
+    if (nc == 1) {   /* one FMA per 256 elements: no latency chain to hide */
+        for (int r = 0; r < nr; r++) k_tile(type, 1, 1, n, w + (size_t)r * ws, ws, a, as, y + r, ys, 1);
+        return;
+    }
     for (int r = 0; r < nr; r++) {
         int c = 0;
         for (; c + 4 <= nc; c += 4)
-            k_tile(type, 1, 4, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys);
+            k_tile(type, 1, 4, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
         for (; c < nc; c++)
-            k_tile(type, 1, 1, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys);
+            k_tile(type, 1, 1, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
     }
 }
 
 #define K_KERNELS(name, type)                                                            \
     static void dot_##name(int64_t n, float *s, const void *w, const void *a)            \
-    { k_tile(type, 1, 1, n, w, 0, a, 0, s, 0); }                                         \
+    { k_tile(type, 1, 1, n, w, 0, a, 0, s, 0, 1); }                                       \
     static void gemm_##name(int64_t n, int nr, int nc, const void *w, size_t ws,         \
                             const void *a, size_t as, float *y, size_t ys)               \
     { k_gemm(type, n, nr, nc, w, ws, a, as, y, ys); }

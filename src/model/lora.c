@@ -359,8 +359,9 @@ static int cmp_entry(const void *x, const void *y)
 
 /* The ctx's adapter id: zeros when no adapter has a non-zero scale (then
  * every logit is the base model's, bit for bit), else SHA-256 over the sorted
- * (adapter id, scale) entries, so attachment order does not matter. */
-static int compute_set_id(const struct paw_lora_set *s, uint8_t id[32])
+ * (adapter id, scale) entries, so attachment order does not matter.  If the
+ * hash cannot be computed the id is all 0xff, which no saved state carries. */
+static void compute_set_id(const struct paw_lora_set *s, uint8_t id[32])
 {
     uint8_t ent[LORA_MAX_ATTACHED][36];
     int n = 0;
@@ -371,26 +372,24 @@ static int compute_set_id(const struct paw_lora_set *s, uint8_t id[32])
         n++;
     }
     memset(id, 0, 32);
-    if (!n) return PAW_OK;
+    if (!n) return;
     qsort(ent, (size_t)n, sizeof ent[0], cmp_entry);
     uint8_t buf[16 + sizeof ent];
     memcpy(buf, "paw-lora-set-v1", 16);
     memcpy(buf + 16, ent, (size_t)n * 36);
-    return sha256(buf, 16 + (size_t)n * 36, id);
+    if (sha256(buf, 16 + (size_t)n * 36, id)) memset(id, 0xff, 32);
 }
 
 /* Installs the new set id; a changed id empties the KV cache, whose K/V were
  * computed under the old adapters and would silently mix two functions. */
-static int refresh_id(paw_ctx *c)
+static void refresh_id(paw_ctx *c)
 {
     uint8_t id[32];
-    int rc = compute_set_id(c->lora, id);
-    if (rc) return rc;
+    compute_set_id(c->lora, id);
     if (memcmp(id, c->adapter_id, 32)) {
         memcpy(c->adapter_id, id, 32);
         c->n_past = 0;
     }
-    return PAW_OK;
 }
 
 static int grow(void **p, int64_t *cap, int64_t need, size_t elt)
@@ -441,7 +440,8 @@ int paw_ctx_attach_adapter(paw_ctx *c, const paw_adapter *a, float scale)
     lora_slot slot = { a, scale, a->alpha != 0 ? scale * a->alpha / (float)a->rank : scale };
     s->slots[k] = slot;
     if (k == s->n) s->n++;
-    return refresh_id(c);
+    refresh_id(c);
+    return PAW_OK;
 }
 
 int paw_ctx_detach_adapter(paw_ctx *c, const paw_adapter *a)
@@ -452,7 +452,8 @@ int paw_ctx_detach_adapter(paw_ctx *c, const paw_adapter *a)
     if (!s || k == s->n) return paw_err(PAW_ENOTFOUND, "adapter: not attached to this ctx");
     memmove(&s->slots[k], &s->slots[k + 1], (size_t)(s->n - k - 1) * sizeof s->slots[0]);
     s->n--;
-    return refresh_id(c);
+    refresh_id(c);
+    return PAW_OK;
 }
 
 int paw_ctx_set_adapter(paw_ctx *c, const paw_adapter *a, float scale)
@@ -463,7 +464,9 @@ int paw_ctx_set_adapter(paw_ctx *c, const paw_adapter *a, float scale)
         if (rc) return rc;
     }
     if (c->lora) c->lora->n = 0;
-    return a ? paw_ctx_attach_adapter(c, a, scale) : refresh_id(c);
+    int rc = a ? paw_ctx_attach_adapter(c, a, scale) : PAW_OK;
+    refresh_id(c);   /* also after a failed attach (out of memory): none attached */
+    return rc;
 }
 
 int paw_ctx_n_adapters(const paw_ctx *c) { return c->lora ? c->lora->n : 0; }

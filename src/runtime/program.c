@@ -3,9 +3,10 @@
  *
  * The prompt is template_prefix + input + template_suffix.  The prefix is the
  * same for every input, so its K/V is computed once and kept: in the handle's
- * ctx (each call only rewinds the cache to the prefix, as the SDK does), in a
- * paw_kv_state copy (restored if the ctx was ever used otherwise), and on disk
- * next to an installed program.  The suffix holds chat markers that must
+ * ctx (each call only rewinds the cache to the prefix, as the SDK does; calls
+ * never write below it) and on disk next to an installed program.  No second
+ * copy is kept in memory: for Qwen3-0.6B a 700-token prefix is 160 MB of
+ * f32 K/V.  The suffix holds chat markers that must
  * become special tokens while the input must not, so the suffix is cut at its
  * first special token: input + the plain text before it is tokenized as
  * ordinary text (one fragment, exactly as the SDK's tokenizer sees it), and
@@ -35,17 +36,32 @@ struct paw_program {
     size_t            plain_len;
     int32_t          *tail;           /* the rest of the suffix, tokenized   */
     size_t            n_tail;
-    paw_kv_state     *prefix_kv;      /* memory copy of the prefix K/V       */
+    int               prefix_dirty;   /* the ctx's last prefix position was
+                                         re-evaluated (empty input + suffix) */
     paw_program_stats stats;
 };
 
 /* ------------------------------------------------------ base model check */
 
-/* SHA-256 of a model's GGUF, memoized per model id: hashing Qwen3-0.6B's
- * 600 MB costs a few hundred ms, and `paw eval` opens a program per task. */
+/* SHA-256 of a model's GGUF, memoized per model id in the process and in
+ * <cache>/models/.sha256/<model id>: hashing Qwen3-0.6B's 600 MB costs about
+ * a second, and every `paw run` of a program that names its base by hash
+ * would pay it.  The model id (metadata, tensor table and samples of every
+ * tensor) is what KV files are keyed by too. */
 static pthread_mutex_t sha_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct { uint8_t id[32]; char hex[65]; } sha_memo[8];
 static int sha_memo_n;
+
+static int sha_file_path(const uint8_t id[32], char *buf, size_t cap, int create)
+{
+    char dir[PAW_PATH_MAX], idhex[65];
+    for (int i = 0; i < 32; i++) snprintf(idhex + 2 * i, 3, "%02x", id[i]);
+    int rc = paw_models_dir(dir, sizeof dir, create);
+    if (!rc) rc = paw_path_fmt(buf, cap, "%s/.sha256", dir);
+    if (!rc && create) rc = paw_mkdir_p(buf);
+    if (!rc) rc = paw_path_fmt(buf, cap, "%s/.sha256/%s", dir, idhex);
+    return rc;
+}
 
 static int model_sha256(const paw_model *m, char hex[65])
 {
@@ -59,13 +75,25 @@ static int model_sha256(const paw_model *m, char hex[65])
             return PAW_OK;
         }
     pthread_mutex_unlock(&sha_lock);
-    const paw_gguf *g = paw_model_gguf(m);
-    paw_sha256 *h = paw_sha256_new();
-    if (!h) return paw_err(PAW_ENOMEM, "program: cannot start SHA-256");
-    int rc = paw_sha256_update(h, paw_gguf_bytes(g), paw_gguf_file_size(g));
-    if (!rc) rc = paw_sha256_final_hex(h, hex);
-    paw_sha256_free(h);
-    if (rc) return rc;
+    char path[PAW_PATH_MAX];
+    uint8_t *txt = NULL;
+    size_t len = 0;
+    int rc = sha_file_path(id, path, sizeof path, 0);
+    if (!rc && !paw_read_file_capped(path, 64, &txt, &len) && len == 64 &&
+        paw_sha256_hex_valid((const char *)txt)) {
+        memcpy(hex, txt, 65);
+    } else {
+        const paw_gguf *g = paw_model_gguf(m);
+        paw_sha256 *h = paw_sha256_new();
+        if (!h) { free(txt); return paw_err(PAW_ENOMEM, "program: cannot start SHA-256"); }
+        rc = paw_sha256_update(h, paw_gguf_bytes(g), paw_gguf_file_size(g));
+        if (!rc) rc = paw_sha256_final_hex(h, hex);
+        paw_sha256_free(h);
+        if (rc) { free(txt); return rc; }
+        /* best effort: a read-only cache only costs the next run a rehash */
+        if (!sha_file_path(id, path, sizeof path, 1)) paw_write_file_atomic(path, hex, 64);
+    }
+    free(txt);
     pthread_mutex_lock(&sha_lock);
     int slot = sha_memo_n < 8 ? sha_memo_n++ : 7;
     memcpy(sha_memo[slot].id, id, 32);
@@ -337,7 +365,18 @@ static int ready_prefix(paw_program *p)
         if (p->kv_path[0]) kv_file_write(p);
     }
     p->stats.prefix_ms = (paw_now() - t0) * 1e3;
-    return paw_kv_save(p->ctx, p->n_prefix, &p->prefix_kv);
+    return PAW_OK;
+}
+
+/* Rewinds the ctx to the prefix for a call: free when it holds it intact,
+ * a fresh evaluation otherwise. */
+static int rewind_prefix(paw_program *p)
+{
+    if (ctx_has_prefix(p) && !p->prefix_dirty) return paw_kv_truncate(p->ctx, p->n_prefix);
+    int rc = paw_kv_truncate(p->ctx, 0);
+    if (!rc) rc = paw_eval(p->ctx, p->prefix, p->n_prefix, 0, NULL);
+    if (!rc) p->prefix_dirty = 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------- opening */
@@ -395,7 +434,10 @@ static int open_bundle(const paw_model *m, const paw_program_bundle *b, const ch
     *out = NULL;
     if (!m || !b) return paw_err(PAW_EINVAL, "paw_program_open: NULL argument");
     if (!(opts && opts->no_base_check)) {
-        int rc = check_base(m, b);
+        /* A bundle assembled in memory has no ID until one is computed. */
+        paw_program_bundle named = *b;
+        int rc = b->id[0] ? PAW_OK : paw_program_id(b, named.id);
+        if (!rc) rc = check_base(m, &named);
         if (rc) return rc;
     }
     return open_template(m, b->prompt_template, b->prompt_template_len, b->adapter, b->adapter_len,
@@ -449,7 +491,6 @@ int paw_program_open_base(const paw_model *m, const paw_program_opts *opts, paw_
 void paw_program_close(paw_program *p)
 {
     if (!p) return;
-    paw_kv_state_free(p->prefix_kv);
     paw_ctx_free(p->ctx);
     paw_adapter_free(p->adapter);  /* after the ctx it was attached to */
     paw_tokenizer_free(p->tok);
@@ -517,14 +558,19 @@ int paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_
         free(ids);
         return paw_err(PAW_EINVAL, "program: empty prompt (empty template and input)");
     }
-    /* Rewind to the prefix: free when the ctx still holds it, a copy from
-     * the memory state otherwise.  An empty input + suffix re-evaluates the
-     * last prefix token so that there are logits to start from. */
+    /* Rewind to the prefix (see rewind_prefix).  An empty input + suffix
+     * re-evaluates the last prefix token so that there are logits to start
+     * from. */
     const int32_t *run = ids;
-    int32_t keep = cold ? 0 : p->n_prefix;
-    if (!cold && !n) { keep--; run = p->prefix + keep; n = 1; }
-    if (!cold && !ctx_has_prefix(p)) rc = paw_kv_restore(p->ctx, p->prefix_kv);
-    if (!rc) rc = paw_kv_truncate(p->ctx, keep);
+    rc = cold ? paw_kv_truncate(p->ctx, 0) : rewind_prefix(p);
+    if (!rc && !cold && !n) {
+        /* The same values are recomputed, but maybe not bit for bit (one
+         * token instead of a batch), so the next call re-evaluates. */
+        rc = paw_kv_truncate(p->ctx, p->n_prefix - 1);
+        run = p->prefix + p->n_prefix - 1;
+        n = 1;
+        p->prefix_dirty = 1;
+    }
     paw_gen_params gp = {.max_tokens = max_tokens == 0 ? PAW_PROGRAM_MAX_TOKENS
                                        : max_tokens < 0 ? 0 : max_tokens};
     paw_gen_result res = {0};

@@ -5,6 +5,7 @@
  * stored: it costs one pass over a row and keeps the activation plan small.
  * Sums that feed a normalisation are taken in double, as the forward does. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "core/common.h"
 #include "core/quant.h"
@@ -103,63 +104,25 @@ void paw_gelu_backward(float *dx, const float *dout, const float *x, int64_t n)
 
 /* --------------------------------------------------------------- attention */
 
-static inline int64_t n_keys(const paw_attn_span *sp, int64_t t)
+static float dot_scalar(const float *a, const float *b, int64_t n)
 {
-    return sp->pre_end + (sp->own_start <= t ? t - sp->own_start + 1 : 0);
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
 }
 
-/* Key index of the j-th key a token sees (prefix range, then its own). */
-static inline int64_t key_at(const paw_attn_span *sp, int64_t j)
+static void axpy_scalar(float *y, float a, const float *x, int64_t n)
 {
-    return j < sp->pre_end ? j : sp->own_start + (j - sp->pre_end);
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-typedef struct attn_train_job {
-    float *out, *probs, *dq, *dk, *dv, *scratch;
-    const float *dout, *cprobs, *q, *k, *v;
-    const paw_attn_span *span;
-    const int64_t *poff;
-    const paw_attn_shape *s;
-} attn_train_job;
+typedef void (*axpy_fn)(float *, float, const float *, int64_t);
+static axpy_fn pick_axpy(void) { return paw_cpu_avx2() ? paw_axpy_avx2 : axpy_scalar; }
 
-static void attn_fwd_task(void *arg, int ith, int nth)
-{
-    const attn_train_job *j = arg;
-    const paw_attn_shape *s = j->s;
-    const int group = s->n_head / s->n_head_kv, hd = s->head_dim, dv = s->head_dim_v;
-    const int64_t qd = (int64_t)s->n_head * hd, kd = (int64_t)s->n_head_kv * hd;
-    const int64_t vd = (int64_t)s->n_head_kv * dv, od = (int64_t)s->n_head * dv;
-    const float scale = 1.0f / sqrtf((float)hd);
-    for (int64_t item = ith; item < s->T * s->n_head; item += nth) {
-        const int64_t t = item / s->n_head;
-        const int h = (int)(item % s->n_head), kh = h / group;
-        const paw_attn_span *sp = &j->span[t];
-        const int64_t nk = n_keys(sp, t);
-        float *p = j->probs + j->poff[t] + (int64_t)h * nk;
-        const float *qh = j->q + t * qd + (int64_t)h * hd;
-        float mx = -INFINITY;
-        for (int64_t i = 0; i < nk; i++) {
-            const float *kp = j->k + key_at(sp, i) * kd + (int64_t)kh * hd;
-            float dot = 0;
-            for (int d = 0; d < hd; d++) dot += qh[d] * kp[d];
-            p[i] = dot * scale;
-            mx = p[i] > mx ? p[i] : mx;
-        }
-        double sum = 0;
-        for (int64_t i = 0; i < nk; i++) {
-            p[i] = expf(p[i] - mx);
-            sum += p[i];
-        }
-        const float inv = (float)(1.0 / sum);
-        float *o = j->out + t * od + (int64_t)h * dv;
-        memset(o, 0, (size_t)dv * sizeof(float));
-        for (int64_t i = 0; i < nk; i++) {
-            p[i] *= inv;
-            const float *vp = j->v + key_at(sp, i) * vd + (int64_t)kh * dv;
-            for (int d = 0; d < dv; d++) o[d] += p[i] * vp[d];
-        }
-    }
-}
+#define ATT_DOT(a, b, n) dot_scalar(a, b, n)
+#define ATT_AXPY(y, a, x, n) axpy_scalar(y, a, x, n)
+#define ATT_NAME(name) name##_scalar
+#include "train/attn_train.inc"
 
 void paw_attention_train_forward(paw_pool *p, float *out, float *probs, const float *q,
                                  const float *k, const float *v, const paw_attn_span *span,
@@ -167,60 +130,39 @@ void paw_attention_train_forward(paw_pool *p, float *out, float *probs, const fl
 {
     attn_train_job j = { .out = out, .probs = probs, .q = q, .k = k, .v = v,
                          .span = span, .poff = poff, .s = s };
-    paw_pool_run(p, attn_fwd_task, &j);
+    paw_pool_run(p, paw_cpu_avx2() ? paw_attn_fwd_task_avx2 : attn_fwd_task_scalar, &j);
 }
 
 int64_t paw_attention_scratch_floats(int nth, const paw_attn_shape *s)
 {
-    return (int64_t)nth * s->T * s->n_head_kv * (s->head_dim + s->head_dim_v);
+    /* per thread: K and V gradient copies, then a block of dS rows;
+     * shared: the block table (2 ints per row at most) */
+    return (int64_t)nth * s->T * s->n_head_kv * (s->head_dim + s->head_dim_v) +
+           (int64_t)nth * ATT_BLOCK * s->T + 2 * s->T + 2;
 }
 
-/* Items (t, h) are split over threads as in the forward; dq rows belong to
- * one item each, while K/V gradients collect from many queries, so each
- * thread adds into its own copy and the copies are summed afterwards in
- * thread order (deterministic for a given thread count). */
-static void attn_bwd_task(void *arg, int ith, int nth)
+/* Is the span of row t that of a prefix row (it sees the rows up to itself
+ * through pre_end and has no own segment)? */
+static inline int is_prefix_row(const paw_attn_span *sp, int64_t t)
 {
-    const attn_train_job *j = arg;
-    const paw_attn_shape *s = j->s;
-    const int group = s->n_head / s->n_head_kv, hd = s->head_dim, dv = s->head_dim_v;
-    const int64_t qd = (int64_t)s->n_head * hd, kd = (int64_t)s->n_head_kv * hd;
-    const int64_t vd = (int64_t)s->n_head_kv * dv, od = (int64_t)s->n_head * dv;
-    const float scale = 1.0f / sqrtf((float)hd);
-    float *dk = j->scratch + (int64_t)ith * s->T * (kd + vd), *dvv = dk + s->T * kd;
-    memset(dk, 0, (size_t)(s->T * (kd + vd)) * sizeof(float));
-    for (int64_t item = ith; item < s->T * s->n_head; item += nth) {
-        const int64_t t = item / s->n_head;
-        const int h = (int)(item % s->n_head), kh = h / group;
-        const paw_attn_span *sp = &j->span[t];
-        const int64_t nk = n_keys(sp, t);
-        const float *p = j->cprobs + j->poff[t] + (int64_t)h * nk;
-        const float *qh = j->q + t * qd + (int64_t)h * hd;
-        const float *go = j->dout + t * od + (int64_t)h * dv;
-        float *dqh = j->dq + t * qd + (int64_t)h * hd;
-        /* dP_i = do . v_i; dS_i = P_i (dP_i - sum_j P_j dP_j). */
-        double dsum = 0;
-        for (int64_t i = 0; i < nk; i++) {
-            const float *vp = j->v + key_at(sp, i) * vd + (int64_t)kh * dv;
-            float dp = 0;
-            for (int d = 0; d < dv; d++) dp += go[d] * vp[d];
-            dsum += (double)p[i] * dp;
-        }
-        for (int64_t i = 0; i < nk; i++) {
-            const int64_t key = key_at(sp, i);
-            const float *vp = j->v + key * vd + (int64_t)kh * dv;
-            const float *kp = j->k + key * kd + (int64_t)kh * hd;
-            float dp = 0;
-            for (int d = 0; d < dv; d++) dp += go[d] * vp[d];
-            const float ds = p[i] * (dp - (float)dsum) * scale;
-            float *dkp = dk + key * kd + (int64_t)kh * hd, *dvp = dvv + key * vd + (int64_t)kh * dv;
-            for (int d = 0; d < hd; d++) {
-                dqh[d] += ds * kp[d];
-                dkp[d] += ds * qh[d];
-            }
-            for (int d = 0; d < dv; d++) dvp[d] += p[i] * go[d];
-        }
+    return sp->pre_end == t + 1 && sp->own_start == t + 1;
+}
+
+/* Fills blk[2*i], blk[2*i+1] = first, end row of block i; returns the count. */
+static int64_t attn_blocks(int32_t *blk, const paw_attn_span *span, int64_t T)
+{
+    int64_t n = 0;
+    for (int64_t t = 0; t < T; t++) {
+        const int same = n && t - blk[2 * n - 2] < ATT_BLOCK &&
+                         (is_prefix_row(&span[t], t) ? is_prefix_row(&span[t - 1], t - 1)
+                                                     : span[t].own_start == span[t - 1].own_start &&
+                                                       span[t].pre_end == span[t - 1].pre_end);
+        if (same) { blk[2 * n - 1] = (int32_t)t + 1; continue; }
+        blk[2 * n] = (int32_t)t;
+        blk[2 * n + 1] = (int32_t)t + 1;
+        n++;
     }
+    return n;
 }
 
 typedef struct reduce_job {
@@ -248,22 +190,26 @@ void paw_attention_train_backward(paw_pool *p, float *dq, float *dk, float *dv, 
                                   const float *v, const paw_attn_span *span, const int64_t *poff,
                                   const paw_attn_shape *s, float *scratch)
 {
+    const int nth = p ? paw_pool_size(p) : 1;
+    const int64_t kv_floats = (int64_t)nth * s->T * s->n_head_kv * (s->head_dim + s->head_dim_v);
+    int32_t *blocks = (int32_t *)(scratch + kv_floats + (int64_t)nth * ATT_BLOCK * s->T);
     attn_train_job j = { .dq = dq, .scratch = scratch, .dout = dout, .cprobs = probs,
-                         .q = q, .k = k, .v = v, .span = span, .poff = poff, .s = s };
-    paw_pool_run(p, attn_bwd_task, &j);
+                         .q = q, .k = k, .v = v, .span = span, .poff = poff, .s = s,
+                         .dp_row = scratch + kv_floats, .dp_stride = ATT_BLOCK * s->T,
+                         .blocks = blocks, .n_blocks = attn_blocks(blocks, span, s->T) };
+    paw_pool_run(p, paw_cpu_avx2() ? paw_attn_bwd_task_avx2 : attn_bwd_task_scalar, &j);
     reduce_job r = { .dk = dk, .dv = dv, .scratch = scratch, .T = s->T,
                      .kd = (int64_t)s->n_head_kv * s->head_dim,
-                     .vd = (int64_t)s->n_head_kv * s->head_dim_v, .nth = paw_pool_size(p) };
-    if (!p) r.nth = 1;
+                     .vd = (int64_t)s->n_head_kv * s->head_dim_v, .nth = nth };
     paw_pool_run(p, attn_reduce_task, &r);
 }
 
 /* ------------------------------------------------------ dX = dY · W */
 
-/* Rows of W per panel and columns per strip: a 32 x 256 f32 panel (32 KB)
- * stays in L1/L2 while every token's row of dY sweeps it. */
-#define PANEL_ROWS 32
-#define STRIP_COLS 256
+/* Rows of W per panel and columns per strip: a 64 x 128 f32 panel (32 KB)
+ * stays in L1/L2 while the tokens' rows of dY sweep it. */
+#define PANEL_ROWS 64
+#define STRIP_COLS 128
 
 typedef struct mmb_job {
     float *dX;
@@ -272,34 +218,53 @@ typedef struct mmb_job {
     const paw_type_traits *tt;
     size_t w_row;
     int64_t rows, n_in, T, bs, n_strips, strip;
-    int accumulate;
+    int accumulate, by_tokens, avx2;
 } mmb_job;
 
-/* Threads own disjoint column strips of dX, so no reduction is needed and
- * the result does not depend on the thread count. */
+/* dX[t][c] += sum_r dY[t][r] P[r][c] over one panel (portable version). */
+static void panel_backward(float *dX, int64_t ldx, const float *dY, int64_t ldy, const float *P,
+                           int64_t ldp, int64_t T, int64_t nr, int64_t cw)
+{
+    for (int64_t t = 0; t < T; t++) {
+        float *dx = dX + t * ldx;
+        for (int64_t r = 0; r < nr; r++) {
+            const float g = dY[t * ldy + r];
+            const float *wr = P + r * ldp;
+            for (int64_t c = 0; c < cw; c++) dx[c] += g * wr[c];
+        }
+    }
+}
+
+/* A thread takes either a range of tokens over every strip (many tokens:
+ * even shares, each panel dequantised once per thread) or a set of strips
+ * over every token (few tokens).  Each dX element is summed by one thread
+ * in the same order either way, so results do not depend on the split. */
 static void mmb_task(void *arg, int ith, int nth)
 {
     const mmb_job *j = arg;
-    float panel[PANEL_ROWS * STRIP_COLS];
-    for (int64_t si = ith; si < j->n_strips; si += nth) {
+    float panel[PANEL_ROWS * PAW_QK_K];   /* strip <= max(STRIP_COLS, 256) */
+    int64_t t0 = 0, t1 = j->T, s0 = ith, ds = nth;
+    if (j->by_tokens) {
+        const int64_t groups = (j->T + 5) / 6;   /* whole 6-token tiles per thread */
+        t0 = PAW_MIN(j->T, groups * ith / nth * 6);
+        t1 = PAW_MIN(j->T, groups * (ith + 1) / nth * 6);
+        s0 = 0;
+        ds = 1;
+        if (t0 >= t1) return;
+    }
+    for (int64_t si = s0; si < j->n_strips; si += ds) {
         const int64_t c0 = si * j->strip, cw = PAW_MIN(j->strip, j->n_in - c0);
         if (!j->accumulate)
-            for (int64_t t = 0; t < j->T; t++) memset(j->dX + t * j->n_in + c0, 0, (size_t)cw * sizeof(float));
+            for (int64_t t = t0; t < t1; t++) memset(j->dX + t * j->n_in + c0, 0, (size_t)cw * sizeof(float));
         for (int64_t r0 = 0; r0 < j->rows; r0 += PANEL_ROWS) {
             const int64_t nr = PAW_MIN(PANEL_ROWS, j->rows - r0);
             const size_t off = (size_t)(c0 / j->bs) * j->tt->block_bytes;
             for (int64_t r = 0; r < nr; r++)
-                j->tt->to_float(j->W + (size_t)(r0 + r) * j->w_row + off, panel + r * STRIP_COLS, cw);
-            for (int64_t t = 0; t < j->T; t++) {
-                const float *gy = j->dY + t * j->rows + r0;
-                float *dx = j->dX + t * j->n_in + c0;
-                for (int64_t r = 0; r < nr; r++) {
-                    const float g = gy[r];
-                    if (g == 0.0f) continue;   /* masked rows are common */
-                    const float *wr = panel + r * STRIP_COLS;
-                    for (int64_t c = 0; c < cw; c++) dx[c] += g * wr[c];
-                }
-            }
+                j->tt->to_float(j->W + (size_t)(r0 + r) * j->w_row + off, panel + r * j->strip, cw);
+            float *dx = j->dX + t0 * j->n_in + c0;
+            const float *dy = j->dY + t0 * j->rows + r0;
+            if (j->avx2) paw_panel_backward_avx2(dx, j->n_in, dy, j->rows, panel, j->strip, t1 - t0, nr, cw);
+            else panel_backward(dx, j->n_in, dy, j->rows, panel, j->strip, t1 - t0, nr, cw);
         }
     }
 }
@@ -308,10 +273,14 @@ void paw_matmul_backward(paw_pool *p, float *dX, const void *W, int type, int64_
                          int64_t n_in, const float *dY, int64_t T, int accumulate)
 {
     const paw_type_traits *tt = paw_type_get(type);
+    const int nth = p ? paw_pool_size(p) : 1;
     mmb_job j = { .dX = dX, .W = W, .dY = dY, .tt = tt, .w_row = paw_type_row_bytes(type, n_in),
-                  .rows = rows, .n_in = n_in, .T = T, .bs = tt->block_size, .accumulate = accumulate };
-    /* Strips are whole blocks wide (256 is a multiple of 32 and 256). */
+                  .rows = rows, .n_in = n_in, .T = T, .bs = tt->block_size, .accumulate = accumulate,
+                  .by_tokens = T >= 12 * nth, .avx2 = paw_cpu_avx2() };
+    /* Strips are whole blocks wide: 128 columns (4 legacy blocks), or one
+     * 256-element block for the K-quants. */
     j.strip = n_in < STRIP_COLS ? n_in : STRIP_COLS;
+    if (j.strip % j.bs) j.strip = j.bs;
     j.n_strips = (n_in + j.strip - 1) / j.strip;
     paw_pool_run(p, mmb_task, &j);
 }
@@ -325,26 +294,44 @@ typedef struct outer_job {
     float s;
 } outer_job;
 
-/* Split over rows of G when there are many (dB), else over column ranges
- * (dA has r rows and d_in columns); either way each G entry has one owner
- * and is summed over t in order. */
+/* Split over rows of G when there are many (dB: d_out x r), else over
+ * column ranges (dA: r x d_in); either way each G entry has one owner and
+ * is summed over t in order.  Rows of dB are only r long, so they are
+ * accumulated transposed in a tile (r x 256) where the vector loop runs
+ * along A's contiguous rows, then added into G. */
+#define OUTER_TILE 256
 static void outer_task(void *arg, int ith, int nth)
 {
     const outer_job *j = arg;
+    const axpy_fn axpy = pick_axpy();
     const int by_rows = j->ro >= j->cj;
     const int64_t n = by_rows ? j->ro : j->cj;
     const int64_t lo = n * ith / nth, hi = n * (ith + 1) / nth;
-    const int64_t o0 = by_rows ? lo : 0, o1 = by_rows ? hi : j->ro;
-    const int64_t c0 = by_rows ? 0 : lo, c1 = by_rows ? j->cj : hi;
-    for (int64_t o = o0; o < o1; o++) {
-        float *g = j->G + o * j->cj;
-        for (int64_t t = 0; t < j->T; t++) {
-            const float a = j->s * j->A[t * j->ro + o];
-            if (a == 0.0f) continue;
-            const float *b = j->B + t * j->cj;
-            for (int64_t c = c0; c < c1; c++) g[c] += a * b[c];
-        }
+    if (!by_rows) {
+        for (int64_t o = 0; o < j->ro; o++)
+            for (int64_t t = 0; t < j->T; t++) {
+                const float a = j->s * j->A[t * j->ro + o];
+                if (a != 0.0f) axpy(j->G + o * j->cj + lo, a, j->B + t * j->cj + lo, hi - lo);
+            }
+        return;
     }
+    float *tile = malloc(sizeof(float) * (size_t)(j->cj * OUTER_TILE));
+    for (int64_t o0 = lo; o0 < hi; o0 += OUTER_TILE) {
+        const int64_t ow = PAW_MIN(OUTER_TILE, hi - o0);
+        if (!tile) {   /* no memory for the tile: the plain order, same sums */
+            for (int64_t o = o0; o < o0 + ow; o++)
+                for (int64_t t = 0; t < j->T; t++)
+                    axpy(j->G + o * j->cj, j->s * j->A[t * j->ro + o], j->B + t * j->cj, j->cj);
+            continue;
+        }
+        memset(tile, 0, sizeof(float) * (size_t)(j->cj * ow));
+        for (int64_t t = 0; t < j->T; t++)
+            for (int64_t c = 0; c < j->cj; c++)
+                axpy(tile + c * ow, j->B[t * j->cj + c], j->A + t * j->ro + o0, ow);
+        for (int64_t o = 0; o < ow; o++)
+            for (int64_t c = 0; c < j->cj; c++) j->G[(o0 + o) * j->cj + c] += j->s * tile[c * ow + o];
+    }
+    free(tile);
 }
 
 void paw_outer_accumulate(paw_pool *p, float *G, const float *A, int64_t ro, const float *B,

@@ -70,6 +70,75 @@ int paw_trainer_save_gguf(const paw_trainer *t, const char *path, int type)
     return rc;
 }
 
+/* Loads one matrix of `rows` x `cols` f32 values from tensor `name`. */
+static int load_matrix(const paw_gguf *g, const char *name, int64_t cols, int64_t rows, float *dst)
+{
+    const paw_gguf_tensor *tt = paw_gguf_find_tensor(g, name);
+    if (!tt) return paw_err(PAW_EINVAL, "train: adapter lacks '%s'", name);
+    if (tt->n_dims != 2 || tt->ne[0] != cols || tt->ne[1] != rows)
+        return paw_err(PAW_EINVAL, "train: adapter tensor '%s' is [%lld, %lld], expected [%lld, %lld]",
+                       name, (long long)tt->ne[0], (long long)tt->ne[1], (long long)cols, (long long)rows);
+    int rc = paw_dequantize(tt->type, tt->data, dst, cols * rows);
+    return rc ? paw_err_wrap(rc, "train: adapter tensor '%s'", name) : PAW_OK;
+}
+
+int paw_trainer_init_from_gguf(paw_trainer *t, const char *path)
+{
+    if (!t || !path) return paw_err(PAW_EINVAL, "train: NULL argument");
+    paw_gguf *g = NULL;
+    int rc = paw_gguf_open(path, &g);
+    if (rc) return rc;
+    paw_str arch, type;
+    float alpha = 0;
+    if (paw_gguf_get_str(g, "general.architecture", &arch) || arch.len != strlen(t->model->arch->name) ||
+        memcmp(arch.ptr, t->model->arch->name, arch.len) || paw_gguf_get_str(g, "adapter.type", &type) ||
+        type.len != 4 || memcmp(type.ptr, "lora", 4)) {
+        paw_gguf_close(g);
+        return paw_err(PAW_EINVAL, "train: %s is not a LoRA adapter for %s", path, t->model->arch->name);
+    }
+    if (paw_gguf_get_f32(g, "adapter.lora.alpha", &alpha) || !(alpha > 0)) alpha = (float)t->rank;
+    /* Every pair must land in a slot: count the file's pairs as they load. */
+    int64_t n_loaded = 0, n_tensors = paw_gguf_n_tensors(g);
+    float *a = NULL, *b = NULL;
+    /* Loaded into a copy, so that a failure leaves the trainer as it was. */
+    float *saved = malloc(sizeof(float) * (size_t)t->n_params);
+    if (!saved) { paw_gguf_close(g); return paw_err(PAW_ENOMEM, "train: out of memory"); }
+    memcpy(saved, t->params, sizeof(float) * (size_t)t->n_params);
+    for (int32_t i = 0; !rc && i < t->n_slots; i++) {
+        const paw_lora_slot *s = &t->slots[i];
+        char name[160];
+        snprintf(name, sizeof name, paw_layer_tensor_specs[PAW_LT_W(s->proj)].name, s->layer);
+        strcat(name, ".lora_a");
+        if (!paw_gguf_find_tensor(g, name)) continue;
+        const paw_gguf_tensor *ta = paw_gguf_find_tensor(g, name);
+        if (ta->ne[1] != t->rank) {
+            rc = paw_err(PAW_EINVAL, "train: adapter rank %lld, trainer rank %d", (long long)ta->ne[1], t->rank);
+            break;
+        }
+        float *na = realloc(a, sizeof(float) * (size_t)(t->rank * s->n_in));
+        if (na) a = na;
+        float *nb = na ? realloc(b, sizeof(float) * (size_t)(s->rows * t->rank)) : NULL;
+        if (nb) b = nb;
+        if (!na || !nb) { rc = paw_err(PAW_ENOMEM, "train: out of memory"); break; }
+        if ((rc = load_matrix(g, name, s->n_in, t->rank, a))) break;
+        name[strlen(name) - 1] = 'b';
+        if ((rc = load_matrix(g, name, t->rank, s->rows, b))) break;
+        memcpy(t->params + s->a_off, a, sizeof(float) * (size_t)(t->rank * s->n_in));
+        const float k = alpha / t->alpha;
+        for (int64_t j = 0; j < s->rows * t->rank; j++) t->params[s->b_off + j] = b[j] * k;
+        n_loaded += 2;
+    }
+    free(a);
+    free(b);
+    if (!rc && n_loaded != n_tensors)
+        rc = paw_err(PAW_EINVAL, "train: %s holds %lld tensors the trainer does not adapt (check --targets)",
+                     path, (long long)(n_tensors - n_loaded));
+    if (rc) memcpy(t->params, saved, sizeof(float) * (size_t)t->n_params);
+    free(saved);
+    paw_gguf_close(g);
+    return rc;
+}
+
 /* -------------------------------------------------------------- PEFT */
 
 /* HF module path of a projection (NULL if it has none). */

@@ -51,6 +51,9 @@ typedef struct paw_attn_span {
  * v [T][n_kv*hdv], out [T][n_head*hdv] (writes); probs receives the softmax
  * rows: item (t, h) at probs + poff[t] + h * n_keys(t), where n_keys(t) =
  * pre_end + (t - own_start + 1 if own_start <= t). */
+/* Largest head size the training attention takes (paw_trainer_new checks). */
+#define PAW_TRAIN_MAX_HEAD 512
+
 typedef struct paw_attn_shape {
     int64_t T;
     int     n_head, n_head_kv, head_dim, head_dim_v;
@@ -71,6 +74,18 @@ int64_t paw_attention_scratch_floats(int nth, const paw_attn_shape *s);
  * and reused for all T tokens.  accumulate = 0 writes dX. */
 void paw_matmul_backward(paw_pool *p, float *dX, const void *W, int type, int64_t rows,
                          int64_t n_in, const float *dY, int64_t T, int accumulate);
+/* backward_avx2.c: dX[t][c] += sum_r dY[t][r] P[r][c] over one f32 panel
+ * (rows ldx/ldy/ldp floats apart).  Only after paw_cpu_avx2(). */
+void paw_panel_backward_avx2(float *dX, int64_t ldx, const float *dY, int64_t ldy,
+                             const float *P, int64_t ldp, int64_t T, int64_t nr, int64_t cw);
+/* backward_avx2.c: sum a[i] b[i] and y += a x over n floats (attention's
+ * vector loops; only after paw_cpu_avx2()). */
+float paw_dot_avx2(const float *a, const float *b, int64_t n);
+void  paw_axpy_avx2(float *y, float a, const float *x, int64_t n);
+/* The training attention's pool tasks built with those inlined (the job is
+ * attn_train.inc's attn_train_job). */
+void  paw_attn_fwd_task_avx2(void *job, int ith, int nth);
+void  paw_attn_bwd_task_avx2(void *job, int ith, int nth);
 /* G[o][j] += s * sum_t A[t][o] B[t][j] for o < ro, j < cj: the weight
  * gradient of a linear map (dB = s dYᵀ U, dA = dUᵀ X). */
 void paw_outer_accumulate(paw_pool *p, float *G, const float *A, int64_t ro, const float *B,
@@ -107,6 +122,10 @@ struct paw_trainer {
     paw_adamw        opt;
     int32_t          step;           /* optimiser steps taken                */
     double           last_grad_norm;
+    /* Q8_0 copies of Wᵀ for the int8 backward (NULL entries: f32 path):
+     * [n_layer * PAW_PROJ_COUNT] per projection, then the output head */
+    void           **wt;
+    void            *wt_mem;
     /* activation arena, grown on demand (see trainer.c: plan) */
     void            *arena;
     size_t           arena_bytes;

@@ -32,6 +32,8 @@ _Static_assert(PAW_TARGET_Q == 1u << PAW_PROJ_Q && PAW_TARGET_QKV == 1u << PAW_P
  * logits buffer (49152-word vocabularies make each row 192 KB). */
 #define LOGIT_CHUNK 32
 
+static int build_all_wt(paw_trainer *t);
+
 paw_train_params paw_train_params_default(void)
 {
     paw_train_params p = {
@@ -66,7 +68,10 @@ int paw_trainer_new(const paw_model *m, const paw_train_params *p, paw_trainer *
         !(p->beta2 >= 0 && p->beta2 < 1) || !(p->adam_eps > 0) || !(p->clip >= 0) ||
         !(p->weight_decay >= 0) || p->steps < 0 || p->warmup < 0)
         return paw_err(PAW_EINVAL, "train: bad optimiser settings");
+    if (m->hp.head_dim > PAW_TRAIN_MAX_HEAD || m->hp.head_dim_v > PAW_TRAIN_MAX_HEAD)
+        return paw_err(PAW_EUNSUPPORTED, "train: head size %d is over %d", m->hp.head_dim, PAW_TRAIN_MAX_HEAD);
     paw_trainer *t = calloc(1, sizeof *t);
+    int rc_wt;
     if (!t) return paw_err(PAW_ENOMEM, "train: out of memory");
     const paw_hparams *hp = &m->hp;
     t->model = m;
@@ -119,6 +124,10 @@ int paw_trainer_new(const paw_model *m, const paw_train_params *p, paw_trainer *
     t->grads = t->params + off;
     t->m = t->grads + off;
     t->v = t->m + off;
+    if (!p->exact_backward && (rc_wt = build_all_wt(t))) {
+        paw_trainer_free(t);
+        return rc_wt;
+    }
     /* A: kaiming-uniform as PEFT does (bound 1/sqrt(d_in)); B = 0, so the
      * adapter starts as the identity and A gets no gradient until B moves. */
     uint64_t rng = p->seed;
@@ -132,9 +141,87 @@ int paw_trainer_new(const paw_model *m, const paw_train_params *p, paw_trainer *
     return PAW_OK;
 }
 
+/* ------------------------------------------------ transposed weights */
+
+/* Does W get a Q8_0 Wᵀ?  Quantised W only (float weights are exact and as
+ * fast either way), and whole Q8_0 blocks along W's rows. */
+static int wants_wt(const paw_mat *w)
+{
+    const paw_type_traits *tt = paw_type_get(w->type);
+    return w->w && tt && tt->is_quant && w->rows % 32 == 0;
+}
+
+static size_t wt_bytes(const paw_mat *w)
+{
+    return (size_t)w->n_in * paw_type_row_bytes(PAW_TYPE_Q8_0, w->rows);
+}
+
+/* Wᵀ row c = column c of W: W is dequantised 32 rows at a time, so each
+ * group of 32 gives one Q8_0 block of every Wᵀ row. */
+static int build_wt(const paw_mat *w, uint8_t *dst)
+{
+    const int64_t rows = w->rows, n_in = w->n_in;
+    const size_t wrow = paw_type_row_bytes(w->type, n_in), trow = paw_type_row_bytes(PAW_TYPE_Q8_0, rows);
+    float *buf = malloc(sizeof(float) * 32 * (size_t)n_in);
+    if (!buf) return paw_err(PAW_ENOMEM, "train: out of memory");
+    float col[32];
+    for (int64_t r0 = 0; r0 < rows; r0 += 32) {
+        for (int r = 0; r < 32; r++)
+            paw_dequantize(w->type, (const uint8_t *)w->w + (size_t)(r0 + r) * wrow, buf + (int64_t)r * n_in, n_in);
+        for (int64_t c = 0; c < n_in; c++) {
+            for (int r = 0; r < 32; r++) col[r] = buf[(int64_t)r * n_in + c];
+            paw_quantize(PAW_TYPE_Q8_0, col, dst + (size_t)c * trow + (size_t)(r0 / 32) * sizeof(paw_block_q8_0), 32);
+        }
+    }
+    free(buf);
+    return PAW_OK;
+}
+
+static int build_all_wt(paw_trainer *t)
+{
+    const paw_model *m = t->model;
+    const int64_t n = (int64_t)m->hp.n_layer * PAW_PROJ_COUNT + 1;
+    t->wt = calloc((size_t)n, sizeof *t->wt);
+    if (!t->wt) return paw_err(PAW_ENOMEM, "train: out of memory");
+    size_t total = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const paw_mat *w = i < n - 1 ? &m->layers[i / PAW_PROJ_COUNT].proj[i % PAW_PROJ_COUNT] : &m->output;
+        if (wants_wt(w)) total += wt_bytes(w);
+    }
+    if (!total) return PAW_OK;
+    t->wt_mem = malloc(total);
+    if (!t->wt_mem) return paw_err(PAW_ENOMEM, "train: out of memory for %zu MB of transposed weights", total >> 20);
+    uint8_t *cur = t->wt_mem;
+    for (int64_t i = 0; i < n; i++) {
+        const paw_mat *w = i < n - 1 ? &m->layers[i / PAW_PROJ_COUNT].proj[i % PAW_PROJ_COUNT] : &m->output;
+        if (!wants_wt(w)) continue;
+        int rc = build_wt(w, cur);
+        if (rc) return rc;
+        t->wt[i] = cur;
+        cur += wt_bytes(w);
+    }
+    return PAW_OK;
+}
+
+/* dX (+)= dY · W: through the Q8_0 Wᵀ and the forward int8 kernels when
+ * there is one, else from W's own rows in f32.  tmp: [T][n_in] scratch. */
+static void input_grad(paw_trainer *t, const paw_mat *w, const void *wt, float *dX, const float *dY,
+                       int64_t T, int accumulate, float *tmp)
+{
+    if (!wt) {
+        paw_matmul_backward(t->pool, dX, w->w, w->type, w->rows, w->n_in, dY, T, accumulate);
+        return;
+    }
+    paw_matmul(t->pool, accumulate ? tmp : dX, wt, PAW_TYPE_Q8_0, w->n_in, w->rows, dY, T);
+    if (accumulate)
+        for (int64_t i = 0; i < T * w->n_in; i++) dX[i] += tmp[i];
+}
+
 void paw_trainer_free(paw_trainer *t)
 {
     if (!t) return;
+    free(t->wt);
+    free(t->wt_mem);
     paw_pool_free(t->pool);
     free(t->slot_of);
     free(t->slots);
@@ -167,6 +254,7 @@ typedef struct batch {
     /* scratch */
     float *tmp, *lora_y, *h, *qkv;   /* [N][E], [N][max rows], [N][F], [N][qkv] */
     float *dx, *dxn, *dq, *dk, *dv, *dq2, *dk2, *datt, *dh, *dffa, *dffb, *du;
+    float *bt;                       /* [r][max rows]: a LoRA B transposed     */
     float *logits, *dxf, *dxf_in;    /* [LOGIT_CHUNK][V], [M][E], [M][E]      */
     float *attn_scratch;
 } batch;
@@ -189,7 +277,7 @@ static size_t plan(const paw_trainer *t, batch *b, uint8_t *base, int want_grad)
     const int64_t qd = (int64_t)hp->n_head * hp->head_dim, kd = (int64_t)hp->n_head_kv * hp->head_dim;
     const int64_t vd = (int64_t)hp->n_head_kv * hp->head_dim_v, ad = (int64_t)hp->n_head * hp->head_dim_v;
     const int qnorm = m->layers[0].q_norm != NULL, fused = m->layers[0].proj[PAW_PROJ_QKV].w != NULL;
-    int64_t max_rows = PAW_MAX(PAW_MAX(E, F), qd + kd + vd);
+    int64_t max_rows = PAW_MAX(PAW_MAX(PAW_MAX(E, F), qd + kd + vd), ad);
     uint8_t *cur = base;
     b->ids = take(&cur, sizeof(int32_t) * N);
     b->pos = take(&cur, sizeof(int32_t) * N);
@@ -240,6 +328,7 @@ static size_t plan(const paw_trainer *t, batch *b, uint8_t *base, int want_grad)
         b->dffa = TAKEF(N * F);
         b->dffb = TAKEF(N * F);
         b->du = TAKEF(N * r);
+        b->bt = TAKEF(max_rows * r);
         b->dxf = TAKEF(b->M * E);
         b->dxf_in = TAKEF(b->M * E);
         paw_attn_shape s = { N, hp->n_head, hp->n_head_kv, hp->head_dim, hp->head_dim_v };
@@ -332,13 +421,17 @@ static void lin_backward(paw_trainer *t, batch *b, int il, int pr, float *dX, co
 {
     const paw_mat *w = &t->model->layers[il].proj[pr];
     const int64_t N = b->N;
-    paw_matmul_backward(t->pool, dX, w->w, w->type, w->rows, w->n_in, dY, N, 1);
+    input_grad(t, w, t->wt ? t->wt[il * PAW_PROJ_COUNT + pr] : NULL, dX, dY, N, 1, b->tmp);
     const int32_t si = t->slot_of[il * PAW_PROJ_COUNT + pr];
     if (si < 0) return;
     const paw_lora_slot *s = &t->slots[si];
     const float *A = t->params + s->a_off, *B = t->params + s->b_off;
     /* du = s dY B;  dB += s dYᵀ u;  dA += duᵀ x;  dX += du A. */
-    paw_matmul_backward(t->pool, b->du, B, PAW_TYPE_F32, s->rows, t->rank, dY, N, 0);
+    /* du through Bᵀ (r rows of d_out): the forward's f32 gemm then runs along
+     * the long dimension instead of r-wide strips. */
+    for (int64_t o = 0; o < s->rows; o++)
+        for (int64_t k = 0; k < t->rank; k++) b->bt[k * s->rows + o] = B[o * t->rank + k];
+    paw_matmul(t->pool, b->du, b->bt, PAW_TYPE_F32, t->rank, s->rows, dY, N);
     for (int64_t i = 0; i < N * t->rank; i++) b->du[i] *= t->scale;
     paw_outer_accumulate(t->pool, t->grads + s->b_off, dY, s->rows, b->L[il].u[pr], t->rank, N, t->scale);
     paw_outer_accumulate(t->pool, t->grads + s->a_off, b->du, t->rank, x, s->n_in, N, 1.0f);
@@ -537,8 +630,8 @@ static double head_loss(paw_trainer *t, batch *b, int want_grad)
             lg[tgt] -= w;
         }
         if (want_grad)
-            paw_matmul_backward(t->pool, b->dxf + r0 * E, m->output.w, m->output.type,
-                                m->output.rows, m->output.n_in, b->logits, n, 0);
+            input_grad(t, &m->output, t->wt ? t->wt[(int64_t)m->hp.n_layer * PAW_PROJ_COUNT] : NULL,
+                       b->dxf + r0 * E, b->logits, n, 0, NULL);
     }
     return loss;
 }

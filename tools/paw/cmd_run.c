@@ -1,5 +1,8 @@
 /* cmd_run.c — `paw run PROGRAM [INPUT]`, `paw run --base -m MODEL [INPUT]`.
  *
+ * A .paw file is installed into the program cache on first use (unless
+ * --no-install), so that its prefix KV persists between runs.
+ *
  * With INPUT: prints the output.  Without: reads stdin, one input per line,
  * and writes one output per line, flushed as soon as it is ready, so that
  * `tail -f app.log | paw run triage.paw` works.  Newlines inside an output
@@ -25,6 +28,8 @@ static const char usage_text[] =
     "  -c, --ctx N         context size (default 2048)\n"
     "  --jsonl             stdin holds {\"input\": ...} lines; writes {\"input\",\"output\",\"ms\"}\n"
     "  --base              no program: the bare base model, chat template only\n"
+    "  --no-install        do not install a .paw file into the program cache (by default\n"
+    "                      it is, so that its prefix KV is cached on disk)\n"
     "  --program P, --input X   the SDK CLI's spellings of PROGRAM and INPUT\n";
 
 static double now_ms(void)
@@ -97,7 +102,7 @@ int cmd_run(int argc, char **argv)
 {
     const char *model_arg = "smollm2-135m", *program = NULL, *input = NULL;
     long max_tokens = PAW_PROGRAM_MAX_TOKENS, threads = 0, n_ctx = 0;
-    int base = 0, jsonl = 0;
+    int base = 0, jsonl = 0, no_install = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
@@ -116,6 +121,7 @@ int cmd_run(int argc, char **argv)
             takes = 0;
             if (!strcmp(a, "--base")) base = 1;
             else if (!strcmp(a, "--jsonl")) jsonl = 1;
+            else if (!strcmp(a, "--no-install")) no_install = 1;
             else if (a[0] == '-' && a[1]) ok = 0;
             else if (!program && !base) program = a;
             else if (!input) input = a;
@@ -140,6 +146,15 @@ int cmd_run(int argc, char **argv)
     paw_program *p = NULL;
     if (paw_model_resolve(model_arg, path, sizeof path) || paw_model_load(path, &m)) return cli_fail("run");
     paw_program_opts opts = {.n_threads = (int)threads, .n_ctx = (int32_t)n_ctx};
+    /* A .paw file is installed on first use, as the SDK caches the programs
+     * it runs: the install is content-addressed and idempotent, and it gives
+     * the prefix KV a home on disk, so the next `paw run` of the same file
+     * skips the prefix evaluation. */
+    char id[PAW_PROGRAM_ID_LEN + 1];
+    paw_program_ref ref;
+    if (!base && !no_install && !paw_program_resolve(program, &ref) && ref.is_file && !ref.dir[0] &&
+        !paw_program_install_file(program, NULL, id))
+        program = id;
     int rc = base ? paw_program_open_base(m, &opts, &p) : paw_program_open(m, program, &opts, &p);
     if (rc) {
         cli_fail("run");

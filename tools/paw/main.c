@@ -15,6 +15,7 @@ static const struct command {
     {"pull",     cmd_pull,     "pull NAME                      fetch a model (smollm2-135m, qwen3-0.6b, gpt2)"},
     {"models",   cmd_models,   "models                         list cached models"},
     {"generate", cmd_generate, "generate -m MODEL [-p PROMPT|-f FILE] [--chat] [-n N] [--json]   run a model"},
+    {"train",    cmd_train,    "train -m MODEL --data TRAIN.jsonl -o ADAPTER.gguf [--template T] [--rank R] ...   fit a LoRA"},
     {"run",      cmd_run,      "run PROGRAM [INPUT] [-m MODEL] [-n N] [--jsonl] | run --base [INPUT]   run a program (stdin: one input per line)"},
     {"programs", cmd_programs, "programs [--json]              list installed programs"},
     {"install",  cmd_install,  "install FILE.paw [--alias NAME]   install a program"},
