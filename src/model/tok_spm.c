@@ -58,17 +58,9 @@ int tok_spm_encode(const paw_tokenizer *t, const char *s, size_t n, int prefix_s
     const char *w = tb->p;
     size_t wn = tb->n;
     if (!wn) return PAW_OK;
-    if ((rc = tok_scratch_syms(sc, wn))) return rc;
+    int32_t nsym;
+    if ((rc = tok_split_symbols(sc, w, wn, &nsym))) return rc;
     tok_sym *sym = sc->sym;
-    int32_t nsym = 0;
-    for (size_t off = 0; off < wn; nsym++) {
-        size_t l = tok_utf8_len(w + off, wn - off);
-        sym[nsym] = (tok_sym){off, l, nsym - 1, nsym + 1};
-        off += l;
-    }
-    sym[nsym - 1].next = -1;
-
-    sc->heap.n = 0;
     for (int32_t i = 1; i < nsym; i++)
         if ((rc = try_add(t, w, sc, i - 1, i))) return rc;
     tok_bigram bg;

@@ -146,6 +146,22 @@ int tok_scratch_syms(tok_scratch *s, size_t n)
     return PAW_OK;
 }
 
+int tok_split_symbols(tok_scratch *s, const char *w, size_t wn, int32_t *nsym)
+{
+    int rc = tok_scratch_syms(s, wn);
+    if (rc) return rc;
+    int32_t n = 0;
+    for (size_t off = 0; off < wn; n++) {
+        size_t l = tok_utf8_len(w + off, wn - off);
+        s->sym[n] = (tok_sym){off, l, n - 1, n + 1};
+        off += l;
+    }
+    s->sym[n - 1].next = -1;
+    s->heap.n = 0;
+    *nsym = n;
+    return PAW_OK;
+}
+
 /* ---------------------------------------------------------------- loading */
 
 /* Reads element i of an integer array kv as int64. */

@@ -84,6 +84,10 @@ typedef struct tok_scratch {
 } tok_scratch;
 void tok_scratch_free(tok_scratch *s);
 int  tok_scratch_syms(tok_scratch *s, size_t n);
+/* Splits w[0..wn) (wn > 0) into one symbol per UTF-8 character in s->sym,
+ * linked as a list, and empties the merge heap: the starting point of both
+ * the BPE and the SentencePiece merge loops.  *nsym gets the count. */
+int  tok_split_symbols(tok_scratch *s, const char *w, size_t wn, int32_t *nsym);
 
 #define TOK_MAX_REGEX 4
 
