@@ -157,9 +157,12 @@ int cmd_generate(int argc, char **argv)
     } else {
         putchar('\n');
     }
-    fprintf(stderr, "paw generate: prompt %d tokens, %.1f tok/s; generated %zu tokens, %.1f tok/s (%d threads, %s)\n",
-            res.n_prompt, prefill_tps, res.n_ids, decode_tps, threads > 0 ? (int)threads : 0,
-            paw_simd_name());
+    fflush(stdout);   /* the text first, then the timings on stderr */
+    char threads_str[16];
+    if (threads > 0) snprintf(threads_str, sizeof threads_str, "%d", (int)threads);
+    else snprintf(threads_str, sizeof threads_str, "all");
+    fprintf(stderr, "paw generate: prompt %d tokens, %.1f tok/s; generated %zu tokens, %.1f tok/s (%s threads, %s)\n",
+            res.n_prompt, prefill_tps, res.n_ids, decode_tps, threads_str, paw_simd_name());
     rc = 0;
 out:
     paw_gen_result_free(&res);
