@@ -804,6 +804,12 @@ int  paw_program_call(paw_program *p, const char *input, size_t len, int32_t max
                       char **out, size_t *out_len);
 void paw_program_close(paw_program *p);
 
+/* The token ids a call evaluates, for training on exactly what inference
+ * sees: the template prefix (owned by the handle), and for an input the ids
+ * after the prefix: tokens(input + the suffix's plain text) + the suffix's
+ * tokenized rest (*ids malloc'd). */
+const int32_t *paw_program_prefix_ids(const paw_program *p, int32_t *n);
+int  paw_program_input_ids(paw_program *p, const char *input, size_t len, int32_t **ids, size_t *n);
 void paw_program_get_stats(const paw_program *p, paw_program_stats *out);
 /* The content ID ("" in base/template mode) and the prefix KV file ("" when
  * there is none). */
@@ -838,6 +844,52 @@ int  paw_baseline_template(const paw_model *m, const paw_suite_task *t, int kind
                            char **out, size_t *len);
 /* 1 if output equals expected after stripping surrounding ASCII whitespace. */
 int  paw_exact_match(const char *expected, const char *output);
+
+/* ---- the compiler (src/compile): spec + examples -> neural program.
+ * The --no-teacher path: the pseudo-program is built from the spec and the
+ * user's examples (paw.md §1.3 form), the LoRA is trained on those examples
+ * through the frozen model with the official runtime prompt (§1.5), and
+ * training stops early once greedy exact match on the validation set (a
+ * held-out quarter when there are >= 16 examples, else the training set),
+ * run through the real program runtime, reaches 100%.  Deterministic: the
+ * same model, inputs, options and n_threads give the same bundle bytes
+ * (created_at is fixed at PAW_COMPILE_CREATED_AT; wall-clock times go into
+ * meta.metrics only with record_timings). */
+#define PAW_COMPILE_CREATED_AT "1980-01-01T00:00:00Z"
+
+typedef struct paw_compile_opts {
+    int32_t  rank;           /* 0 = 8                                          */
+    float    alpha;          /* 0 = 2 * rank                                   */
+    float    lr;             /* 0 = 2e-3                                       */
+    int32_t  steps;          /* max steps; 0 = 60                              */
+    int32_t  eval_every;     /* 0 = 10                                         */
+    uint64_t seed;
+    int      n_threads;      /* 0 = one per online CPU                         */
+    int      record_timings; /* put seconds per stage into meta.metrics        */
+    const char *model_path;  /* the GGUF m was loaded from: base_sha256        */
+    /* progress (may be NULL): a stage name and a line of text */
+    void   (*progress)(void *ud, const char *stage, const char *msg);
+    void    *ud;
+} paw_compile_opts;
+
+typedef struct paw_compile_result {
+    paw_program_bundle *bundle;   /* the program (id set)                       */
+    char    id[PAW_PROGRAM_ID_LEN + 1];
+    double  train_em, val_em, loss_first, loss_last;
+    int32_t steps, n_train, n_val;  /* n_val 0: validated on the training set */
+    int     adapter_type;         /* PAW_TYPE_Q4_0 or PAW_TYPE_F16              */
+    double  seconds_pseudo, seconds_train, seconds_export;
+} paw_compile_result;
+
+/* Compiles; result->bundle is not installed or written (see
+ * paw_program_install / paw_program_bundle_write).  PAW_EINVAL for no
+ * examples or an empty spec. */
+int  paw_compile(const paw_model *m, const char *spec, const paw_program_example *ex, size_t n_ex,
+                 const paw_compile_opts *opts, paw_compile_result *result);
+void paw_compile_result_clear(paw_compile_result *r);
+/* The pseudo-program the no-teacher path writes (malloc'd). */
+int  paw_compile_pseudo_program(const char *spec, const paw_program_example *ex, size_t n_ex,
+                                char **out, size_t *len);
 
 #ifdef __cplusplus
 }

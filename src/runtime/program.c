@@ -535,6 +535,18 @@ static int call_ids(paw_program *p, const char *input, size_t len, int cold, int
     return PAW_OK;
 }
 
+const int32_t *paw_program_prefix_ids(const paw_program *p, int32_t *n)
+{
+    *n = p->n_prefix;
+    return p->prefix;
+}
+
+int paw_program_input_ids(paw_program *p, const char *input, size_t len, int32_t **ids, size_t *n)
+{
+    if (!p || (!input && len) || !ids || !n) return paw_err(PAW_EINVAL, "paw_program_input_ids: NULL argument");
+    return call_ids(p, input ? input : "", len, 0, ids, n);
+}
+
 int paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_tokens,
                      char **out, size_t *out_len)
 {

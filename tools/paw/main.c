@@ -16,6 +16,7 @@ static const struct command {
     {"models",   cmd_models,   "models                         list cached models"},
     {"generate", cmd_generate, "generate -m MODEL [-p PROMPT|-f FILE] [--chat] [-n N] [--json]   run a model"},
     {"train",    cmd_train,    "train -m MODEL --data TRAIN.jsonl -o ADAPTER.gguf [--template T] [--rank R] ...   fit a LoRA"},
+    {"compile",  cmd_compile,  "compile \"SPEC\" --examples FILE.jsonl [-m MODEL] [-o OUT.paw] [--no-teacher] ...   compile a program"},
     {"run",      cmd_run,      "run PROGRAM [INPUT] [-m MODEL] [-n N] [--jsonl] | run --base [INPUT]   run a program (stdin: one input per line)"},
     {"programs", cmd_programs, "programs [--json]              list installed programs"},
     {"install",  cmd_install,  "install FILE.paw [--alias NAME]   install a program"},
