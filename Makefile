@@ -77,10 +77,13 @@ deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_DEPS)
 
-# End to end on the default model: fetch SmolLM2-135M, then run it.
+# End to end on the default model: fetch SmolLM2-135M, compile a fuzzy
+# function from its spec and 12 examples (no teacher), run it on new inputs.
 demo: paw
 	./paw pull smollm2-135m
-	./paw generate -m smollm2-135m --chat -n 64 -p "Write one sentence about the sea."
+	./paw compile "Classify a log line: ALERT if it describes an outage, a failure or data loss, otherwise QUIET." \
+	    --examples examples/triage.jsonl --no-teacher -o $(BUILD)/triage.paw
+	./paw run $(BUILD)/triage.paw < examples/triage-inputs.txt
 
 bench: all
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
