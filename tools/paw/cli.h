@@ -26,6 +26,9 @@ int cli_info_program(const char *arg, int as_json);
 int cli_fail(const char *cmd);
 /* Writes s as a JSON string literal (quotes included) to f. */
 void cli_json_str(FILE *f, const char *s, size_t len);
+/* Parses s as a number in [lo, hi] into *out; 1 on success, 0 if s is not
+ * wholly a number or is out of range. */
+int cli_num_arg(const char *s, double lo, double hi, double *out);
 /* Reads all of stdin (malloc'd, NUL-terminated). NULL on failure. */
 char *cli_read_stdin(size_t *len);
 #endif

@@ -15,15 +15,6 @@ static const char usage_text[] =
     "  stage in meta.metrics (the bundle bytes then vary from run to run).\n"
     "  Defaults: base smollm2-135m, rank 8, alpha 2*rank, lr 2e-3, at most 60 steps, seed 0.\n";
 
-static int num_arg(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= lo && v <= hi)) return 0;
-    *out = v;
-    return 1;
-}
-
 static int load_examples(const char *path, paw_program_example **out, size_t *n_out)
 {
     FILE *f = fopen(path, "rb");
@@ -98,11 +89,11 @@ int cmd_compile(int argc, char **argv)
         else if (!strcmp(a, "--examples")) examples_arg = v;
         else if (!strcmp(a, "-m") || !strcmp(a, "--base") || !strcmp(a, "--model")) model_arg = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out_arg = v;
-        else if (!strcmp(a, "--rank")) ok = num_arg(v, 1, 4096, &rank);
-        else if (!strcmp(a, "--steps")) ok = num_arg(v, 1, 1e7, &steps);
-        else if (!strcmp(a, "--lr")) ok = num_arg(v, 1e-9, 10, &lr);
-        else if (!strcmp(a, "--seed")) ok = num_arg(v, 0, 1.8e19, &seed);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = num_arg(v, 0, 1024, &threads);
+        else if (!strcmp(a, "--rank")) ok = cli_num_arg(v, 1, 4096, &rank);
+        else if (!strcmp(a, "--steps")) ok = cli_num_arg(v, 1, 1e7, &steps);
+        else if (!strcmp(a, "--lr")) ok = cli_num_arg(v, 1e-9, 10, &lr);
+        else if (!strcmp(a, "--seed")) ok = cli_num_arg(v, 0, 1.8e19, &seed);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = cli_num_arg(v, 0, 1024, &threads);
         else ok = 0;
         if (!ok) {
             fprintf(stderr, "paw compile: bad or incomplete argument '%s'\n%s", a, usage_text);

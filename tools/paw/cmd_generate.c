@@ -31,16 +31,6 @@ static void print_ids(const int32_t *ids, size_t n)
     putchar(']');
 }
 
-/* Parses a number argument; returns 0 and prints usage on failure. */
-static int num_arg(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= lo && v <= hi)) return 0;
-    *out = v;
-    return 1;
-}
-
 int cmd_generate(int argc, char **argv)
 {
     const char *model_arg = NULL, *prompt_arg = NULL, *file_arg = NULL;
@@ -56,17 +46,17 @@ int cmd_generate(int argc, char **argv)
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (v) model_arg = v; else ok = 0; }
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { if (v) prompt_arg = v; else ok = 0; }
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) { if (v) file_arg = v; else ok = 0; }
-        else if (!strcmp(a, "-n")) ok = v && num_arg(v, 0, 1e9, &n_predict);
-        else if (!strcmp(a, "--temp")) ok = v && num_arg(v, 0, 100, &temp);
-        else if (!strcmp(a, "--top-k")) ok = v && num_arg(v, 0, 1e9, &top_k);
-        else if (!strcmp(a, "--top-p")) ok = v && num_arg(v, 0, 1, &top_p);
-        else if (!strcmp(a, "--seed")) ok = v && num_arg(v, 0, 1.8e19, &seed);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = v && num_arg(v, 0, 1024, &threads);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) ok = v && num_arg(v, 0, 1 << 20, &n_ctx);
+        else if (!strcmp(a, "-n")) ok = v && cli_num_arg(v, 0, 1e9, &n_predict);
+        else if (!strcmp(a, "--temp")) ok = v && cli_num_arg(v, 0, 100, &temp);
+        else if (!strcmp(a, "--top-k")) ok = v && cli_num_arg(v, 0, 1e9, &top_k);
+        else if (!strcmp(a, "--top-p")) ok = v && cli_num_arg(v, 0, 1, &top_p);
+        else if (!strcmp(a, "--seed")) ok = v && cli_num_arg(v, 0, 1.8e19, &seed);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = v && cli_num_arg(v, 0, 1024, &threads);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) ok = v && cli_num_arg(v, 0, 1 << 20, &n_ctx);
         else if (!strcmp(a, "--lora")) {
             if ((ok = v && n_lora < 8)) { lora_arg[n_lora] = v; lora_scale[n_lora++] = 1; }
         }
-        else if (!strcmp(a, "--lora-scale")) ok = v && n_lora > 0 && num_arg(v, -1e6, 1e6, &lora_scale[n_lora - 1]);
+        else if (!strcmp(a, "--lora-scale")) ok = v && n_lora > 0 && cli_num_arg(v, -1e6, 1e6, &lora_scale[n_lora - 1]);
         else { takes = 0;
             if (!strcmp(a, "--chat")) chat = 1;
             else if (!strcmp(a, "--json")) json = 1;

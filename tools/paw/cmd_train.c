@@ -29,15 +29,6 @@ static const char usage_text[] =
     "  Defaults: rank 8, alpha 16, all targets, 100 steps, lr 5e-4, batch 8, warmup 10,\n"
     "  cosine, wd 0, clip 1, type f32.\n";
 
-static int num_arg(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= lo && v <= hi)) return 0;
-    *out = v;
-    return 1;
-}
-
 static int parse_targets(const char *s, uint32_t *out)
 {
     static const struct { const char *name; uint32_t bit; } names[] = {
@@ -222,17 +213,17 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out_arg = v;
         else if (!strcmp(a, "--peft")) peft_arg = v;
         else if (!strcmp(a, "--init")) init_arg = v;
-        else if (!strcmp(a, "--rank")) ok = num_arg(v, 1, 4096, &rank);
-        else if (!strcmp(a, "--alpha")) ok = num_arg(v, 1e-6, 1e6, &alpha);
+        else if (!strcmp(a, "--rank")) ok = cli_num_arg(v, 1, 4096, &rank);
+        else if (!strcmp(a, "--alpha")) ok = cli_num_arg(v, 1e-6, 1e6, &alpha);
         else if (!strcmp(a, "--targets")) ok = parse_targets(v, &p.targets);
-        else if (!strcmp(a, "--steps")) ok = num_arg(v, 1, 1e9, &steps);
-        else if (!strcmp(a, "--lr")) ok = num_arg(v, 0, 10, &lr);
-        else if (!strcmp(a, "--batch")) ok = num_arg(v, 1, 1e6, &batch);
-        else if (!strcmp(a, "--seed")) ok = num_arg(v, 0, 1.8e19, &seed);
-        else if (!strcmp(a, "--warmup")) ok = num_arg(v, 0, 1e9, &warmup);
-        else if (!strcmp(a, "--wd")) ok = num_arg(v, 0, 10, &wd);
-        else if (!strcmp(a, "--clip")) ok = num_arg(v, 0, 1e9, &clip);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = num_arg(v, 0, 1024, &threads);
+        else if (!strcmp(a, "--steps")) ok = cli_num_arg(v, 1, 1e9, &steps);
+        else if (!strcmp(a, "--lr")) ok = cli_num_arg(v, 0, 10, &lr);
+        else if (!strcmp(a, "--batch")) ok = cli_num_arg(v, 1, 1e6, &batch);
+        else if (!strcmp(a, "--seed")) ok = cli_num_arg(v, 0, 1.8e19, &seed);
+        else if (!strcmp(a, "--warmup")) ok = cli_num_arg(v, 0, 1e9, &warmup);
+        else if (!strcmp(a, "--wd")) ok = cli_num_arg(v, 0, 10, &wd);
+        else if (!strcmp(a, "--clip")) ok = cli_num_arg(v, 0, 1e9, &clip);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = cli_num_arg(v, 0, 1024, &threads);
         else if (!strcmp(a, "--schedule")) {
             if (!strcmp(v, "cosine")) p.schedule = PAW_LR_COSINE;
             else if (!strcmp(v, "linear")) p.schedule = PAW_LR_LINEAR;

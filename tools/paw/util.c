@@ -28,6 +28,15 @@ void cli_json_str(FILE *f, const char *s, size_t len)
     fputc('"', f);
 }
 
+int cli_num_arg(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= lo && v <= hi)) return 0;
+    *out = v;
+    return 1;
+}
+
 char *cli_read_stdin(size_t *len)
 {
     size_t cap = 4096, n = 0;
