@@ -1,6 +1,6 @@
 /* bench_matvec.c — matrix x vector (decode) throughput of paw_matmul per
  * weight type, in GB/s of weight bytes read, next to this machine's measured
- * memory read bandwidth; plus prefill (T = 64) GFLOP/s.
+ * memory read bandwidth; plus prefill (T = 64 and T = 30) GFLOP/s.
  *
  *   build/bench/bench_matvec            all types, 1 and 2 threads
  *   build/bench/bench_matvec Q4_0 Q8_0  only those types
@@ -140,7 +140,7 @@ static double bench_prefill(paw_pool *pool, int type, int64_t rows, int64_t n, i
     float *x = malloc((size_t)(n * T) * 4), *y = malloc((size_t)(rows * T) * 4);
     for (int64_t i = 0; i < n * T; i++) x[i] = (float)(i % 23) * 0.05f - 0.5f;
     double best = 1e30;
-    for (int round = 0; round < 3; round++) {
+    for (int round = 0; round < 7; round++) {
         double t0 = paw_now();
         paw_matmul(pool, y, w, type, rows, n, x, T);
         double dt = paw_now() - t0;
@@ -202,14 +202,16 @@ int main(int argc, char **argv)
         printf("%-5s %8.1f\n", name, (double)bytes / best / 1e9);
         free(w);
     }
-    printf("\nprefill, 1024x1024 weights x 64 tokens:\n%-5s %3s %8s\n", "type", "thr", "GFLOP/s");
+    printf("\nprefill, 1024x1024 weights x T tokens (T = 30: a short program input):\n"
+           "%-5s %3s %9s %9s\n", "type", "thr", "T=64", "T=30");
     for (size_t i = 0; i < PAW_ARRAY_LEN(types); i++) {
         const char *name = paw_type_name(types[i]);
         int wanted = argc <= 1;
         for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], name) == 0;
         if (!wanted) continue;
         for (int th = 0; th < 2; th++)
-            printf("%-5s %3d %8.1f\n", name, th + 1, bench_prefill(pools[th], types[i], 1024, 1024, 64));
+            printf("%-5s %3d %9.1f %9.1f\n", name, th + 1, bench_prefill(pools[th], types[i], 1024, 1024, 64),
+                   bench_prefill(pools[th], types[i], 1024, 1024, 30));
     }
     paw_pool_free(pools[0]);
     paw_pool_free(pools[1]);

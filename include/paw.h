@@ -846,18 +846,64 @@ int  paw_baseline_template(const paw_model *m, const paw_suite_task *t, int kind
 int  paw_exact_match(const char *expected, const char *output);
 
 /* ---- the compiler (src/compile): spec + examples -> neural program.
- * The --no-teacher path: the pseudo-program is built from the spec and the
- * user's examples (paw.md §1.3 form), the LoRA is trained on those examples
- * through the frozen model with the official runtime prompt (§1.5), and
- * training stops early once greedy exact match on the validation set (a
- * held-out quarter when there are >= 16 examples, else the training set),
- * run through the real program runtime, reaches 100%.  Deterministic: the
- * same model, inputs, options and n_threads give the same bundle bytes
- * (created_at is fixed at PAW_COMPILE_CREATED_AT; wall-clock times go into
- * meta.metrics only with record_timings). */
+ * Stages: (1) the pseudo-program (paw.md §1.3 form): with a teacher, the
+ * teacher rewrites the spec and the user's examples into it (validated;
+ * asked once more when malformed, then the no-teacher form is used and the
+ * report says "fallback"); without one it is built from the spec and the
+ * first examples; (2) the training data: the user's examples (stripped,
+ * first of each input kept) plus, with a teacher, examples it synthesises
+ * (inputs first, then one output each, filtered and deduplicated; a user
+ * example always wins); fewer than min_examples valid ones stop the
+ * compile; (3) the LoRA is trained through the frozen model with the
+ * official runtime prompt (§1.5), and training stops early once greedy
+ * exact match on the validation set (with >= 16 examples a held-out
+ * quarter, taken from the user's examples first, at most half of them;
+ * else the training set), run through the real program runtime, reaches
+ * 100%; (4) the adapter is Q4_0 unless that loses validation matches (F16).
+ * Deterministic: the same model, inputs, teacher replies, options and
+ * n_threads give the same bundle bytes (created_at is fixed at
+ * PAW_COMPILE_CREATED_AT; wall-clock times go into meta.metrics only with
+ * record_timings). */
 #define PAW_COMPILE_CREATED_AT "1980-01-01T00:00:00Z"
 
+/* Teachers (src/compile/teacher*.c): the model that writes the
+ * pseudo-program and synthesises training examples.  A local instruct GGUF
+ * run by paw's own engine, or any OpenAI-compatible chat endpoint
+ * (POST {url}/v1/chat/completions; url may already end in /v1 or in
+ * /v1/chat/completions).  Replies are greedy (temperature 0, the seed sent
+ * along), so a teacher that honours that is deterministic. */
+typedef struct paw_teacher paw_teacher;
+typedef struct paw_teacher_opts {
+    int      n_threads;      /* local teacher: 0 = one per online CPU          */
+    int32_t  n_ctx;          /* local teacher: 0 = min(4096, the model's)      */
+    const char *model_name;  /* url teacher: "model" field; NULL = "default"   */
+    const char *api_key;     /* url teacher: Bearer token; NULL = none (the CLI
+                                reads it from $PAW_TEACHER_API_KEY or
+                                $OPENAI_API_KEY, never from argv)              */
+    double   timeout_s;      /* url teacher: whole request; 0 = 300            */
+    uint64_t seed;
+} paw_teacher_opts;
+/* Loads a local GGUF teacher (its chat template from its metadata). */
+int  paw_teacher_open_model(const char *gguf_path, const paw_teacher_opts *o, paw_teacher **out);
+/* Checks the URL's form only; nothing is sent until the first chat. */
+int  paw_teacher_open_url(const char *url, const paw_teacher_opts *o, paw_teacher **out);
+/* One greedy chat turn: system (may be NULL) + user -> *reply (malloc'd, the
+ * assistant text with surrounding whitespace stripped).  PAW_ENET when the
+ * endpoint cannot be reached or answers HTTP >= 400 (message names the URL
+ * and status), PAW_EFORMAT for a reply that is not the OpenAI shape; the
+ * error message says which. */
+int  paw_teacher_chat(paw_teacher *t, const char *system, const char *user,
+                      int32_t max_tokens, char **reply);
+/* "gguf:<file name>:<sha256 prefix>" or "url:<url>#<model name>". */
+const char *paw_teacher_name(const paw_teacher *t);
+void paw_teacher_free(paw_teacher *t);
+
 typedef struct paw_compile_opts {
+    paw_teacher *teacher;    /* NULL = the no-teacher path (not owned)         */
+    int32_t  n_synth;        /* with a teacher: inputs to synthesise; 0 = 24,
+                                < 0 = none (the teacher writes the
+                                pseudo-program only)                           */
+    int32_t  min_examples;   /* fewer valid examples -> PAW_EINVAL; 0 = 4      */
     int32_t  rank;           /* 0 = 8                                          */
     float    alpha;          /* 0 = 2 * rank                                   */
     float    lr;             /* 0 = 2e-3                                       */
@@ -878,16 +924,29 @@ typedef struct paw_compile_result {
     double  train_em, val_em, loss_first, loss_last;
     int32_t steps, n_train, n_val;  /* n_val 0: validated on the training set */
     int     adapter_type;         /* PAW_TYPE_Q4_0 or PAW_TYPE_F16              */
-    double  seconds_pseudo, seconds_train, seconds_export;
+    /* where the program's text and data came from (also in meta.json) */
+    const char *pseudo_source;    /* "teacher", "fallback" (the teacher's was
+                                     unusable twice) or "spec" (no teacher);
+                                     a static string                           */
+    int32_t n_user;               /* user examples kept (after normalising)     */
+    int32_t n_user_dropped;       /* duplicate inputs, empty outputs            */
+    int32_t n_synth;              /* synthesised examples accepted              */
+    int32_t n_synth_rejected;     /* synthesised candidates dropped             */
+    double  seconds_pseudo, seconds_synth, seconds_train, seconds_export;
 } paw_compile_result;
 
 /* Compiles; result->bundle is not installed or written (see
- * paw_program_install / paw_program_bundle_write).  PAW_EINVAL for no
- * examples or an empty spec. */
+ * paw_program_install / paw_program_bundle_write).  PAW_EINVAL for an empty
+ * spec or fewer than min_examples valid examples (the message says how many
+ * were valid and why the others were dropped); a teacher's PAW_ENET or
+ * PAW_EFORMAT (each request is tried twice) is returned, naming the teacher
+ * and the stage.  Nothing is written anywhere on failure. */
 int  paw_compile(const paw_model *m, const char *spec, const paw_program_example *ex, size_t n_ex,
                  const paw_compile_opts *opts, paw_compile_result *result);
 void paw_compile_result_clear(paw_compile_result *r);
-/* The pseudo-program the no-teacher path writes (malloc'd). */
+/* The pseudo-program the no-teacher path (and the fallback) writes
+ * (malloc'd): the spec as its Task and the first six examples, in paw.md
+ * §1.3's form. */
 int  paw_compile_pseudo_program(const char *spec, const paw_program_example *ex, size_t n_ex,
                                 char **out, size_t *len);
 

@@ -4,7 +4,12 @@
 The oracle is llama.cpp through llama-cpp-python (a test tool only).  Run with
 the venv that has it:
 
-    /root/llamavenv/bin/python scripts/gen_model_golden.py smollm2 [MODEL.gguf]
+    LLAMA_CPP_LIB_PATH=DIR /root/llamavenv/bin/python scripts/gen_model_golden.py smollm2 [MODEL.gguf]
+
+(DIR = an AVX2-only llama.cpp build, cmake -DGGML_NATIVE=OFF -DGGML_AVX2=ON
+-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DBUILD_SHARED_LIBS=ON: the
+kernels paw's AVX2 path reproduces bit for bit; the committed smollm2.json
+was made that way.  Without it the venv's -march=native build is used.)
     /root/llamavenv/bin/python scripts/gen_model_golden.py stories
     /root/llamavenv/bin/python scripts/gen_model_golden.py random
 

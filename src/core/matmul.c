@@ -1,9 +1,9 @@
 /* matmul.c — paw_matmul: Y = X W^T for W of any type, split across the pool.
  *
  * Per call: X is quantised once to W's activation type (in parallel when T is
- * large), then threads take chunks of rows from an atomic counter (dynamic:
- * on a shared 2-core machine one thread is often descheduled for a while and
- * a static split would leave the other idle).  Each chunk computes all T
+ * large), then threads take chunks of rows one at a time (paw_pool_run_items;
+ * dynamic: on a shared 2-core machine one thread is often descheduled for a
+ * while, and then the other does its chunks instead of waiting for it).  Each chunk computes all T
  * tokens, so its weight rows are read from memory once and then reused from
  * cache; the gemm kernel tiles rows x tokens in registers. */
 #include <math.h>
@@ -52,26 +52,33 @@ typedef struct {
     size_t       a_row;
 } quant_task;
 
-static void quant_run(void *ctx, int ith, int nth)
+static void quant_item(void *ctx, int64_t t, int ith)
 {
     quant_task *q = ctx;
-    for (int64_t t = ith; t < q->T; t += nth)
-        q->quant(q->X + t * q->n_in, q->A + (size_t)t * q->a_row, q->n_in);
+    (void)ith;
+    q->quant(q->X + t * q->n_in, q->A + (size_t)t * q->a_row, q->n_in);
 }
 
 /* ------------------------------------------------------------ the product */
 
+/* One matrix of a call, with its share of the chunk numbering. */
 typedef struct {
     paw_kernel     k;
     const uint8_t *W;
     size_t         w_row;
+    float         *Y;
+    int64_t        rows;
+    int64_t        first;   /* number of its first chunk                   */
+} mm_part;
+
+typedef struct {
+    mm_part        part[PAW_MM_MAX_PARTS];
+    int            n_parts;
     const uint8_t *A;       /* activations: quantised rows, or X itself   */
     size_t         a_row;
-    float         *Y;
-    int64_t        rows, n_in, T;
+    int64_t        n_in, T;
     int64_t        chunk;   /* rows per work item                          */
     int64_t        n_chunks;
-    atomic_llong   next;    /* next unclaimed chunk                        */
 } mm_task;
 
 /* Tokens per gemm call: bounds the activation slice one chunk sweeps so it
@@ -80,37 +87,37 @@ typedef struct {
 
 static void mm_chunk(const mm_task *m, int64_t c)
 {
-    int64_t r0 = c * m->chunk, r1 = PAW_MIN(m->rows, r0 + m->chunk);
-    const uint8_t *w = m->W + (size_t)r0 * m->w_row;
+    int pi = 0;
+    while (pi + 1 < m->n_parts && c >= m->part[pi + 1].first) pi++;
+    const mm_part *p = &m->part[pi];
+    int64_t r0 = (c - p->first) * m->chunk, r1 = PAW_MIN(p->rows, r0 + m->chunk);
+    const uint8_t *w = p->W + (size_t)r0 * p->w_row;
     /* With a gemm kernel, decode goes through it too (one token, several
      * rows per pass): its outputs are bit-identical to prefill's whatever
      * the tile shape, because each output keeps its own accumulator. */
-    if (m->T == 1 && !m->k.gemm) {
-        for (int64_t r = r0; r < r1; r++, w += m->w_row) m->k.vec_dot(m->n_in, &m->Y[r], w, m->A);
+    if (m->T == 1 && !p->k.gemm) {
+        for (int64_t r = r0; r < r1; r++, w += p->w_row) p->k.vec_dot(m->n_in, &p->Y[r], w, m->A);
         return;
     }
     for (int64_t t0 = 0; t0 < m->T; t0 += TOKEN_BLOCK) {
         int nc = (int)PAW_MIN(TOKEN_BLOCK, m->T - t0);
         const uint8_t *a = m->A + (size_t)t0 * m->a_row;
-        float *y = m->Y + t0 * m->rows + r0;
-        if (m->k.gemm) {
-            m->k.gemm(m->n_in, (int)(r1 - r0), nc, w, m->w_row, a, m->a_row, y, (size_t)m->rows);
+        float *y = p->Y + t0 * p->rows + r0;
+        if (p->k.gemm) {
+            p->k.gemm(m->n_in, (int)(r1 - r0), nc, w, p->w_row, a, m->a_row, y, (size_t)p->rows);
             continue;
         }
         for (int64_t r = 0; r < r1 - r0; r++)
             for (int t = 0; t < nc; t++)
-                m->k.vec_dot(m->n_in, &y[(size_t)t * m->rows + r], w + (size_t)r * m->w_row,
+                p->k.vec_dot(m->n_in, &y[(size_t)t * p->rows + r], w + (size_t)r * p->w_row,
                              a + (size_t)t * m->a_row);
     }
 }
 
-static void mm_run(void *ctx, int ith, int nth)
+static void mm_item(void *ctx, int64_t c, int ith)
 {
-    mm_task *m = ctx;
-    (void)nth;
-    /* Chunk ith first (no atomic traffic in the common case), then steal. */
-    for (int64_t c = ith; c < m->n_chunks; c = atomic_fetch_add(&m->next, 1))
-        mm_chunk(m, c);
+    (void)ith;
+    mm_chunk(ctx, c);
 }
 
 static void fill_nan(float *Y, int64_t n)
@@ -118,54 +125,84 @@ static void fill_nan(float *Y, int64_t n)
     for (int64_t i = 0; i < n; i++) Y[i] = NAN;
 }
 
-void paw_matmul(paw_pool *p, float *Y, const void *W, int type,
-                int64_t rows, int64_t n_in, const float *X, int64_t T)
+void paw_matmul_multi(paw_pool *p, const paw_mm_part *parts, int n_parts,
+                      int64_t n_in, const float *X, int64_t T)
 {
-    const paw_type_traits *tt = paw_type_get(type);
-    if (rows <= 0 || T <= 0) return;
-    /* An unknown type or ragged row is a caller bug (types are checked when
-     * a model loads); NaN outputs make it impossible to miss. */
-    if (!tt || !tt->vec_dot || n_in % tt->block_size) { fill_nan(Y, rows * T); return; }
+    if (T <= 0 || n_parts <= 0) return;
+    /* Parts that cannot share one quantised X (or too many) go one by one. */
+    int act_type = -1, shared = n_parts <= PAW_MM_MAX_PARTS;
+    for (int i = 0; i < n_parts && shared; i++) {
+        const paw_type_traits *tt = paw_type_get(parts[i].type);
+        int at = tt ? tt->vec_dot_type : -2;
+        if (i == 0) act_type = at;
+        shared = at == act_type;
+    }
+    if (!shared) {
+        for (int i = 0; i < n_parts; i++) paw_matmul_multi(p, &parts[i], 1, n_in, X, T);
+        return;
+    }
 
-    mm_task m = { .W = W, .w_row = paw_type_row_bytes(type, n_in), .Y = Y,
-                  .rows = rows, .n_in = n_in, .T = T };
-    m.k = paw_kernel_for(type);
+    mm_task m = { .n_in = n_in, .T = T };
+    int64_t total = 0;
+    for (int i = 0; i < n_parts; i++) {
+        const paw_type_traits *tt = paw_type_get(parts[i].type);
+        if (parts[i].rows <= 0) continue;
+        /* An unknown type or ragged row is a caller bug (types are checked
+         * when a model loads); NaN outputs make it impossible to miss. */
+        if (!tt || !tt->vec_dot || n_in % tt->block_size) { fill_nan(parts[i].Y, parts[i].rows * T); continue; }
+        mm_part *mp = &m.part[m.n_parts++];
+        mp->k = paw_kernel_for(parts[i].type);
+        mp->W = parts[i].W;
+        mp->w_row = paw_type_row_bytes(parts[i].type, n_in);
+        mp->Y = parts[i].Y;
+        mp->rows = parts[i].rows;
+        total += parts[i].rows;
+    }
+    if (!m.n_parts) return;
     int nth = paw_pool_size(p);
 
     uint8_t stackbuf[16384] __attribute__((aligned(64)));
     uint8_t *heap = NULL;
-    if (tt->vec_dot_type == PAW_TYPE_F32) {
+    if (act_type == PAW_TYPE_F32) {
         m.A = (const uint8_t *)X;
         m.a_row = (size_t)n_in * sizeof(float);
     } else {
-        quant_task q = { act_quantizer(tt->vec_dot_type), X, NULL, n_in, T,
-                         paw_type_row_bytes(tt->vec_dot_type, n_in) };
+        quant_task q = { act_quantizer(act_type), X, NULL, n_in, T,
+                         paw_type_row_bytes(act_type, n_in) };
         size_t need = q.a_row * (size_t)T;
         if (need <= sizeof stackbuf) {
             q.A = stackbuf;
         } else if (!(q.A = heap = aligned_alloc(64, (need + 63) & ~(size_t)63))) {
-            fill_nan(Y, rows * T);
+            for (int i = 0; i < m.n_parts; i++) fill_nan(m.part[i].Y, m.part[i].rows * T);
             return;
         }
-        if (T >= 4 && nth > 1) paw_pool_run(p, quant_run, &q);
-        else quant_run(&q, 0, 1);
+        if (T >= 4 && nth > 1) paw_pool_run_items(p, quant_item, &q, T);
+        else for (int64_t t = 0; t < T; t++) quant_item(&q, t, 0);
         m.A = q.A;
         m.a_row = q.a_row;
     }
 
-    /* About 4 chunks per thread for balance, rounded to 16 rows so threads'
-     * output ranges do not share cache lines; decode chunks at least 64 rows
-     * so the weight stream of one thread stays long. */
+    /* About 4 chunks per thread over all parts for balance, rounded to 16
+     * rows so threads' output ranges do not share cache lines; decode chunks
+     * at least 64 rows so the weight stream of one thread stays long.  Each
+     * part is cut separately (its last chunk may be short). */
     int64_t min_chunk = T == 1 ? 64 : 16;
-    int64_t chunk = (rows + 4 * nth - 1) / (4 * nth);
+    int64_t chunk = (total + 4 * nth - 1) / (4 * nth);
     chunk = PAW_MAX(min_chunk, (chunk + 15) / 16 * 16);
     m.chunk = chunk;
-    m.n_chunks = (rows + chunk - 1) / chunk;
-    int parallel = nth > 1 && m.n_chunks > 1;
-    atomic_init(&m.next, parallel ? nth : 1);
-    if (parallel) paw_pool_run(p, mm_run, &m);
-    else mm_run(&m, 0, 1);
+    for (int i = 0; i < m.n_parts; i++) {
+        m.part[i].first = m.n_chunks;
+        m.n_chunks += (m.part[i].rows + chunk - 1) / chunk;
+    }
+    paw_pool_run_items(nth > 1 ? p : NULL, mm_item, &m, m.n_chunks);
     free(heap);
+}
+
+void paw_matmul(paw_pool *p, float *Y, const void *W, int type,
+                int64_t rows, int64_t n_in, const float *X, int64_t T)
+{
+    const paw_mm_part part = { Y, W, type, rows };
+    paw_matmul_multi(p, &part, 1, n_in, X, T);
 }
 
 void paw_matmul_ref(float *Y, const void *W, int type,

@@ -23,6 +23,8 @@ typedef struct paw_kernel {
 /* The AVX2/FMA kernels of `type` (NULL members where there are none).  Only
  * call after paw_cpu_avx2() said yes. */
 paw_kernel paw_avx2_kernel(int type);
+/* The K-quant part of that table (kquant_avx2.c). */
+paw_kernel paw_avx2_kquant_kernel(int type);
 /* AVX2 versions of the activation quantisers; same bytes as the scalar ones. */
 void paw_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n);
 void paw_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n);

@@ -23,28 +23,10 @@
  * The legacy 32-block types share one always-inlined body, specialised by a
  * compile-time `type` argument, instead of one hand-copied loop per type. */
 #include <immintrin.h>
+#include <stdlib.h>
 #include "core/common.h"
 #include "core/matmul.h"
-
-#define AI static inline __attribute__((always_inline))
-
-AI float h2f(const uint8_t *p) { return _cvtsh_ss(paw_ld_u16(p)); }
-
-AI float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-AI int hsum8i(__m256i v)
-{
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
-}
+#include "core/avx2_util.h"
 
 /* ------------------------------------------------------ float weights */
 
@@ -229,8 +211,10 @@ AI int woffset(int type) { return type == PAW_TYPE_Q4_0 ? 8 : type == PAW_TYPE_Q
 /* 16 packed bytes -> 32 nibbles: elements 0..15 are the low nibbles. */
 AI __m256i unpack_nibbles(const uint8_t *qs)
 {
-    __m128i x = _mm_loadu_si128((const __m128i *)qs);
-    __m256i v = _mm256_set_m128i(_mm_srli_epi16(x, 4), x);
+    /* both halves get the 16 bytes (a load-port broadcast), then the upper
+     * half is shifted by 4: two ALU ops */
+    __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    v = _mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4));
     return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
 }
 
@@ -256,6 +240,18 @@ AI __m256i wunpack(int type, const uint8_t *blk, float *d, float *m)
     case PAW_TYPE_Q4_1: *m = h2f(blk + 2); return unpack_nibbles(blk + 4);
     case PAW_TYPE_Q5_0: return _mm256_or_si256(unpack_nibbles(blk + 6), unpack_high_bits(blk + 2));
     case PAW_TYPE_Q5_1: *m = h2f(blk + 2); return _mm256_or_si256(unpack_nibbles(blk + 8), unpack_high_bits(blk + 4));
+    default: return _mm256_loadu_si256((const __m256i *)(blk + 2));
+    }
+}
+
+/* The quants of block `blk` alone (scales are gathered by the caller). */
+AI __m256i wquants(int type, const uint8_t *blk)
+{
+    switch (type) {
+    case PAW_TYPE_Q4_0: return unpack_nibbles(blk + 2);
+    case PAW_TYPE_Q4_1: return unpack_nibbles(blk + 4);
+    case PAW_TYPE_Q5_0: return _mm256_or_si256(unpack_nibbles(blk + 6), unpack_high_bits(blk + 2));
+    case PAW_TYPE_Q5_1: return _mm256_or_si256(unpack_nibbles(blk + 8), unpack_high_bits(blk + 4));
     default: return _mm256_loadu_si256((const __m256i *)(blk + 2));
     }
 }
@@ -346,30 +342,187 @@ AI void legacy_tile(int type, int RT, int CT, int64_t n, const uint8_t *w, size_
     }
 }
 
-/* Decode (nc = 1): 4 rows per pass.  Prefill: 2x4 tiles and their edges. */
+/* gemm tiles read what all rows share from a per-call table, filled once per
+ * tile of up to ACT_TILE tokens instead of once per tile of rows: each
+ * activation block's scale as f32 (and the s of Q8_1), and for Q4_0/Q5_0
+ * the offset term woffset * (pair sums of a).  The weight scales of the
+ * tile's rows are converted together (one vcvtph2ps) and multiplied by the
+ * activation scales in one vmulps: the same float products dw * da as one
+ * at a time, so no bit changes.  The table lives on the stack up to
+ * AUX_STACK_BLOCKS blocks per row (n = 4096), on the heap beyond.
+ *
+ * Prefill tile: PREFILL_RT rows x ACT_TILE tokens.  3x4 measured best on the
+ * dev box (gcc 12: 2x6 keeps all 12 accumulators in registers but ran ~10%
+ * slower; 2x4, 2x5, 4x3, 4x2, 1x8 were slower still). */
+#define ACT_TILE 4
+#define PREFILL_RT 3
+#define AUX_STACK_BLOCKS 128
+#define AUX_BYTES_PER_BLOCK (64 + 32 * ACT_TILE)
+
+typedef struct {
+    float   *d;     /* [nb][8]: scale of token c's block i at d[8 i + c]  */
+    float   *s;     /* [nb][8]: Q8_1's s, same layout                     */
+    __m256i *off;   /* [nb][ACT_TILE]: the offset term (Q4_0, Q5_0)        */
+} act_aux;
+
+AI void aux_fill(int type, int CT, int64_t nb, const uint8_t *a, size_t as, const act_aux *x)
+{
+    const size_t ab = ablock_bytes(type);
+    for (int64_t i = 0; i < nb; i++) {
+        float d[8] = { 0 }, s[8] = { 0 };
+        for (int c = 0; c < CT; c++) {
+            const uint8_t *blk = a + c * as + (size_t)i * ab;
+            d[c] = h2f(blk);
+            if (has_min(type)) s[c] = h2f(blk + 2);
+            if (woffset(type))
+                x->off[i * ACT_TILE + c] =
+                    act_offset(type, _mm256_loadu_si256((const __m256i *)aquants(type, blk)));
+        }
+        _mm256_store_ps(x->d + 8 * i, _mm256_loadu_ps(d));
+        if (has_min(type)) _mm256_store_ps(x->s + 8 * i, _mm256_loadu_ps(s));
+    }
+}
+
+/* RT (<= 4) rows x CT (<= ACT_TILE) tokens over nb blocks, with the shared
+ * table x.  Each output has its own accumulator, fed exactly as in
+ * legacy_tile (and ggml): same bits whatever RT and CT. */
+AI void legacy_tile_x(int type, int RT, int CT, int64_t nb, const uint8_t *w, size_t ws,
+                      const uint8_t *a, size_t as, const act_aux *x,
+                      float *y, size_t ys, size_t yr)
+{
+    const size_t wb = wblock_bytes(type), ab = ablock_bytes(type);
+    const uint8_t *aq0 = aquants(type, a);
+    __m256 acc[4][ACT_TILE], msum[4];
+    __m128 msum4 = _mm_setzero_ps();   /* CT == 1: lane r = row r */
+#pragma GCC unroll 4
+    for (int r = 0; r < RT; r++) {
+        msum[r] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+        for (int c = 0; c < CT; c++) acc[r][c] = _mm256_setzero_ps();
+    }
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *wi = w + (size_t)i * wb;
+        uint64_t dp = 0, mp = 0;
+#pragma GCC unroll 4
+        for (int r = 0; r < RT; r++) {
+            dp |= (uint64_t)paw_ld_u16(wi + r * ws) << (16 * r);
+            if (has_min(type)) mp |= (uint64_t)paw_ld_u16(wi + r * ws + 2) << (16 * r);
+        }
+        const __m128 dw = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)dp));
+        /* dt[r * 8 + c] (CT == 1: dt[r]) = dw_r * da_c */
+        _Alignas(32) float dt[32];
+        if (CT == 1) {
+            _mm_store_ps(dt, _mm_mul_ps(dw, _mm_set1_ps(x->d[8 * i])));
+        } else {
+            _Alignas(16) float dws[4];
+            _mm_store_ps(dws, dw);
+            const __m256 da = _mm256_load_ps(x->d + 8 * i);
+#pragma GCC unroll 4
+            for (int r = 0; r < RT; r++) _mm256_store_ps(dt + 8 * r, _mm256_mul_ps(_mm256_set1_ps(dws[r]), da));
+        }
+        /* Read the products back with broadcast loads (load ports), not the
+         * two shuffles per output gcc turns a forwarded store into. */
+        const float *dtp = dt;
+        __asm__("" : "+r"(dtp) : : "memory");
+        if (has_min(type)) {
+            const __m128 mw = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)mp));
+            if (CT == 1) {
+                msum4 = _mm_fmadd_ps(mw, _mm_broadcast_ss(x->s + 8 * i), msum4);
+            } else {
+                _Alignas(16) float mws[4];
+                _mm_store_ps(mws, mw);
+                const __m256 sv = _mm256_load_ps(x->s + 8 * i);
+#pragma GCC unroll 4
+                for (int r = 0; r < RT; r++) msum[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&mws[r]), sv, msum[r]);
+            }
+        }
+        __m256i wq[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < RT; r++) wq[r] = wquants(type, wi + r * ws);
+#pragma GCC unroll 4
+        for (int c = 0; c < CT; c++) {
+            const __m256i aq = _mm256_loadu_si256((const __m256i *)(aq0 + c * as + (size_t)i * ab));
+            const __m256i aoff = woffset(type) ? _mm256_load_si256(x->off + i * ACT_TILE + c)
+                                               : _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int r = 0; r < RT; r++) {
+                const __m256i is = block_isum(type, wq[r], aq, aoff);
+                const __m256 d = _mm256_broadcast_ss(dtp + (CT == 1 ? r : 8 * r + c));
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), d, acc[r][c]);
+            }
+        }
+    }
+    _Alignas(32) float m[4][8];
+    if (CT == 1) _mm_store_ps(m[0], msum4);
+    else
+#pragma GCC unroll 4
+        for (int r = 0; r < RT; r++) _mm256_store_ps(m[r], msum[r]);
+#pragma GCC unroll 4
+    for (int r = 0; r < RT; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < CT; c++)
+            y[c * ys + r * yr] = hsum8(acc[r][c]) + (CT == 1 ? m[0][r] : m[r][c]);
+}
+
+/* Prefill: PREFILL_RT rows x CT tokens, then the rows left one by one. */
+AI void legacy_rows_x(int type, int CT, int64_t nb, int nr, const uint8_t *w, size_t ws,
+                      const uint8_t *a, size_t as, const act_aux *x, float *y, size_t ys)
+{
+    int r = 0;
+    for (; r + PREFILL_RT <= nr; r += PREFILL_RT)
+        legacy_tile_x(type, PREFILL_RT, CT, nb, w + (size_t)r * ws, ws, a, as, x, y + r, ys, 1);
+    for (; r < nr; r++) legacy_tile_x(type, 1, CT, nb, w + (size_t)r * ws, ws, a, as, x, y + r, ys, 1);
+}
+
+/* Without the table (it did not fit on the stack and malloc failed): one
+ * output at a time. */
+static void legacy_gemm_plain(int type, int64_t n, int nr, int nc, const uint8_t *w, size_t ws,
+                              const uint8_t *a, size_t as, float *y, size_t ys)
+{
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++)
+            legacy_tile(type, 1, 1, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
+}
+
+/* Decode (nc = 1): 4 rows per pass, each from its own stretch of the row
+ * range (see DECODE_SPLIT).  Prefill: PREFILL_RT x ACT_TILE tiles. */
 AI void legacy_gemm(int type, int64_t n, int nr, int nc, const void *vw, size_t ws,
                     const void *va, size_t as, float *y, size_t ys)
 {
     const uint8_t *w = vw, *a = va;
+    const int64_t nb = n / PAW_QK;
+    _Alignas(32) uint8_t stack[AUX_STACK_BLOCKS * AUX_BYTES_PER_BLOCK];
+    uint8_t *buf = stack, *heap = NULL;
+    if (nb > AUX_STACK_BLOCKS) {
+        buf = heap = aligned_alloc(32, (size_t)nb * AUX_BYTES_PER_BLOCK);
+        if (!heap) {
+            legacy_gemm_plain(type, n, nr, nc, w, ws, a, as, y, ys);
+            return;
+        }
+    }
+    const act_aux x = { (float *)buf, (float *)(buf + 32 * nb), (__m256i *)(buf + 64 * nb) };
     if (nc == 1) {
-        DECODE_SPLIT(legacy_tile, 4);
-        return;
+        aux_fill(type, 1, nb, a, as, &x);
+        const int q = nr / 4;
+        for (int i = 0; i < q; i++)
+            legacy_tile_x(type, 4, 1, nb, w + (size_t)i * ws, (size_t)q * ws, a, as, &x, y + i, ys, (size_t)q);
+        for (int r = 4 * q; r < nr; r++)
+            legacy_tile_x(type, 1, 1, nb, w + (size_t)r * ws, ws, a, as, &x, y + r, ys, 1);
+    } else {
+        for (int c = 0; c < nc; c += ACT_TILE) {
+            const int ct = PAW_MIN(ACT_TILE, nc - c);
+            const uint8_t *ac = a + (size_t)c * as;
+            float *yc = y + (size_t)c * ys;
+            aux_fill(type, ct, nb, ac, as, &x);
+            switch (ct) {
+            case 1: legacy_rows_x(type, 1, nb, nr, w, ws, ac, as, &x, yc, ys); break;
+            case 2: legacy_rows_x(type, 2, nb, nr, w, ws, ac, as, &x, yc, ys); break;
+            case 3: legacy_rows_x(type, 3, nb, nr, w, ws, ac, as, &x, yc, ys); break;
+            default: legacy_rows_x(type, 4, nb, nr, w, ws, ac, as, &x, yc, ys); break;
+            }
+        }
     }
-    int r = 0;
-    for (; r + 2 <= nr; r += 2) {
-        int c = 0;
-        for (; c + 4 <= nc; c += 4)
-            legacy_tile(type, 2, 4, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
-        for (; c < nc; c++)
-            legacy_tile(type, 2, 1, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
-    }
-    if (r < nr) {
-        int c = 0;
-        for (; c + 4 <= nc; c += 4)
-            legacy_tile(type, 1, 4, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
-        for (; c < nc; c++)
-            legacy_tile(type, 1, 1, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
-    }
+    free(heap);
 }
 
 #define LEGACY_KERNELS(name, type)                                                       \
@@ -384,214 +537,6 @@ LEGACY_KERNELS(q4_1, PAW_TYPE_Q4_1)
 LEGACY_KERNELS(q5_0, PAW_TYPE_Q5_0)
 LEGACY_KERNELS(q5_1, PAW_TYPE_Q5_1)
 LEGACY_KERNELS(q8_0, PAW_TYPE_Q8_0)
-
-/* ------------------------------------------------------------ K-quants */
-
-/* Every K type is handled as 8 groups of 32 consecutive elements of a
- * 256-element super-block: group k holds unsigned quants (0..15, 0..31 or
- * 0..63) multiplied in int16 by per-16 scales, summed exactly in int32 over
- * the super-block (int32 lane j: elements 4j..4j+3 of each group), then
- * scaled once: acc = fma(d_w * d_a, float(lanes), acc).  The minimum
- * (Q4_K/Q5_K) or the -32 offset (Q6_K) is applied through the activation
- * block sums (bsums), placed as ggml's AVX2 vec_dot places it:
- *   Q6_K: 32 * sum sc_j bsum_j subtracted from the int32 lanes;
- *   Q4_K: 4 int32 lanes m_2k q_2k + m_2k+1 q_2k+1 (q_j = bsum_2j + bsum_2j+1)
- *         into a 4-lane float accumulator, fma(-d_a dmin, ., accm), summed
- *         (l0+l2)+(l1+l3) and added after hsum8(acc);
- *   Q5_K: the same 4 lanes summed exactly, then a scalar fma(-d_a dmin, .,
- *         summ), added after hsum8(acc). */
-
-typedef struct {
-    float         d, dmin;  /* Q6_K: dmin unused                           */
-    uint8_t       sc[8];    /* Q4_K/Q5_K: the 8 sub-block scales            */
-    const int8_t *sc6;      /* Q6_K: the 16 signed scales, in the block     */
-    __m256i       sc16;     /* Q6_K: the 16 scales as int16                 */
-    __m128i       mins;     /* Q4_K/Q5_K: the 8 mins as int16               */
-} kprep;
-
-AI void kprepare(int type, const uint8_t *blk, kprep *p)
-{
-    if (type == PAW_TYPE_Q6_K) {
-        const paw_block_q6_K *b = (const paw_block_q6_K *)blk;
-        p->d = _cvtsh_ss(b->d);
-        p->dmin = 0.0f;
-        p->sc6 = b->scales;
-        p->sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
-        p->mins = _mm_setzero_si128();
-        return;
-    }
-    const paw_block_q4_K *b = (const paw_block_q4_K *)blk;  /* Q5_K starts alike */
-    p->d = _cvtsh_ss(b->d);
-    p->dmin = _cvtsh_ss(b->dmin);
-    /* The 12 packed bytes as three words: scales 0-3 and mins 0-3 are the low
-     * 6 bits of words 0 and 1; scales/mins 4-7 take their low 4 bits from the
-     * nibbles of word 2 and their top 2 bits from bits 6-7 of words 0 / 1
-     * (paw_k_scale_min is the scalar statement of the same layout). */
-    uint32_t u0 = paw_ld_u32(b->scales), u1 = paw_ld_u32(b->scales + 4), u2 = paw_ld_u32(b->scales + 8);
-    uint64_t sc = (u0 & 0x3f3f3f3fu) |
-                  (uint64_t)((u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u)) << 32;
-    uint64_t mn = (u1 & 0x3f3f3f3fu) |
-                  (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u)) << 32;
-    memcpy(p->sc, &sc, 8);
-    p->sc6 = NULL;
-    p->mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn));
-    p->sc16 = _mm256_setzero_si256();
-}
-
-/* Unsigned quants of group k (0..7). */
-AI __m256i kunpack(int type, const uint8_t *blk, int k)
-{
-    switch (type) {
-    case PAW_TYPE_Q4_K: {
-        __m256i q = _mm256_loadu_si256((const __m256i *)(((const paw_block_q4_K *)blk)->qs + 32 * (k / 2)));
-        if (k & 1) q = _mm256_srli_epi16(q, 4);
-        return _mm256_and_si256(q, _mm256_set1_epi8(0x0F));
-    }
-    case PAW_TYPE_Q5_K: {
-        const paw_block_q5_K *b = (const paw_block_q5_K *)blk;
-        __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * (k / 2)));
-        if (k & 1) q = _mm256_srli_epi16(q, 4);
-        q = _mm256_and_si256(q, _mm256_set1_epi8(0x0F));
-        __m256i h = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)b->qh), _mm_cvtsi32_si128(k));
-        h = _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x01)), 4);
-        return _mm256_or_si256(q, h);
-    }
-    default: {  /* Q6_K: k = 4*half + row */
-        const paw_block_q6_K *b = (const paw_block_q6_K *)blk;
-        int half = k / 4, row = k % 4;
-        __m256i q = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * half + 32 * (row & 1)));
-        if (row >= 2) q = _mm256_srli_epi16(q, 4);
-        q = _mm256_and_si256(q, _mm256_set1_epi8(0x0F));
-        __m256i h = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * half)),
-                                     _mm_cvtsi32_si128(2 * row));
-        h = _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x03)), 4);
-        return _mm256_or_si256(q, h);
-    }
-    }
-}
-
-/* int16 scales for the 16 int16 lanes of vpmaddubsw(group k). */
-AI __m256i kscale(int type, const kprep *p, int k)
-{
-    if (type == PAW_TYPE_Q6_K)
-        return _mm256_set_m128i(_mm_set1_epi16(p->sc6[2 * k + 1]), _mm_set1_epi16(p->sc6[2 * k]));
-    return _mm256_set1_epi16(p->sc[k]);
-}
-
-AI size_t kblock_bytes(int type)
-{
-    return type == PAW_TYPE_Q4_K ? sizeof(paw_block_q4_K)
-         : type == PAW_TYPE_Q5_K ? sizeof(paw_block_q5_K) : sizeof(paw_block_q6_K);
-}
-
-/* RT rows x CT tokens of K-quant x Q8_K (RT * CT <= 4), one accumulator
- * (plus the min term) per output. */
-AI void k_tile(int type, int RT, int CT, int64_t n, const uint8_t *w, size_t ws,
-               const uint8_t *a, size_t as, float *y, size_t ys, size_t yr)
-{
-    const size_t wb = kblock_bytes(type);
-    __m256 acc[4][4];
-    __m128 accm[4][4];   /* Q4_K: 4 lanes; Q5_K: lane 0 */
-#pragma GCC unroll 4
-    for (int r = 0; r < RT; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < CT; c++) {
-            acc[r][c] = _mm256_setzero_ps();
-            accm[r][c] = _mm_setzero_ps();
-        }
-    for (int64_t i = 0; i < n / PAW_QK_K; i++) {
-        kprep p[4];
-        __m256i isum[4][4];
-#pragma GCC unroll 4
-        for (int r = 0; r < RT; r++) kprepare(type, w + r * ws + (size_t)i * wb, &p[r]);
-#pragma GCC unroll 4
-        for (int r = 0; r < RT; r++)
-#pragma GCC unroll 4
-            for (int c = 0; c < CT; c++) isum[r][c] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int k = 0; k < 8; k++) {
-            __m256i q[4], s[4];
-#pragma GCC unroll 4
-            for (int r = 0; r < RT; r++) {
-                q[r] = kunpack(type, w + r * ws + (size_t)i * wb, k);
-                s[r] = kscale(type, &p[r], k);
-            }
-#pragma GCC unroll 4
-            for (int c = 0; c < CT; c++) {
-                const paw_block_q8_K *ab = (const paw_block_q8_K *)(a + c * as) + i;
-                __m256i aq = _mm256_loadu_si256((const __m256i *)(ab->qs + 32 * k));
-#pragma GCC unroll 4
-                for (int r = 0; r < RT; r++)
-                    isum[r][c] = _mm256_add_epi32(isum[r][c],
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], aq), s[r]));
-            }
-        }
-#pragma GCC unroll 4
-        for (int c = 0; c < CT; c++) {
-            const paw_block_q8_K *ab = (const paw_block_q8_K *)(a + c * as) + i;
-            __m256i bs = _mm256_loadu_si256((const __m256i *)ab->bsums);
-            /* sub-block sums of 32: bsum_2j + bsum_2j+1 (|.| <= 4064, exact in int16) */
-            __m128i bs32 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-#pragma GCC unroll 4
-            for (int r = 0; r < RT; r++) {
-                __m256i is = isum[r][c];
-                if (type == PAW_TYPE_Q6_K)
-                    is = _mm256_sub_epi32(is, _mm256_slli_epi32(_mm256_madd_epi16(bs, p[r].sc16), 5));
-                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(ab->d * p[r].d), _mm256_cvtepi32_ps(is), acc[r][c]);
-                if (type == PAW_TYPE_Q6_K) continue;
-                __m128i mprod = _mm_madd_epi16(p[r].mins, bs32);
-                __m128 dmin = _mm_set1_ps(-ab->d * p[r].dmin);
-                if (type == PAW_TYPE_Q4_K) {
-                    accm[r][c] = _mm_fmadd_ps(dmin, _mm_cvtepi32_ps(mprod), accm[r][c]);
-                } else {
-                    mprod = _mm_add_epi32(mprod, _mm_shuffle_epi32(mprod, 0x4e));
-                    mprod = _mm_add_epi32(mprod, _mm_shuffle_epi32(mprod, 0xb1));
-                    accm[r][c] = _mm_fmadd_ss(dmin, _mm_cvtepi32_ps(mprod), accm[r][c]);
-                }
-            }
-        }
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < RT; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < CT; c++) {
-            __m128 m = accm[r][c];
-            if (type == PAW_TYPE_Q4_K) {
-                m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-                m = _mm_add_ss(m, _mm_movehdup_ps(m));
-            }
-            y[c * ys + r * yr] = hsum8(acc[r][c]) + _mm_cvtss_f32(m);
-        }
-}
-
-/* Decode (nc = 1): row by row.  Prefill: 1 row x 4 tokens. */
-AI void k_gemm(int type, int64_t n, int nr, int nc, const void *vw, size_t ws,
-               const void *va, size_t as, float *y, size_t ys)
-{
-    const uint8_t *w = vw, *a = va;
-    if (nc == 1) {   /* one FMA per 256 elements: no latency chain to hide */
-        for (int r = 0; r < nr; r++) k_tile(type, 1, 1, n, w + (size_t)r * ws, ws, a, as, y + r, ys, 1);
-        return;
-    }
-    for (int r = 0; r < nr; r++) {
-        int c = 0;
-        for (; c + 4 <= nc; c += 4)
-            k_tile(type, 1, 4, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
-        for (; c < nc; c++)
-            k_tile(type, 1, 1, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
-    }
-}
-
-#define K_KERNELS(name, type)                                                            \
-    static void dot_##name(int64_t n, float *s, const void *w, const void *a)            \
-    { k_tile(type, 1, 1, n, w, 0, a, 0, s, 0, 1); }                                       \
-    static void gemm_##name(int64_t n, int nr, int nc, const void *w, size_t ws,         \
-                            const void *a, size_t as, float *y, size_t ys)               \
-    { k_gemm(type, n, nr, nc, w, ws, a, as, y, ys); }
-
-K_KERNELS(q4_K, PAW_TYPE_Q4_K)
-K_KERNELS(q5_K, PAW_TYPE_Q5_K)
-K_KERNELS(q6_K, PAW_TYPE_Q6_K)
 
 /* ------------------------------------------------ activation quantisers */
 
@@ -656,9 +601,9 @@ paw_kernel paw_avx2_kernel(int type)
     case PAW_TYPE_Q5_0: k.vec_dot = dot_q5_0; k.gemm = gemm_q5_0; break;
     case PAW_TYPE_Q5_1: k.vec_dot = dot_q5_1; k.gemm = gemm_q5_1; break;
     case PAW_TYPE_Q8_0: k.vec_dot = dot_q8_0; k.gemm = gemm_q8_0; break;
-    case PAW_TYPE_Q4_K: k.vec_dot = dot_q4_K; k.gemm = gemm_q4_K; break;
-    case PAW_TYPE_Q5_K: k.vec_dot = dot_q5_K; k.gemm = gemm_q5_K; break;
-    case PAW_TYPE_Q6_K: k.vec_dot = dot_q6_K; k.gemm = gemm_q6_K; break;
+    case PAW_TYPE_Q4_K:
+    case PAW_TYPE_Q5_K:
+    case PAW_TYPE_Q6_K: k = paw_avx2_kquant_kernel(type); break;
     default: break;
     }
     return k;

@@ -28,9 +28,21 @@
 
 struct paw_pool;
 
+/* A paw_pool_run_items call: lives on the caller's stack. */
+typedef struct {
+    paw_item_fn  fn;
+    void        *ctx;
+    int64_t      n;
+    _Alignas(CACHE_LINE) atomic_llong next;   /* next unclaimed item      */
+    _Alignas(CACHE_LINE) atomic_llong done;   /* items finished           */
+} pool_items;
+
 typedef struct {
     struct paw_pool *pool;
     int              ith;
+    /* The items call this worker is working on (a hazard pointer): the
+     * caller does not return while a worker holds its call. */
+    _Alignas(CACHE_LINE) _Atomic(pool_items *) hold;
 } pool_worker;
 
 struct paw_pool {
@@ -43,7 +55,10 @@ struct paw_pool {
     void        *ctx;
 
     /* Hot counters on their own cache lines (no false sharing). */
-    _Alignas(CACHE_LINE) atomic_uint gen;      /* bumped once per run       */
+    /* Bumped once per run: even for paw_pool_run, odd for
+     * paw_pool_run_items (the worker must know which kind it saw). */
+    _Alignas(CACHE_LINE) atomic_uint gen;
+    _Alignas(CACHE_LINE) _Atomic(pool_items *) items;  /* current items call */
     _Alignas(CACHE_LINE) atomic_int  pending;  /* workers still running fn  */
     _Alignas(CACHE_LINE) atomic_int  sleepers; /* workers blocked on `wake` */
     atomic_int   caller_sleeping;              /* caller blocked on `done`  */
@@ -93,6 +108,24 @@ static void *worker_main(void *arg)
         }
         if (atomic_load(&p->stop)) break;
         seen = g;
+        if (g & 1) {
+            /* An items call: help if it is still open.  Publishing `hold`
+             * before re-reading p->items (both seq_cst) means the caller,
+             * which clears p->items and then waits for holds to drop,
+             * either sees this hold or this thread sees the call closed. */
+            pool_items *t = atomic_load(&p->items);
+            if (!t) continue;
+            atomic_store(&w->hold, t);
+            if (atomic_load(&p->items) == t) {
+                int64_t i;
+                while ((i = atomic_fetch_add(&t->next, 1)) < t->n) {
+                    t->fn(t->ctx, i, w->ith);
+                    atomic_fetch_add(&t->done, 1);
+                }
+            }
+            atomic_store(&w->hold, NULL);
+            continue;
+        }
         p->fn(p->ctx, w->ith, p->n);
         /* seq_cst, paired with the caller's store of caller_sleeping */
         if (atomic_fetch_sub(&p->pending, 1) == 1 &&
@@ -120,8 +153,9 @@ paw_pool *paw_pool_new(int n_threads)
     pthread_cond_init(&p->done, NULL);
     if (n_threads > 1) {
         p->threads = calloc((size_t)n_threads - 1, sizeof *p->threads);
-        p->workers = calloc((size_t)n_threads - 1, sizeof *p->workers);
+        p->workers = aligned_alloc(CACHE_LINE, ((size_t)n_threads - 1) * sizeof *p->workers);
         if (!p->threads || !p->workers) { paw_pool_free(p); return NULL; }
+        memset(p->workers, 0, ((size_t)n_threads - 1) * sizeof *p->workers);
         for (int i = 0; i < n_threads - 1; i++) {
             p->workers[i].pool = p;
             p->workers[i].ith = i + 1;
@@ -165,7 +199,8 @@ void paw_pool_run(paw_pool *p, paw_task_fn fn, void *ctx)
     p->fn = fn;
     p->ctx = ctx;
     atomic_store(&p->pending, p->n - 1);
-    atomic_fetch_add(&p->gen, 1);  /* seq_cst: publishes fn/ctx/pending */
+    /* the next even value; seq_cst: publishes fn/ctx/pending */
+    atomic_store(&p->gen, (atomic_load(&p->gen) | 1u) + 1u);
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->wake);
@@ -184,4 +219,35 @@ void paw_pool_run(paw_pool *p, paw_task_fn fn, void *ctx)
         atomic_store(&p->caller_sleeping, 0);
         pthread_mutex_unlock(&p->mu);
     }
+}
+
+void paw_pool_run_items(paw_pool *p, paw_item_fn fn, void *ctx, int64_t n_items)
+{
+    if (n_items <= 0) return;
+    if (!p || p->n == 1 || n_items == 1) {
+        for (int64_t i = 0; i < n_items; i++) fn(ctx, i, 0);
+        return;
+    }
+    pool_items t = { .fn = fn, .ctx = ctx, .n = n_items };
+    atomic_init(&t.next, 0);
+    atomic_init(&t.done, 0);
+    atomic_store(&p->items, &t);
+    atomic_store(&p->gen, (atomic_load(&p->gen) + 1u) | 1u);  /* the next odd value */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+    }
+    int64_t i;
+    while ((i = atomic_fetch_add(&t.next, 1)) < n_items) {
+        fn(ctx, i, 0);
+        atomic_fetch_add(&t.done, 1);
+    }
+    /* Only items a worker has claimed can be outstanding: a worker that has
+     * not arrived yet is not waited for. */
+    int spins = 0;
+    while (atomic_load_explicit(&t.done, memory_order_acquire) < n_items) spin_step(spins++);
+    atomic_store(&p->items, NULL);
+    for (int k = 0; k < p->n_started; k++)
+        while (atomic_load(&p->workers[k].hold) == &t) spin_step(spins++);
 }

@@ -104,9 +104,10 @@ void paw_gelu_forward(float *out, const float *x, int64_t n)
 /* Causal multi-head attention of T queries against the cache, with grouped
  * KV heads: query head h reads KV head h / (n_head / n_head_kv).  Query t sits
  * at position pos0 + t and sees positions 0..pos0+t.  Work items are
- * (query, head) pairs spread over the pool; each worker has its own row of
- * scores and partial sums.  Scores, softmax and the weighted sum of V follow
- * llama.cpp's (non flash-attention) order of operations, see attn_avx2.c. */
+ * (query, head) pairs taken one at a time by the pool's threads; each thread
+ * has its own row of scores and partial sums.  Scores, softmax and the
+ * weighted sum of V follow llama.cpp's (non flash-attention) order of
+ * operations, see attn_avx2.c. */
 typedef struct attn_job {
     float       *out;             /* [T][n_head * head_dim_v]        */
     const float *q;               /* [T][n_head * head_dim]          */
@@ -146,7 +147,7 @@ static void vsum_scalar(float *out, const float *prob, const void *v, int f16, i
         for (int d = 0; d < dv; d++) out[d] += prob[p] * kv_at(v, f16, p * vstride + d);
 }
 
-static void attention_task(void *arg, int ith, int nth)
+static void attention_item(void *arg, int64_t item, int ith)
 {
     const attn_job *j = arg;
     const int avx2 = paw_cpu_avx2();
@@ -159,7 +160,7 @@ static void attention_task(void *arg, int ith, int nth)
     const int64_t kvd = (int64_t)j->n_head_kv * j->head_dim, vod = (int64_t)j->n_head_kv * dv;
     const float scale = 1.0f / sqrtf((float)j->head_dim);
     float *s = j->scores + (int64_t)ith * j->n_ctx, *vacc = j->vacc + (int64_t)ith * 8 * dv;
-    for (int64_t item = ith; item < j->T * j->n_head; item += nth) {
+    {
         const int64_t t = item / j->n_head;
         const int h = (int)(item % j->n_head), kh = h / group;
         const int64_t n_kv = j->pos0 + t + 1;
@@ -191,6 +192,28 @@ static void linear(paw_ctx *c, int il, int proj, float *y, const float *x, int64
         for (int64_t t = 0; t < T; t++)
             for (int64_t r = 0; r < m->rows; r++) y[t * m->rows + r] += m->b[r];
     if (c->lora) paw_lora_apply(c, il, proj, y, x, T);
+}
+
+/* Several projections of the same input (q, k, v; gate, up): one
+ * paw_matmul_multi call (one quantisation of x, one pool dispatch), then
+ * each projection's bias and LoRA as in linear(). */
+static void linear_multi(paw_ctx *c, int il, const int *projs, float *const *ys, int n,
+                         const float *x, int64_t T)
+{
+    const paw_layer *L = &c->model->layers[il];
+    paw_mm_part parts[PAW_MM_MAX_PARTS] = { { 0 } };
+    for (int i = 0; i < n && i < PAW_MM_MAX_PARTS; i++) {
+        const paw_mat *m = &L->proj[projs[i]];
+        parts[i] = (paw_mm_part){ ys[i], m->w, m->type, m->rows };
+    }
+    paw_matmul_multi(c->pool, parts, n, L->proj[projs[0]].n_in, x, T);
+    for (int i = 0; i < n; i++) {
+        const paw_mat *m = &L->proj[projs[i]];
+        if (m->b)
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t r = 0; r < m->rows; r++) ys[i][t * m->rows + r] += m->b[r];
+        if (c->lora) paw_lora_apply(c, il, projs[i], ys[i], x, T);
+    }
 }
 
 static void add_inplace(float *y, const float *x, int64_t n)
@@ -252,9 +275,9 @@ static void attention_block(paw_ctx *c, int il, int64_t T, int64_t pos0)
             memcpy(v_new + t * c->vo_dim, c->qkv + t * w + qd + c->kv_dim, (size_t)c->vo_dim * sizeof(float));
         }
     } else {
-        linear(c, il, PAW_PROJ_Q, c->q, c->xn, T);
-        linear(c, il, PAW_PROJ_K, k_new, c->xn, T);
-        linear(c, il, PAW_PROJ_V, v_new, c->xn, T);
+        static const int qkv[3] = { PAW_PROJ_Q, PAW_PROJ_K, PAW_PROJ_V };
+        float *const ys[3] = { c->q, k_new, v_new };
+        linear_multi(c, il, qkv, ys, 3, c->xn, T);
     }
     if (L->q_norm) {
         paw_rmsnorm_forward(c->q, c->q, L->q_norm, T * hp->n_head, hp->head_dim, hp->norm_eps);
@@ -275,7 +298,7 @@ static void attention_block(paw_ctx *c, int il, int64_t T, int64_t pos0)
         .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
         .head_dim = hp->head_dim, .head_dim_v = hp->head_dim_v,
     };
-    paw_pool_run(c->pool, attention_task, &job);
+    paw_pool_run_items(c->pool, attention_item, &job, T * hp->n_head);
     linear(c, il, PAW_PROJ_O, c->xb, c->att, T);
     add_inplace(c->x, c->xb, T * E);
 }
@@ -288,8 +311,9 @@ static void ffn_block(paw_ctx *c, int il, int64_t T)
     const int64_t E = m->hp.n_embd, F = m->hp.n_ff;
     norm(m, c->xn, c->x, L->ffn_norm, L->ffn_norm_b, T);
     if (m->arch->ffn == PAW_FFN_SWIGLU) {
-        linear(c, il, PAW_PROJ_GATE, c->ff, c->xn, T);
-        linear(c, il, PAW_PROJ_UP, c->ff2, c->xn, T);
+        static const int gate_up[2] = { PAW_PROJ_GATE, PAW_PROJ_UP };
+        float *const ys[2] = { c->ff, c->ff2 };
+        linear_multi(c, il, gate_up, ys, 2, c->xn, T);
         paw_swiglu_forward(c->ff, c->ff, c->ff2, T * F);
     } else {
         linear(c, il, PAW_PROJ_UP, c->ff, c->xn, T);

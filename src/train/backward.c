@@ -1,5 +1,6 @@
 /* backward.c — the backward twin of every layer function of forward.c, the
- * training attention, and the two products of a backward pass.
+ * f32 dX = dY·W from a frozen W's own blocks, and the small dense product
+ * (paw_gemm_acc) that attention.c and lora_grad.c are built on.
  *
  * Norm statistics are recomputed from the saved input instead of being
  * stored: it costs one pass over a row and keeps the activation plan small.
@@ -102,106 +103,25 @@ void paw_gelu_backward(float *dx, const float *dout, const float *x, int64_t n)
     }
 }
 
-/* --------------------------------------------------------------- attention */
+/* ------------------------------------------------ small dense products */
 
-static float dot_scalar(const float *a, const float *b, int64_t n)
+static void gemm_acc_scalar(float *C, int64_t ldc, const float *A, int64_t as, int64_t ar,
+                            const float *B, int64_t ldb, int64_t nt, int64_t nc, int64_t nr,
+                            int acc)
 {
-    float s = 0;
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-static void axpy_scalar(float *y, float a, const float *x, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
-}
-
-typedef void (*axpy_fn)(float *, float, const float *, int64_t);
-static axpy_fn pick_axpy(void) { return paw_cpu_avx2() ? paw_axpy_avx2 : axpy_scalar; }
-
-#define ATT_DOT(a, b, n) dot_scalar(a, b, n)
-#define ATT_AXPY(y, a, x, n) axpy_scalar(y, a, x, n)
-#define ATT_NAME(name) name##_scalar
-#include "train/attn_train.inc"
-
-void paw_attention_train_forward(paw_pool *p, float *out, float *probs, const float *q,
-                                 const float *k, const float *v, const paw_attn_span *span,
-                                 const int64_t *poff, const paw_attn_shape *s)
-{
-    attn_train_job j = { .out = out, .probs = probs, .q = q, .k = k, .v = v,
-                         .span = span, .poff = poff, .s = s };
-    paw_pool_run(p, paw_cpu_avx2() ? paw_attn_fwd_task_avx2 : attn_fwd_task_scalar, &j);
-}
-
-int64_t paw_attention_scratch_floats(int nth, const paw_attn_shape *s)
-{
-    /* per thread: K and V gradient copies, then a block of dS rows;
-     * shared: the block table (2 ints per row at most) */
-    return (int64_t)nth * s->T * s->n_head_kv * (s->head_dim + s->head_dim_v) +
-           (int64_t)nth * ATT_BLOCK * s->T + 2 * s->T + 2;
-}
-
-/* Is the span of row t that of a prefix row (it sees the rows up to itself
- * through pre_end and has no own segment)? */
-static inline int is_prefix_row(const paw_attn_span *sp, int64_t t)
-{
-    return sp->pre_end == t + 1 && sp->own_start == t + 1;
-}
-
-/* Fills blk[2*i], blk[2*i+1] = first, end row of block i; returns the count. */
-static int64_t attn_blocks(int32_t *blk, const paw_attn_span *span, int64_t T)
-{
-    int64_t n = 0;
-    for (int64_t t = 0; t < T; t++) {
-        const int same = n && t - blk[2 * n - 2] < ATT_BLOCK &&
-                         (is_prefix_row(&span[t], t) ? is_prefix_row(&span[t - 1], t - 1)
-                                                     : span[t].own_start == span[t - 1].own_start &&
-                                                       span[t].pre_end == span[t - 1].pre_end);
-        if (same) { blk[2 * n - 1] = (int32_t)t + 1; continue; }
-        blk[2 * n] = (int32_t)t;
-        blk[2 * n + 1] = (int32_t)t + 1;
-        n++;
-    }
-    return n;
-}
-
-typedef struct reduce_job {
-    float *dk, *dv;
-    const float *scratch;
-    int64_t T, kd, vd;
-    int nth;
-} reduce_job;
-
-static void attn_reduce_task(void *arg, int ith, int nth)
-{
-    const reduce_job *r = arg;
-    const int64_t per = r->kd + r->vd;
-    for (int64_t t = ith; t < r->T; t += nth)
-        for (int w = 0; w < r->nth; w++) {
-            const float *sk = r->scratch + (int64_t)w * r->T * per + t * r->kd;
-            const float *sv = r->scratch + (int64_t)w * r->T * per + r->T * r->kd + t * r->vd;
-            for (int64_t i = 0; i < r->kd; i++) r->dk[t * r->kd + i] += sk[i];
-            for (int64_t i = 0; i < r->vd; i++) r->dv[t * r->vd + i] += sv[i];
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t c = 0; c < nc; c++) {
+            float x = acc ? C[t * ldc + c] : 0.0f;
+            for (int64_t r = 0; r < nr; r++) x = fmaf(A[t * as + r * ar], B[r * ldb + c], x);
+            C[t * ldc + c] = x;
         }
 }
 
-void paw_attention_train_backward(paw_pool *p, float *dq, float *dk, float *dv, const float *dout,
-                                  const float *probs, const float *q, const float *k,
-                                  const float *v, const paw_attn_span *span, const int64_t *poff,
-                                  const paw_attn_shape *s, float *scratch)
+void paw_gemm_acc(float *C, int64_t ldc, const float *A, int64_t as, int64_t ar, const float *B,
+                  int64_t ldb, int64_t nt, int64_t nc, int64_t nr, int acc)
 {
-    const int nth = p ? paw_pool_size(p) : 1;
-    const int64_t kv_floats = (int64_t)nth * s->T * s->n_head_kv * (s->head_dim + s->head_dim_v);
-    int32_t *blocks = (int32_t *)(scratch + kv_floats + (int64_t)nth * ATT_BLOCK * s->T);
-    attn_train_job j = { .dq = dq, .scratch = scratch, .dout = dout, .cprobs = probs,
-                         .q = q, .k = k, .v = v, .span = span, .poff = poff, .s = s,
-                         .dp_row = scratch + kv_floats, .dp_stride = ATT_BLOCK * s->T,
-                         .blocks = blocks, .n_blocks = attn_blocks(blocks, span, s->T) };
-    paw_pool_run(p, paw_cpu_avx2() ? paw_attn_bwd_task_avx2 : attn_bwd_task_scalar, &j);
-    reduce_job r = { .dk = dk, .dv = dv, .scratch = scratch, .T = s->T,
-                     .kd = (int64_t)s->n_head_kv * s->head_dim,
-                     .vd = (int64_t)s->n_head_kv * s->head_dim_v, .nth = nth };
-    paw_pool_run(p, attn_reduce_task, &r);
+    if (paw_cpu_avx2()) paw_gemm_acc_avx2(C, ldc, A, as, ar, B, ldb, nt, nc, nr, acc);
+    else gemm_acc_scalar(C, ldc, A, as, ar, B, ldb, nt, nc, nr, acc);
 }
 
 /* ------------------------------------------------------ dX = dY · W */
@@ -283,60 +203,4 @@ void paw_matmul_backward(paw_pool *p, float *dX, const void *W, int type, int64_
     if (j.strip % j.bs) j.strip = j.bs;
     j.n_strips = (n_in + j.strip - 1) / j.strip;
     paw_pool_run(p, mmb_task, &j);
-}
-
-/* ------------------------------------------------- outer accumulation */
-
-typedef struct outer_job {
-    float *G;
-    const float *A, *B;
-    int64_t ro, cj, T;
-    float s;
-} outer_job;
-
-/* Split over rows of G when there are many (dB: d_out x r), else over
- * column ranges (dA: r x d_in); either way each G entry has one owner and
- * is summed over t in order.  Rows of dB are only r long, so they are
- * accumulated transposed in a tile (r x 256) where the vector loop runs
- * along A's contiguous rows, then added into G. */
-#define OUTER_TILE 256
-static void outer_task(void *arg, int ith, int nth)
-{
-    const outer_job *j = arg;
-    const axpy_fn axpy = pick_axpy();
-    const int by_rows = j->ro >= j->cj;
-    const int64_t n = by_rows ? j->ro : j->cj;
-    const int64_t lo = n * ith / nth, hi = n * (ith + 1) / nth;
-    if (!by_rows) {
-        for (int64_t o = 0; o < j->ro; o++)
-            for (int64_t t = 0; t < j->T; t++) {
-                const float a = j->s * j->A[t * j->ro + o];
-                if (a != 0.0f) axpy(j->G + o * j->cj + lo, a, j->B + t * j->cj + lo, hi - lo);
-            }
-        return;
-    }
-    float *tile = malloc(sizeof(float) * (size_t)(j->cj * OUTER_TILE));
-    for (int64_t o0 = lo; o0 < hi; o0 += OUTER_TILE) {
-        const int64_t ow = PAW_MIN(OUTER_TILE, hi - o0);
-        if (!tile) {   /* no memory for the tile: the plain order, same sums */
-            for (int64_t o = o0; o < o0 + ow; o++)
-                for (int64_t t = 0; t < j->T; t++)
-                    axpy(j->G + o * j->cj, j->s * j->A[t * j->ro + o], j->B + t * j->cj, j->cj);
-            continue;
-        }
-        memset(tile, 0, sizeof(float) * (size_t)(j->cj * ow));
-        for (int64_t t = 0; t < j->T; t++)
-            for (int64_t c = 0; c < j->cj; c++)
-                axpy(tile + c * ow, j->B[t * j->cj + c], j->A + t * j->ro + o0, ow);
-        for (int64_t o = 0; o < ow; o++)
-            for (int64_t c = 0; c < j->cj; c++) j->G[(o0 + o) * j->cj + c] += j->s * tile[c * ow + o];
-    }
-    free(tile);
-}
-
-void paw_outer_accumulate(paw_pool *p, float *G, const float *A, int64_t ro, const float *B,
-                          int64_t cj, int64_t T, float s)
-{
-    outer_job j = { .G = G, .A = A, .B = B, .ro = ro, .cj = cj, .T = T, .s = s };
-    paw_pool_run(p, outer_task, &j);
 }

@@ -4,10 +4,15 @@
  * Layers of src/train:
  *   backward.c  one *_backward per forward layer function of forward.c (same
  *               argument order: gradients written first, then the forward's
- *               inputs and weights, then sizes), the training attention
- *               (which keeps its probabilities) and the two products a
- *               backward pass needs: dX = dY·W straight from the quantised
- *               rows of a frozen W, and outer-product accumulation for dA/dB.
+ *               inputs and weights, then sizes); dX = dY·W straight from the
+ *               quantised rows of a frozen W (the exact path); paw_gemm_acc,
+ *               the small dense product of attention and LoRA.
+ *   backward_avx2.c  its AVX2 kernels, a vector e^x and what uses it.
+ *   attention.c the training attention over a packed batch (keeps its
+ *               probabilities), forward and backward, as blocked products.
+ *   lora_grad.c the LoRA path of a projection, forward and backward.
+ *   rows.c      per-element and per-row steps (norms, activations, residual
+ *               adds, the loss rows' softmax) over the thread pool.
  *   trainer.c   LoRA parameters and the model forward/backward over a packed
  *               batch (shared prefix + examples), loss.
  *   adamw.c     AdamW, global-norm clipping, learning-rate schedule.
@@ -40,17 +45,40 @@ void paw_swiglu_backward(float *dgate, float *dup, const float *dout, const floa
 /* dx += dout * gelu'(x) (tanh approximation). */
 void paw_gelu_backward(float *dx, const float *dout, const float *x, int64_t n);
 
-/* Which keys a packed-batch token sees: positions [0, pre_end) (the shared
- * prefix, or for a prefix token the prefix up to itself) and its own
- * segment's [own_start, t]. */
-typedef struct paw_attn_span {
-    int32_t pre_end, own_start;
-} paw_attn_span;
+/* Attention over a packed batch (attention.c).  A segment is the shared
+ * prefix or one example: rows [row0, row0 + len), which see the keys
+ * [0, pre_end) (the prefix) and their own segment up to themselves. */
+typedef struct paw_attn_seg {
+    int32_t row0, len, pre_end;
+} paw_attn_seg;
 
-/* Causal attention over a packed batch.  q [T][n_head*hd], k [T][n_kv*hd],
- * v [T][n_kv*hdv], out [T][n_head*hdv] (writes); probs receives the softmax
- * rows: item (t, h) at probs + poff[t] + h * n_keys(t), where n_keys(t) =
- * pre_end + (t - own_start + 1 if own_start <= t). */
+/* Query rows per block: a block's probabilities are one dense matrix. */
+#define PAW_ATTN_ROWS 48
+
+/* Rows [r0, r1) of segment seg (local indices); per head, its probabilities
+ * are [r1 - r0][width] at probs + h * per_head + off, width = pre_end + r1
+ * (column c < pre_end is key c, else key row0 + c - pre_end), with zeros
+ * where the causal mask hides a key. */
+typedef struct paw_attn_item {
+    int32_t seg, r0, r1, width;
+    int64_t off;
+} paw_attn_item;
+
+typedef struct paw_attn_layout {
+    const paw_attn_seg  *segs;
+    const paw_attn_item *items;
+    const int32_t       *kblocks;    /* paw_attn_key_blocks()                 */
+    int32_t              n_seg, n_items, n_kblocks;
+    int64_t              per_head;   /* probability floats of one head        */
+} paw_attn_layout;
+
+/* Fills items (NULL: counts only) and per_head; returns the item count. */
+int32_t paw_attn_items(paw_attn_item *items, const paw_attn_seg *segs, int32_t n_seg,
+                       int64_t *per_head);
+/* Fills kb[3 * i..] = segment, first key, end key of the i-th block of keys
+ * that the backward's dK/dV work is split into (NULL: counts only). */
+int32_t paw_attn_key_blocks(int32_t *kb, const paw_attn_seg *segs, int32_t n_seg);
+
 /* Largest head size the training attention takes (paw_trainer_new checks). */
 #define PAW_TRAIN_MAX_HEAD 512
 
@@ -58,16 +86,75 @@ typedef struct paw_attn_shape {
     int64_t T;
     int     n_head, n_head_kv, head_dim, head_dim_v;
 } paw_attn_shape;
+
+/* q [T][n_head*hd], k [T][n_kv*hd], v [T][n_kv*hdv], out [T][n_head*hdv]
+ * (writes); probs receives the softmax rows (n_head * per_head floats). */
 void paw_attention_train_forward(paw_pool *p, float *out, float *probs, const float *q,
-                                 const float *k, const float *v, const paw_attn_span *span,
-                                 const int64_t *poff, const paw_attn_shape *s);
-/* dq, dk, dv += the gradient of the above given dout.  scratch: per-thread
- * K/V gradients, paw_attention_scratch_floats() floats. */
+                                 const float *k, const float *v, const paw_attn_layout *l,
+                                 const paw_attn_shape *s, float *scratch);
+/* dq, dk, dv += the gradient of the above given dout. */
 void paw_attention_train_backward(paw_pool *p, float *dq, float *dk, float *dv, const float *dout,
                                   const float *probs, const float *q, const float *k,
-                                  const float *v, const paw_attn_span *span, const int64_t *poff,
+                                  const float *v, const paw_attn_layout *l,
                                   const paw_attn_shape *s, float *scratch);
-int64_t paw_attention_scratch_floats(int nth, const paw_attn_shape *s);
+/* Floats of scratch either direction needs. */
+int64_t paw_attention_scratch_floats(const paw_attn_layout *l, const paw_attn_shape *s);
+/* C[t][c] = (acc ? C[t][c] : 0) + sum_r A[t*as + r*ar] B[r*ldb + c] for
+ * t < nt, c < nc, r < nr (rows of C ldc floats apart), each element one FMA
+ * chain over r ascending: the small products of attention and LoRA.  The
+ * _avx2 kernel (backward_avx2.c) only after paw_cpu_avx2(). */
+void paw_gemm_acc(float *C, int64_t ldc, const float *A, int64_t as, int64_t ar, const float *B,
+                  int64_t ldb, int64_t nt, int64_t nc, int64_t nr, int acc);
+void paw_gemm_acc_avx2(float *C, int64_t ldc, const float *A, int64_t as, int64_t ar,
+                       const float *B, int64_t ldb, int64_t nt, int64_t nc, int64_t nr, int acc);
+
+/* backward_avx2.c, only after paw_cpu_avx2(), with a vector e^x (within a
+ * few ulp of expf): one attention softmax row of n scaled scores, zeros after n
+ * up to w; its backward in place (d: dP in, dS out); sum_i e^(x_i - m) in
+ * double; x = w e^(x - m); paw_swiglu_backward and paw_swiglu_forward. */
+void   paw_softmax_row_avx2(float *p, int64_t n, int64_t w, float scale);
+void   paw_dsoftmax_row_avx2(float *d, const float *p, int64_t n, int64_t w, float scale);
+double paw_exp_sum_avx2(const float *x, int64_t n, float m);
+void   paw_exp_scale_avx2(float *x, int64_t n, float m, float w);
+void   paw_swiglu_backward_avx2(float *dgate, float *dup, const float *dout, const float *gate,
+                                const float *up, int64_t n);
+void   paw_swiglu_forward_avx2(float *out, const float *gate, const float *up, int64_t n);
+
+/* rows.c: the per-element and per-row steps of a layer over the pool, each
+ * element computed by the serial function named (same results), except
+ * SwiGLU, whose AVX2 twins use the vector e^x (within a few ulp of expf). */
+void paw_par_swiglu_forward(paw_pool *p, float *h, const float *gate, const float *up, int64_t n);
+void paw_par_swiglu_backward(paw_pool *p, float *dgate, float *dup, const float *dout,
+                             const float *gate, const float *up, int64_t n);
+void paw_par_gelu_forward(paw_pool *p, float *h, const float *x, int64_t n);
+void paw_par_gelu_backward(paw_pool *p, float *dx, const float *dout, const float *x, int64_t n);
+/* out = a + b */
+void paw_par_add(paw_pool *p, float *out, const float *a, const float *b, int64_t n);
+/* The model's norm over T rows: out = norm(x) (dy NULL), or its backward
+ * out += d norm(x)/dx · dy. */
+void paw_par_norm(paw_pool *p, const paw_model *m, float *out, const float *dy, const float *x,
+                  const float *w, const float *bias, int64_t T);
+/* Rope (or its backward) on N rows of n_heads heads; row i at position
+ * pos[i] of the table cs (paw_rope_table's layout). */
+void paw_par_rope(paw_pool *p, float *x, const float *cs, const int32_t *pos, int64_t N,
+                  int n_heads, int head_dim, int n_rot, int mode, int backward);
+/* Cross-entropy of n logit rows: row_loss[i] = w[i] (lse - logit[tgt[i]]);
+ * with want_grad the rows become w[i] (softmax - onehot(tgt[i])). */
+void paw_par_xent(paw_pool *p, float *logits, int64_t V, int64_t n, const int32_t *tgt,
+                  const float *w, int want_grad, double *row_loss);
+
+/* The LoRA path of one projection (lora_grad.c): A [r][n_in], B [rows][r].
+ * Forward: u = x Aᵀ (writes, [T][r]) and y += s u Bᵀ; scratch
+ * (n_in + rows) * r floats. */
+void paw_lora_forward(paw_pool *p, float *y, float *u, const float *x, const float *A,
+                      const float *B, int64_t T, int64_t n_in, int64_t rows, int r, float s,
+                      float *scratch);
+/* Backward given dY: du = s dY B (writes), dX += add (if not NULL) + du A
+ * (unless dX is NULL), gA += duᵀ x, gB += s dYᵀ u; scratch r * rows floats. */
+void paw_lora_backward(paw_pool *p, float *dX, const float *add, float *du, const float *dY,
+                       const float *x, const float *u, const float *A, const float *B,
+                       float *gA, float *gB, int64_t T, int64_t n_in, int64_t rows, int r,
+                       float s, float *scratch);
 
 /* dX[t][k] (+)= sum_r dY[t][r] W[r][k]: the input gradient of Y = X Wᵀ,
  * computed from W's stored (quantised) rows, dequantised one panel at a time
@@ -78,19 +165,6 @@ void paw_matmul_backward(paw_pool *p, float *dX, const void *W, int type, int64_
  * (rows ldx/ldy/ldp floats apart).  Only after paw_cpu_avx2(). */
 void paw_panel_backward_avx2(float *dX, int64_t ldx, const float *dY, int64_t ldy,
                              const float *P, int64_t ldp, int64_t T, int64_t nr, int64_t cw);
-/* backward_avx2.c: sum a[i] b[i] and y += a x over n floats (attention's
- * vector loops; only after paw_cpu_avx2()). */
-float paw_dot_avx2(const float *a, const float *b, int64_t n);
-void  paw_axpy_avx2(float *y, float a, const float *x, int64_t n);
-/* The training attention's pool tasks built with those inlined (the job is
- * attn_train.inc's attn_train_job). */
-void  paw_attn_fwd_task_avx2(void *job, int ith, int nth);
-void  paw_attn_bwd_task_avx2(void *job, int ith, int nth);
-/* G[o][j] += s * sum_t A[t][o] B[t][j] for o < ro, j < cj: the weight
- * gradient of a linear map (dB = s dYᵀ U, dA = dUᵀ X). */
-void paw_outer_accumulate(paw_pool *p, float *G, const float *A, int64_t ro, const float *B,
-                          int64_t cj, int64_t T, float s);
-
 /* --------------------------------------------------------------- LoRA */
 
 /* One adapted projection: A [r][n_in], B [rows][r] inside the trainer's flat
@@ -141,7 +215,7 @@ float paw_adamw_lr(const paw_adamw *o, int32_t step);
 /* Clips grads to the global norm o->clip (0 = no clip) and applies one AdamW
  * update (step is 1-based for the bias correction).  Returns the norm before
  * clipping. */
-double paw_adamw_update(const paw_adamw *o, int32_t step, float *params, float *grads,
-                        float *m, float *v, int64_t n);
+double paw_adamw_update(paw_pool *p, const paw_adamw *o, int32_t step, float *params,
+                        float *grads, float *m, float *v, int64_t n);
 
 #endif

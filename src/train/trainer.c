@@ -2,22 +2,27 @@
  * a packed batch.
  *
  * A batch is one shared prefix (the pseudo-program) and n examples.  They are
- * packed into one sequence of N = P + sum(n_i) tokens: the prefix at
- * positions 0..P-1, then each example at positions P..P+n_i-1.  Attention
- * masks each token to the prefix plus its own example (paw_attn_span), so
+ * packed into one sequence of N = P + sum(n_i - 1) tokens: the prefix at
+ * positions 0..P-1, then each example at positions P..P+n_i-2 (its last
+ * token is only a target).  Attention masks each token to the prefix plus
+ * its own example (paw_attn_seg, attention.c), so
  * the prefix's rows are computed once per step and its K/V gradients collect
  * the contributions of every example in one backward pass — the same sums
  * as running each example on its own, without repeating the prefix.
  *
  * Every layer works on all N rows at once, so each frozen weight panel is
- * dequantised once per step and reused for N tokens.  The forward calls the
- * layer functions of forward.c (norms, rope, activations) and paw_matmul,
- * so it computes what inference computes; attention is the training version
- * of backward.c, which keeps its softmax rows for the backward.
+ * dequantised once per step and reused for N tokens; the top layer, from its
+ * O projection on, only on the M loss rows (nothing reads the others), and
+ * layer 0 computes no input gradient.  The forward calls the layer functions
+ * of forward.c (norms, rope, GELU) and paw_matmul, so it computes what
+ * inference computes (SwiGLU and softmaxes use a vector e^x within a few ulp
+ * of expf); attention is attention.c's, which keeps its softmax rows for the
+ * backward.
  *
  * Memory is planned as a table of sizes (plan()) and allocated once, grown
  * only when a larger batch arrives. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/common.h"
@@ -157,24 +162,43 @@ static size_t wt_bytes(const paw_mat *w)
 }
 
 /* Wᵀ row c = column c of W: W is dequantised 32 rows at a time, so each
- * group of 32 gives one Q8_0 block of every Wᵀ row. */
-static int build_wt(const paw_mat *w, uint8_t *dst)
+ * group of 32 gives one Q8_0 block of every Wᵀ row.  Groups are split over
+ * the pool (the 49152-row head alone is 1536 of them). */
+typedef struct wt_job {
+    const paw_mat *w;
+    uint8_t *dst;
+    int64_t n_groups;
+    atomic_llong next;
+    atomic_int failed;
+} wt_job;
+
+static void wt_task(void *arg, int ith, int nth)
 {
-    const int64_t rows = w->rows, n_in = w->n_in;
-    const size_t wrow = paw_type_row_bytes(w->type, n_in), trow = paw_type_row_bytes(PAW_TYPE_Q8_0, rows);
-    float *buf = malloc(sizeof(float) * 32 * (size_t)n_in);
-    if (!buf) return paw_err(PAW_ENOMEM, "train: out of memory");
-    float col[32];
-    for (int64_t r0 = 0; r0 < rows; r0 += 32) {
+    wt_job *j = arg;
+    (void)nth;
+    const int64_t rows = j->w->rows, n_in = j->w->n_in;
+    const size_t wrow = paw_type_row_bytes(j->w->type, n_in), trow = paw_type_row_bytes(PAW_TYPE_Q8_0, rows);
+    float *buf = malloc(sizeof(float) * 32 * (size_t)n_in), col[32];
+    if (!buf) { atomic_store(&j->failed, 1); return; }
+    for (int64_t g = ith; g < j->n_groups; g = atomic_fetch_add(&j->next, 1)) {
+        const int64_t r0 = g * 32;
         for (int r = 0; r < 32; r++)
-            paw_dequantize(w->type, (const uint8_t *)w->w + (size_t)(r0 + r) * wrow, buf + (int64_t)r * n_in, n_in);
+            paw_dequantize(j->w->type, (const uint8_t *)j->w->w + (size_t)(r0 + r) * wrow, buf + (int64_t)r * n_in, n_in);
         for (int64_t c = 0; c < n_in; c++) {
             for (int r = 0; r < 32; r++) col[r] = buf[(int64_t)r * n_in + c];
-            paw_quantize(PAW_TYPE_Q8_0, col, dst + (size_t)c * trow + (size_t)(r0 / 32) * sizeof(paw_block_q8_0), 32);
+            paw_quantize_row_q8_0(col, j->dst + (size_t)c * trow + (size_t)g * sizeof(paw_block_q8_0), 32);
         }
     }
     free(buf);
-    return PAW_OK;
+}
+
+static int build_wt(paw_trainer *t, const paw_mat *w, uint8_t *dst)
+{
+    wt_job j = { .w = w, .dst = dst, .n_groups = w->rows / 32 };
+    atomic_init(&j.next, t->n_threads);
+    atomic_init(&j.failed, 0);
+    paw_pool_run(t->pool, wt_task, &j);
+    return atomic_load(&j.failed) ? paw_err(PAW_ENOMEM, "train: out of memory") : PAW_OK;
 }
 
 static int build_all_wt(paw_trainer *t)
@@ -195,7 +219,7 @@ static int build_all_wt(paw_trainer *t)
     for (int64_t i = 0; i < n; i++) {
         const paw_mat *w = i < n - 1 ? &m->layers[i / PAW_PROJ_COUNT].proj[i % PAW_PROJ_COUNT] : &m->output;
         if (!wants_wt(w)) continue;
-        int rc = build_wt(w, cur);
+        int rc = build_wt(t, w, cur);
         if (rc) return rc;
         t->wt[i] = cur;
         cur += wt_bytes(w);
@@ -241,21 +265,26 @@ typedef struct layer_acts {
 
 typedef struct batch {
     int64_t N, M, n_probs, n_pos;    /* tokens, loss rows, probs per layer   */
+    int32_t n_seg, n_items, n_kblocks;
     /* inputs */
     int32_t *ids, *pos, *loss_row, *loss_tgt;
     float *loss_w;
-    paw_attn_span *span;
-    int64_t *poff;
+    paw_attn_seg *segs;              /* the prefix (if any), then examples   */
+    paw_attn_item *items;
+    int32_t *kblocks;
+    paw_attn_layout lay;
     /* saved activations */
     float *xs;                       /* [n_layer + 1][N][E] residual stream   */
     layer_acts *L;
     float *rope_cs;                  /* [n_pos][n_rot/2][2]                   */
     float *xf, *xfn;                 /* [M][E] final rows, normed              */
+    float *top_att, *top_res;        /* [M][ad], [M][E]: the top layer's loss rows */
     /* scratch */
-    float *tmp, *lora_y, *h, *qkv;   /* [N][E], [N][max rows], [N][F], [N][qkv] */
+    float *tmp, *h, *qkv;            /* [N][max rows], [N][F], [N][qkv]       */
     float *dx, *dxn, *dq, *dk, *dv, *dq2, *dk2, *datt, *dh, *dffa, *dffb, *du;
-    float *bt;                       /* [r][max rows]: a LoRA B transposed     */
+    float *lora_scr;                 /* [2][max rows][r]: paw_lora_* scratch   */
     float *logits, *dxf, *dxf_in;    /* [LOGIT_CHUNK][V], [M][E], [M][E]      */
+    float *top_datt;                 /* [M][ad]                               */
     float *attn_scratch;
 } batch;
 
@@ -284,8 +313,9 @@ static size_t plan(const paw_trainer *t, batch *b, uint8_t *base, int want_grad)
     b->loss_row = take(&cur, sizeof(int32_t) * b->M);
     b->loss_tgt = take(&cur, sizeof(int32_t) * b->M);
     b->loss_w = TAKEF(b->M);
-    b->span = take(&cur, sizeof(paw_attn_span) * N);
-    b->poff = take(&cur, sizeof(int64_t) * N);
+    b->segs = take(&cur, sizeof(paw_attn_seg) * (size_t)b->n_seg);
+    b->items = take(&cur, sizeof(paw_attn_item) * (size_t)b->n_items);
+    b->kblocks = take(&cur, sizeof(int32_t) * 3 * (size_t)b->n_kblocks);
     b->L = take(&cur, sizeof(layer_acts) * hp->n_layer);
     b->xs = TAKEF((hp->n_layer + 1) * N * E);
     for (int il = 0; il < hp->n_layer; il++) {
@@ -310,11 +340,18 @@ static size_t plan(const paw_trainer *t, batch *b, uint8_t *base, int want_grad)
     b->rope_cs = TAKEF(b->n_pos * PAW_MAX(hp->n_rot, 2));
     b->xf = TAKEF(b->M * E);
     b->xfn = TAKEF(b->M * E);
+    b->top_att = TAKEF(b->M * ad);
+    b->top_res = TAKEF(b->M * E);
     b->tmp = TAKEF(N * max_rows);
-    b->lora_y = TAKEF(N * max_rows);
+    b->lora_scr = TAKEF(2 * max_rows * r);
     b->h = TAKEF(N * F);
     b->qkv = fused ? TAKEF(N * (qd + kd + vd)) : NULL;
     b->logits = TAKEF(LOGIT_CHUNK * hp->n_vocab);
+    /* the layout's counts are final here; its arrays are filled later */
+    b->lay = (paw_attn_layout){ .n_seg = b->n_seg, .n_items = b->n_items,
+                                .n_kblocks = b->n_kblocks, .per_head = b->n_probs / hp->n_head };
+    paw_attn_shape as = { N, hp->n_head, hp->n_head_kv, hp->head_dim, hp->head_dim_v };
+    b->attn_scratch = TAKEF(paw_attention_scratch_floats(&b->lay, &as));
     if (want_grad) {
         b->dx = TAKEF(N * E);
         b->dxn = TAKEF(N * E);
@@ -328,13 +365,26 @@ static size_t plan(const paw_trainer *t, batch *b, uint8_t *base, int want_grad)
         b->dffa = TAKEF(N * F);
         b->dffb = TAKEF(N * F);
         b->du = TAKEF(N * r);
-        b->bt = TAKEF(max_rows * r);
         b->dxf = TAKEF(b->M * E);
         b->dxf_in = TAKEF(b->M * E);
-        paw_attn_shape s = { N, hp->n_head, hp->n_head_kv, hp->head_dim, hp->head_dim_v };
-        b->attn_scratch = TAKEF(paw_attention_scratch_floats(t->n_threads, &s));
+        b->top_datt = TAKEF(b->M * ad);
     }
     return (size_t)(cur - base);
+}
+
+/* An example's last token is never packed: no loss row reads its output
+ * and no other row sees it, so it would only cost work. */
+static int32_t packed_len(const paw_train_example *e) { return e->n - 1; }
+
+/* Adds one attention segment's counts to b. */
+static void count_seg(batch *b, int32_t len, int32_t pre_end)
+{
+    const paw_attn_seg sg = { 0, len, pre_end };
+    int64_t ph;
+    b->n_items += paw_attn_items(NULL, &sg, 1, &ph);
+    b->n_kblocks += paw_attn_key_blocks(NULL, &sg, 1);
+    b->n_probs += ph;
+    b->n_seg++;
 }
 
 /* Checks the batch and fills its counts. */
@@ -343,14 +393,16 @@ static int batch_counts(const paw_trainer *t, const int32_t *prefix, int32_t P,
 {
     const paw_hparams *hp = &t->model->hp;
     if (P < 0 || n_ex < 1 || (P && !prefix) || !ex) return paw_err(PAW_EINVAL, "train: empty batch");
-    int64_t N = P, M = 0, probs = (int64_t)P * (P + 1) / 2, maxn = 0;
+    int64_t N = P, M = 0, maxn = 0;
+    b->n_probs = b->n_seg = b->n_items = b->n_kblocks = 0;
+    if (P) count_seg(b, P, 0);
     for (int32_t i = 0; i < n_ex; i++) {
         const paw_train_example *e = &ex[i];
         if (!e->ids || e->n_prompt < 1 || e->n <= e->n_prompt)
             return paw_err(PAW_EINVAL, "train: example %d needs >= 1 prompt and >= 1 output token", i);
-        N += e->n;
+        N += packed_len(e);
         M += e->n - e->n_prompt;
-        probs += (int64_t)e->n * P + (int64_t)e->n * (e->n + 1) / 2;
+        count_seg(b, packed_len(e), P);
         maxn = PAW_MAX(maxn, e->n);
     }
     if (P + maxn > hp->n_ctx_train)
@@ -358,7 +410,7 @@ static int batch_counts(const paw_trainer *t, const int32_t *prefix, int32_t P,
                        P, (long long)maxn, hp->n_ctx_train);
     b->N = N;
     b->M = M;
-    b->n_probs = probs * hp->n_head;
+    b->n_probs *= hp->n_head;
     b->n_pos = P + maxn;
     return PAW_OK;
 }
@@ -367,21 +419,16 @@ static int batch_fill(const paw_trainer *t, const int32_t *prefix, int32_t P,
                       const paw_train_example *ex, int32_t n_ex, batch *b)
 {
     const int32_t V = t->model->hp.n_vocab;
-    int64_t row = 0, lr = 0, po = 0;
-    const int n_head = t->model->hp.n_head;
+    int64_t row = 0, lr = 0;
+    int32_t ns = 0;
     for (int32_t i = -1; i < n_ex; i++) {
         const int32_t *ids = i < 0 ? prefix : ex[i].ids;
-        const int32_t n = i < 0 ? P : ex[i].n;
-        const int64_t start = row;
-        for (int32_t j = 0; j < n; j++, row++) {
+        const int32_t n = i < 0 ? P : ex[i].n, packed = i < 0 ? P : packed_len(&ex[i]);
+        if (!n) continue;
+        b->segs[ns++] = (paw_attn_seg){ (int32_t)row, packed, i < 0 ? 0 : P };
+        for (int32_t j = 0; j < n; j++) {
             if (ids[j] < 0 || ids[j] >= V)
                 return paw_err(PAW_EINVAL, "train: token id %d outside the vocabulary", ids[j]);
-            b->ids[row] = ids[j];
-            b->pos[row] = i < 0 ? j : P + j;
-            b->span[row] = i < 0 ? (paw_attn_span){ (int32_t)row + 1, (int32_t)row + 1 }
-                                 : (paw_attn_span){ P, (int32_t)start };
-            b->poff[row] = po;
-            po += (int64_t)n_head * (i < 0 ? row + 1 : P + j + 1);
             /* Token j of the output is predicted by the row before it. */
             if (i >= 0 && j >= ex[i].n_prompt) {
                 b->loss_row[lr] = (int32_t)row - 1;
@@ -389,79 +436,74 @@ static int batch_fill(const paw_trainer *t, const int32_t *prefix, int32_t P,
                 b->loss_w[lr] = 1.0f / ((float)n_ex * (float)(n - ex[i].n_prompt));
                 lr++;
             }
+            if (j >= packed) continue;
+            b->ids[row] = ids[j];
+            b->pos[row] = i < 0 ? j : P + j;
+            row++;
         }
     }
+    paw_attn_items(b->items, b->segs, b->n_seg, NULL);
+    paw_attn_key_blocks(b->kblocks, b->segs, b->n_seg);
+    b->lay.segs = b->segs;
+    b->lay.items = b->items;
+    b->lay.kblocks = b->kblocks;
     return PAW_OK;
 }
 
 /* ------------------------------------------------------------- forward */
 
-/* y[N][rows] = W x + bias + scale B (A x); A x is kept in u for the backward. */
-static void lin(paw_trainer *t, batch *b, int il, int pr, float *y, const float *x)
+/* y[T][rows] = W x + bias + scale B (A x); A x is kept in u for the backward. */
+static void lin(paw_trainer *t, batch *b, int il, int pr, float *y, const float *x, int64_t T)
 {
     const paw_mat *w = &t->model->layers[il].proj[pr];
-    const int64_t N = b->N;
-    paw_matmul(t->pool, y, w->w, w->type, w->rows, w->n_in, x, N);
+    paw_matmul(t->pool, y, w->w, w->type, w->rows, w->n_in, x, T);
     if (w->b)
-        for (int64_t i = 0; i < N; i++)
+        for (int64_t i = 0; i < T; i++)
             for (int64_t r = 0; r < w->rows; r++) y[i * w->rows + r] += w->b[r];
     const int32_t si = t->slot_of[il * PAW_PROJ_COUNT + pr];
     if (si < 0) return;
     const paw_lora_slot *s = &t->slots[si];
-    float *u = b->L[il].u[pr];
-    paw_matmul(t->pool, u, t->params + s->a_off, PAW_TYPE_F32, t->rank, s->n_in, x, N);
-    paw_matmul(t->pool, b->lora_y, t->params + s->b_off, PAW_TYPE_F32, s->rows, t->rank, u, N);
-    for (int64_t i = 0; i < N * s->rows; i++) y[i] += t->scale * b->lora_y[i];
+    paw_lora_forward(t->pool, y, b->L[il].u[pr], x, t->params + s->a_off, t->params + s->b_off, T,
+                     s->n_in, s->rows, t->rank, t->scale, b->lora_scr);
 }
 
-/* dX += dY · W (frozen, from its stored rows) plus the LoRA path, whose A and
- * B gradients are added to t->grads. */
+/* dX = dY · W (frozen, from its stored rows) plus the LoRA path, whose A
+ * and B gradients are added to t->grads; accumulate: dX += instead; dX
+ * NULL: the LoRA gradients alone (nothing below needs dX). */
 static void lin_backward(paw_trainer *t, batch *b, int il, int pr, float *dX, const float *dY,
-                         const float *x)
+                         const float *x, int64_t T, int accumulate)
 {
     const paw_mat *w = &t->model->layers[il].proj[pr];
-    const int64_t N = b->N;
-    input_grad(t, w, t->wt ? t->wt[il * PAW_PROJ_COUNT + pr] : NULL, dX, dY, N, 1, b->tmp);
     const int32_t si = t->slot_of[il * PAW_PROJ_COUNT + pr];
+    const void *wt = t->wt ? t->wt[il * PAW_PROJ_COUNT + pr] : NULL;
+    /* With a LoRA the frozen part's sum is added in its token pass. */
+    const int via_tmp = accumulate && wt && si >= 0;
+    if (dX) input_grad(t, w, wt, via_tmp ? b->tmp : dX, dY, T, accumulate && !via_tmp, b->tmp);
     if (si < 0) return;
     const paw_lora_slot *s = &t->slots[si];
-    const float *A = t->params + s->a_off, *B = t->params + s->b_off;
-    /* du = s dY B;  dB += s dYᵀ u;  dA += duᵀ x;  dX += du A. */
-    /* du through Bᵀ (r rows of d_out): the forward's f32 gemm then runs along
-     * the long dimension instead of r-wide strips. */
-    for (int64_t o = 0; o < s->rows; o++)
-        for (int64_t k = 0; k < t->rank; k++) b->bt[k * s->rows + o] = B[o * t->rank + k];
-    paw_matmul(t->pool, b->du, b->bt, PAW_TYPE_F32, t->rank, s->rows, dY, N);
-    for (int64_t i = 0; i < N * t->rank; i++) b->du[i] *= t->scale;
-    paw_outer_accumulate(t->pool, t->grads + s->b_off, dY, s->rows, b->L[il].u[pr], t->rank, N, t->scale);
-    paw_outer_accumulate(t->pool, t->grads + s->a_off, b->du, t->rank, x, s->n_in, N, 1.0f);
-    paw_matmul_backward(t->pool, dX, A, PAW_TYPE_F32, t->rank, s->n_in, b->du, N, 1);
+    paw_lora_backward(t->pool, dX, via_tmp ? b->tmp : NULL, b->du, dY, x, b->L[il].u[pr],
+                      t->params + s->a_off, t->params + s->b_off, t->grads + s->a_off,
+                      t->grads + s->b_off, T, s->n_in, s->rows, t->rank, t->scale, b->lora_scr);
 }
 
-static void norm_fwd(const paw_model *m, float *out, const float *x, const float *w,
+static void norm_fwd(paw_trainer *t, float *out, const float *x, const float *w,
                      const float *bias, int64_t T)
 {
-    if (m->arch->norm == PAW_NORM_RMS) paw_rmsnorm_forward(out, x, w, T, m->hp.n_embd, m->hp.norm_eps);
-    else paw_layernorm_forward(out, x, w, bias, T, m->hp.n_embd, m->hp.norm_eps);
+    paw_par_norm(t->pool, t->model, out, NULL, x, w, bias, T);
 }
 
-static void norm_bwd(const paw_model *m, float *dx, const float *dy, const float *x,
-                     const float *w, int64_t T)
+static void norm_bwd(paw_trainer *t, float *dx, const float *dy, const float *x, const float *w,
+                     int64_t T)
 {
-    if (m->arch->norm == PAW_NORM_RMS) paw_rmsnorm_backward(dx, dy, x, w, T, m->hp.n_embd, m->hp.norm_eps);
-    else paw_layernorm_backward(dx, dy, x, w, T, m->hp.n_embd, m->hp.norm_eps);
+    paw_par_norm(t->pool, t->model, dx, dy, x, w, NULL, T);
 }
 
-static void rope_rows(const paw_model *m, const batch *b, float *x, int n_heads, int backward)
+static void rope_rows(paw_trainer *t, const batch *b, float *x, int n_heads, int backward)
 {
-    const paw_hparams *hp = &m->hp;
-    if (m->arch->rope == PAW_ROPE_NONE || hp->n_rot <= 0) return;
-    const int64_t w = (int64_t)n_heads * hp->head_dim, half = hp->n_rot / 2;
-    for (int64_t i = 0; i < b->N; i++) {
-        const float *cs = b->rope_cs + (int64_t)b->pos[i] * half * 2;
-        if (backward) paw_rope_backward(x + i * w, cs, 1, n_heads, hp->head_dim, hp->n_rot, m->arch->rope);
-        else paw_rope_forward(x + i * w, cs, 1, n_heads, hp->head_dim, hp->n_rot, m->arch->rope);
-    }
+    const paw_model *m = t->model;
+    if (m->arch->rope == PAW_ROPE_NONE || m->hp.n_rot <= 0) return;
+    paw_par_rope(t->pool, x, b->rope_cs, b->pos, b->N, n_heads, m->hp.head_dim, m->hp.n_rot,
+                 m->arch->rope, backward);
 }
 
 static paw_attn_shape attn_shape(const paw_model *m, const batch *b)
@@ -486,21 +528,47 @@ static void embed(const paw_model *m, batch *b)
     }
 }
 
+/* Only the loss rows of the top layer's output are ever read, so from its
+ * O projection on the top layer works on those M rows, gathered in order
+ * (row i is packed row loss_row[i]); every other layer on all N. */
+static int is_top(const paw_trainer *t, int il) { return il == t->model->hp.n_layer - 1; }
+
+/* The feed-forward half on T rows: x_out = x_mid + ffn(norm(x_mid)). */
+static void ffn_forward(paw_trainer *t, batch *b, int il, int64_t T, float *x_out)
+{
+    const paw_model *m = t->model;
+    const paw_layer *L = &m->layers[il];
+    layer_acts *a = &b->L[il];
+    const int64_t E = m->hp.n_embd, F = m->hp.n_ff;
+    norm_fwd(t, a->xn2, a->x_mid, L->ffn_norm, L->ffn_norm_b, T);
+    if (m->arch->ffn == PAW_FFN_SWIGLU) {
+        lin(t, b, il, PAW_PROJ_GATE, a->ffa, a->xn2, T);
+        lin(t, b, il, PAW_PROJ_UP, a->ffb, a->xn2, T);
+        paw_par_swiglu_forward(t->pool, b->h, a->ffa, a->ffb, T * F);
+    } else {
+        lin(t, b, il, PAW_PROJ_UP, a->ffa, a->xn2, T);
+        paw_par_gelu_forward(t->pool, b->h, a->ffa, T * F);
+    }
+    lin(t, b, il, PAW_PROJ_DOWN, b->tmp, b->h, T);
+    paw_par_add(t->pool, x_out, a->x_mid, b->tmp, T * E);
+}
+
 static void layer_forward(paw_trainer *t, batch *b, int il)
 {
     const paw_model *m = t->model;
     const paw_hparams *hp = &m->hp;
     const paw_layer *L = &m->layers[il];
     layer_acts *a = &b->L[il];
-    const int64_t N = b->N, E = hp->n_embd, F = hp->n_ff;
+    const int top = is_top(t, il);
+    const int64_t N = b->N, E = hp->n_embd, T = top ? b->M : N;
     const int64_t qd = (int64_t)hp->n_head * hp->head_dim, kd = (int64_t)hp->n_head_kv * hp->head_dim;
-    const int64_t vd = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    const int64_t vd = (int64_t)hp->n_head_kv * hp->head_dim_v, ad = (int64_t)hp->n_head * hp->head_dim_v;
     const float *x_in = b->xs + il * N * E;
     float *x_out = b->xs + (il + 1) * N * E;
 
-    norm_fwd(m, a->xn1, x_in, L->attn_norm, L->attn_norm_b, N);
+    norm_fwd(t, a->xn1, x_in, L->attn_norm, L->attn_norm_b, N);
     if (L->proj[PAW_PROJ_QKV].w) {
-        lin(t, b, il, PAW_PROJ_QKV, b->qkv, a->xn1);
+        lin(t, b, il, PAW_PROJ_QKV, b->qkv, a->xn1, N);
         for (int64_t i = 0; i < N; i++) {
             const float *row = b->qkv + i * (qd + kd + vd);
             memcpy(a->q_pre + i * qd, row, (size_t)qd * sizeof(float));
@@ -508,75 +576,94 @@ static void layer_forward(paw_trainer *t, batch *b, int il)
             memcpy(a->v + i * vd, row + qd + kd, (size_t)vd * sizeof(float));
         }
     } else {
-        lin(t, b, il, PAW_PROJ_Q, a->q_pre, a->xn1);
-        lin(t, b, il, PAW_PROJ_K, a->k_pre, a->xn1);
-        lin(t, b, il, PAW_PROJ_V, a->v, a->xn1);
+        lin(t, b, il, PAW_PROJ_Q, a->q_pre, a->xn1, N);
+        lin(t, b, il, PAW_PROJ_K, a->k_pre, a->xn1, N);
+        lin(t, b, il, PAW_PROJ_V, a->v, a->xn1, N);
     }
     if (L->q_norm) {
         paw_rmsnorm_forward(a->q, a->q_pre, L->q_norm, N * hp->n_head, hp->head_dim, hp->norm_eps);
         paw_rmsnorm_forward(a->k, a->k_pre, L->k_norm, N * hp->n_head_kv, hp->head_dim, hp->norm_eps);
     }
-    rope_rows(m, b, a->q, hp->n_head, 0);
-    rope_rows(m, b, a->k, hp->n_head_kv, 0);
+    rope_rows(t, b, a->q, hp->n_head, 0);
+    rope_rows(t, b, a->k, hp->n_head_kv, 0);
     paw_attn_shape s = attn_shape(m, b);
-    paw_attention_train_forward(t->pool, a->att, a->probs, a->q, a->k, a->v, b->span, b->poff, &s);
-    lin(t, b, il, PAW_PROJ_O, b->tmp, a->att);
-    for (int64_t i = 0; i < N * E; i++) a->x_mid[i] = x_in[i] + b->tmp[i];
-
-    norm_fwd(m, a->xn2, a->x_mid, L->ffn_norm, L->ffn_norm_b, N);
-    if (m->arch->ffn == PAW_FFN_SWIGLU) {
-        lin(t, b, il, PAW_PROJ_GATE, a->ffa, a->xn2);
-        lin(t, b, il, PAW_PROJ_UP, a->ffb, a->xn2);
-        paw_swiglu_forward(b->h, a->ffa, a->ffb, N * F);
-    } else {
-        lin(t, b, il, PAW_PROJ_UP, a->ffa, a->xn2);
-        paw_gelu_forward(b->h, a->ffa, N * F);
+    paw_attention_train_forward(t->pool, a->att, a->probs, a->q, a->k, a->v, &b->lay, &s,
+                                b->attn_scratch);
+    const float *att = a->att, *res = x_in;
+    if (top) {   /* gather the loss rows */
+        for (int64_t i = 0; i < T; i++) {
+            memcpy(b->top_att + i * ad, a->att + (int64_t)b->loss_row[i] * ad, (size_t)ad * sizeof(float));
+            memcpy(b->top_res + i * E, x_in + (int64_t)b->loss_row[i] * E, (size_t)E * sizeof(float));
+        }
+        att = b->top_att;
+        res = b->top_res;
     }
-    lin(t, b, il, PAW_PROJ_DOWN, b->tmp, b->h);
-    for (int64_t i = 0; i < N * E; i++) x_out[i] = a->x_mid[i] + b->tmp[i];
+    lin(t, b, il, PAW_PROJ_O, b->tmp, att, T);
+    paw_par_add(t->pool, a->x_mid, res, b->tmp, T * E);
+    ffn_forward(t, b, il, T, x_out);
 }
 
-/* b->dx holds the gradient at the layer's output; on return, at its input. */
+/* The feed-forward half's backward on T rows: dx holds the gradient at
+ * x_out; on return, at x_mid (the residual's share plus the norm's). */
+static void ffn_backward(paw_trainer *t, batch *b, int il, int64_t T, float *dx)
+{
+    const paw_model *m = t->model;
+    const paw_layer *L = &m->layers[il];
+    layer_acts *a = &b->L[il];
+    const int64_t F = m->hp.n_ff;
+    /* the activation is recomputed rather than stored */
+    if (m->arch->ffn == PAW_FFN_SWIGLU) paw_par_swiglu_forward(t->pool, b->h, a->ffa, a->ffb, T * F);
+    else paw_par_gelu_forward(t->pool, b->h, a->ffa, T * F);
+    lin_backward(t, b, il, PAW_PROJ_DOWN, b->dh, dx, b->h, T, 0);
+    memset(b->dffa, 0, (size_t)(T * F) * sizeof(float));
+    if (m->arch->ffn == PAW_FFN_SWIGLU) {
+        memset(b->dffb, 0, (size_t)(T * F) * sizeof(float));
+        paw_par_swiglu_backward(t->pool, b->dffa, b->dffb, b->dh, a->ffa, a->ffb, T * F);
+        lin_backward(t, b, il, PAW_PROJ_GATE, b->dxn, b->dffa, a->xn2, T, 0);
+        lin_backward(t, b, il, PAW_PROJ_UP, b->dxn, b->dffb, a->xn2, T, 1);
+    } else {
+        paw_par_gelu_backward(t->pool, b->dffa, b->dh, a->ffa, T * F);
+        lin_backward(t, b, il, PAW_PROJ_UP, b->dxn, b->dffa, a->xn2, T, 0);
+    }
+    norm_bwd(t, dx, b->dxn, a->x_mid, L->ffn_norm, T);
+}
+
+/* b->dx holds the gradient at the layer's output (for the top layer: b->dxf_in,
+ * its M loss rows); on return b->dx holds it at the layer's input, except
+ * for layer 0, whose input gradient nothing reads. */
 static void layer_backward(paw_trainer *t, batch *b, int il)
 {
     const paw_model *m = t->model;
     const paw_hparams *hp = &m->hp;
     const paw_layer *L = &m->layers[il];
     layer_acts *a = &b->L[il];
-    const int64_t N = b->N, E = hp->n_embd, F = hp->n_ff;
+    const int top = is_top(t, il);
+    const int64_t N = b->N, E = hp->n_embd, T = top ? b->M : N;
     const int64_t qd = (int64_t)hp->n_head * hp->head_dim, kd = (int64_t)hp->n_head_kv * hp->head_dim;
     const int64_t vd = (int64_t)hp->n_head_kv * hp->head_dim_v, ad = (int64_t)hp->n_head * hp->head_dim_v;
     const float *x_in = b->xs + il * N * E;
+    float *dx = top ? b->dxf_in : b->dx;
 
-    /* feed-forward: the activation is recomputed rather than stored */
-    if (m->arch->ffn == PAW_FFN_SWIGLU) paw_swiglu_forward(b->h, a->ffa, a->ffb, N * F);
-    else paw_gelu_forward(b->h, a->ffa, N * F);
-    memset(b->dh, 0, (size_t)(N * F) * sizeof(float));
-    lin_backward(t, b, il, PAW_PROJ_DOWN, b->dh, b->dx, b->h);
-    memset(b->dffa, 0, (size_t)(N * F) * sizeof(float));
-    memset(b->dxn, 0, (size_t)(N * E) * sizeof(float));
-    if (m->arch->ffn == PAW_FFN_SWIGLU) {
-        memset(b->dffb, 0, (size_t)(N * F) * sizeof(float));
-        paw_swiglu_backward(b->dffa, b->dffb, b->dh, a->ffa, a->ffb, N * F);
-        lin_backward(t, b, il, PAW_PROJ_GATE, b->dxn, b->dffa, a->xn2);
-        lin_backward(t, b, il, PAW_PROJ_UP, b->dxn, b->dffb, a->xn2);
-    } else {
-        paw_gelu_backward(b->dffa, b->dh, a->ffa, N * F);
-        lin_backward(t, b, il, PAW_PROJ_UP, b->dxn, b->dffa, a->xn2);
-    }
-    norm_bwd(m, b->dx, b->dxn, a->x_mid, L->ffn_norm, N);
-
+    ffn_backward(t, b, il, T, dx);
     /* attention */
-    memset(b->datt, 0, (size_t)(N * ad) * sizeof(float));
-    lin_backward(t, b, il, PAW_PROJ_O, b->datt, b->dx, a->att);
+    lin_backward(t, b, il, PAW_PROJ_O, top ? b->top_datt : b->datt, dx, top ? b->top_att : a->att, T, 0);
+    if (top) {   /* scatter the loss rows back */
+        memset(b->datt, 0, (size_t)(N * ad) * sizeof(float));
+        memset(b->dx, 0, (size_t)(N * E) * sizeof(float));
+        for (int64_t i = 0; i < T; i++) {
+            const int64_t r = b->loss_row[i];
+            memcpy(b->datt + r * ad, b->top_datt + i * ad, (size_t)ad * sizeof(float));
+            memcpy(b->dx + r * E, dx + i * E, (size_t)E * sizeof(float));
+        }
+    }
     memset(b->dq, 0, (size_t)(N * qd) * sizeof(float));
     memset(b->dk, 0, (size_t)(N * kd) * sizeof(float));
     memset(b->dv, 0, (size_t)(N * vd) * sizeof(float));
     paw_attn_shape s = attn_shape(m, b);
     paw_attention_train_backward(t->pool, b->dq, b->dk, b->dv, b->datt, a->probs, a->q, a->k, a->v,
-                                 b->span, b->poff, &s, b->attn_scratch);
-    rope_rows(m, b, b->dq, hp->n_head, 1);
-    rope_rows(m, b, b->dk, hp->n_head_kv, 1);
+                                 &b->lay, &s, b->attn_scratch);
+    rope_rows(t, b, b->dq, hp->n_head, 1);
+    rope_rows(t, b, b->dk, hp->n_head_kv, 1);
     float *dq = b->dq, *dk = b->dk;
     if (L->q_norm) {
         memset(b->dq2, 0, (size_t)(N * qd) * sizeof(float));
@@ -586,7 +673,7 @@ static void layer_backward(paw_trainer *t, batch *b, int il)
         dq = b->dq2;
         dk = b->dk2;
     }
-    memset(b->dxn, 0, (size_t)(N * E) * sizeof(float));
+    float *dxn = il ? b->dxn : NULL;   /* layer 0: the LoRA gradients only */
     if (L->proj[PAW_PROJ_QKV].w) {
         for (int64_t i = 0; i < N; i++) {
             float *row = b->qkv + i * (qd + kd + vd);
@@ -594,13 +681,13 @@ static void layer_backward(paw_trainer *t, batch *b, int il)
             memcpy(row + qd, dk + i * kd, (size_t)kd * sizeof(float));
             memcpy(row + qd + kd, b->dv + i * vd, (size_t)vd * sizeof(float));
         }
-        lin_backward(t, b, il, PAW_PROJ_QKV, b->dxn, b->qkv, a->xn1);
+        lin_backward(t, b, il, PAW_PROJ_QKV, dxn, b->qkv, a->xn1, N, 0);
     } else {
-        lin_backward(t, b, il, PAW_PROJ_Q, b->dxn, dq, a->xn1);
-        lin_backward(t, b, il, PAW_PROJ_K, b->dxn, dk, a->xn1);
-        lin_backward(t, b, il, PAW_PROJ_V, b->dxn, b->dv, a->xn1);
+        lin_backward(t, b, il, PAW_PROJ_Q, dxn, dq, a->xn1, N, 0);
+        lin_backward(t, b, il, PAW_PROJ_K, dxn, dk, a->xn1, N, 1);
+        lin_backward(t, b, il, PAW_PROJ_V, dxn, b->dv, a->xn1, N, 1);
     }
-    norm_bwd(m, b->dx, b->dxn, x_in, L->attn_norm, N);
+    if (dxn) norm_bwd(t, b->dx, b->dxn, x_in, L->attn_norm, N);
 }
 
 /* Cross-entropy of the loss rows; with want_grad, b->dxf gets the gradient
@@ -614,21 +701,9 @@ static double head_loss(paw_trainer *t, batch *b, int want_grad)
         const int64_t n = PAW_MIN(LOGIT_CHUNK, b->M - r0);
         paw_matmul(t->pool, b->logits, m->output.w, m->output.type, m->output.rows,
                    m->output.n_in, b->xfn + r0 * E, n);
-        for (int64_t i = 0; i < n; i++) {
-            float *lg = b->logits + i * V;
-            float mx = -INFINITY;
-            for (int64_t v = 0; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
-            double sum = 0;
-            for (int64_t v = 0; v < V; v++) sum += exp((double)lg[v] - mx);
-            const double lse = mx + log(sum);
-            const int32_t tgt = b->loss_tgt[r0 + i];
-            const float w = b->loss_w[r0 + i];
-            loss += w * (lse - lg[tgt]);
-            if (!want_grad) continue;
-            /* d(lse - l_tgt)/dl = softmax - onehot, times the row's weight. */
-            for (int64_t v = 0; v < V; v++) lg[v] = w * (float)exp((double)lg[v] - lse);
-            lg[tgt] -= w;
-        }
+        double row_loss[LOGIT_CHUNK];
+        paw_par_xent(t->pool, b->logits, V, n, b->loss_tgt + r0, b->loss_w + r0, want_grad, row_loss);
+        for (int64_t i = 0; i < n; i++) loss += row_loss[i];
         if (want_grad)
             input_grad(t, &m->output, t->wt ? t->wt[(int64_t)m->hp.n_layer * PAW_PROJ_COUNT] : NULL,
                        b->dxf + r0 * E, b->logits, n, 0, NULL);
@@ -661,24 +736,18 @@ int paw_trainer_run(paw_trainer *t, const int32_t *prefix, int32_t n_prefix,
     if (m->arch->rope != PAW_ROPE_NONE && hp->n_rot > 0)
         paw_rope_table(b.rope_cs, 0, b.n_pos, hp, m->rope_freqs);
     for (int il = 0; il < hp->n_layer; il++) layer_forward(t, &b, il);
-    const float *x_last = b.xs + (int64_t)hp->n_layer * N * E;
-    for (int64_t i = 0; i < b.M; i++)
-        memcpy(b.xf + i * E, x_last + (int64_t)b.loss_row[i] * E, (size_t)E * sizeof(float));
-    norm_fwd(m, b.xfn, b.xf, m->out_norm, m->out_norm_b, b.M);
+    /* the top layer left its M loss rows, in order, at the start of its output */
+    memcpy(b.xf, b.xs + (int64_t)hp->n_layer * N * E, (size_t)(b.M * E) * sizeof(float));
+    norm_fwd(t, b.xfn, b.xf, m->out_norm, m->out_norm_b, b.M);
     *loss = head_loss(t, &b, want_grad);
     if (!want_grad) return PAW_OK;
 
     memset(t->grads, 0, (size_t)t->n_params * sizeof(float));
-    memset(b.dx, 0, (size_t)(N * E) * sizeof(float));
-    /* Only loss rows get a gradient from the head; the prefix and prompt
-     * rows get theirs through attention alone. */
-    float *dxf_in = b.dxf_in;
-    memset(dxf_in, 0, (size_t)(b.M * E) * sizeof(float));
-    norm_bwd(m, dxf_in, b.dxf, b.xf, m->out_norm, b.M);
-    for (int64_t i = 0; i < b.M; i++) {
-        float *d = b.dx + (int64_t)b.loss_row[i] * E;
-        for (int64_t c = 0; c < E; c++) d[c] += dxf_in[i * E + c];
-    }
+    /* Only loss rows get a gradient from the head (the top layer's
+     * backward starts from these M rows); the prefix and prompt rows get
+     * theirs through attention alone. */
+    memset(b.dxf_in, 0, (size_t)(b.M * E) * sizeof(float));
+    norm_bwd(t, b.dxf_in, b.dxf, b.xf, m->out_norm, b.M);
     for (int il = hp->n_layer - 1; il >= 0; il--) layer_backward(t, &b, il);
     return PAW_OK;
 }
@@ -697,7 +766,8 @@ int paw_trainer_step(paw_trainer *t, const int32_t *prefix, int32_t n_prefix,
     if (rc) return rc;
     if (!isfinite(l)) return paw_err(PAW_ERANGE, "train: loss is not finite at step %d", t->step);
     t->step++;
-    t->last_grad_norm = paw_adamw_update(&t->opt, t->step, t->params, t->grads, t->m, t->v, t->n_params);
+    t->last_grad_norm = paw_adamw_update(t->pool, &t->opt, t->step, t->params, t->grads, t->m, t->v,
+                                         t->n_params);
     if (loss) *loss = l;
     if (grad_norm) *grad_norm = t->last_grad_norm;
     return PAW_OK;

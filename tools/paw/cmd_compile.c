@@ -1,17 +1,24 @@
-/* cmd_compile.c — `paw compile`: spec + examples -> an installed neural
- * program (paw_compile).  Stages and progress on stderr; the program ID on
- * stdout, then a short report. */
+/* cmd_compile.c — `paw compile`: spec (+ examples, + a teacher) -> an
+ * installed neural program (paw_compile).  Stages and progress on stderr;
+ * the program ID on stdout, then a short report. */
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
 #include "cli.h"
 
 static const char usage_text[] =
-    "usage: paw compile \"SPEC\" --examples FILE.jsonl [-m/--base MODEL] [-o OUT.paw] [--no-teacher]\n"
-    "                   [--rank R] [--steps N] [--lr LR] [--seed S] [-t THREADS] [--timings]\n"
-    "  FILE.jsonl holds one {\"input\": ..., \"output\": ...} object per line.  --no-teacher\n"
-    "  (the only mode so far) trains on these examples alone.  The program is installed in\n"
-    "  the program cache (and written to OUT.paw with -o).  --timings records seconds per\n"
+    "usage: paw compile \"SPEC\" [--examples FILE.jsonl] [-m/--base MODEL] [-o OUT.paw]\n"
+    "                   [--teacher MODEL.gguf|NAME | --teacher-url URL [--teacher-model NAME] | --no-teacher]\n"
+    "                   [--synth N] [--min-examples N] [--rank R] [--steps N] [--lr LR] [--seed S]\n"
+    "                   [-t THREADS] [--timings]\n"
+    "  FILE.jsonl holds one {\"input\": ..., \"output\": ...} object per line.  A teacher writes\n"
+    "  the pseudo-program and synthesises N more examples (default 24; --synth 0: none):\n"
+    "  --teacher runs a local instruct GGUF (a path or a pulled model name), --teacher-url any\n"
+    "  OpenAI-compatible chat endpoint (key from $PAW_TEACHER_API_KEY, else $OPENAI_API_KEY;\n"
+    "  --teacher-model names the model it serves).  Without a teacher (--no-teacher, the\n"
+    "  default) the examples are required and are all it trains on.  Fewer than\n"
+    "  --min-examples valid examples (default 4) stop the compile.  The program is installed\n"
+    "  in the program cache (and written to OUT.paw with -o).  --timings records seconds per\n"
     "  stage in meta.metrics (the bundle bytes then vary from run to run).\n"
     "  Defaults: base smollm2-135m, rank 8, alpha 2*rank, lr 2e-3, at most 60 steps, seed 0.\n";
 
@@ -68,76 +75,133 @@ static void on_progress(void *ud, const char *stage, const char *msg)
     fprintf(stderr, "paw compile: [%s] %s\n", stage, msg);
 }
 
-int cmd_compile(int argc, char **argv)
+/* Everything the command line says. */
+typedef struct compile_args {
+    const char *spec, *examples, *model, *out;
+    const char *teacher, *teacher_url, *teacher_model;
+    int no_teacher, timings, synth_given;
+    double rank, steps, lr, seed, threads, synth, min_examples;
+} compile_args;
+
+static int usage_error(const char *msg, const char *arg)
 {
-    const char *spec = NULL, *examples_arg = NULL, *model_arg = "smollm2-135m", *out_arg = NULL;
-    double rank = 8, steps = 60, lr = 2e-3, seed = 0, threads = 0;
-    int timings = 0;
+    fprintf(stderr, "paw compile: %s%s%s%s\n%s", msg, arg ? " '" : "", arg ? arg : "", arg ? "'" : "", usage_text);
+    return 2;
+}
+
+/* 0 when the arguments make sense, else the exit status (2, or 0 for -h). */
+static int parse_args(int argc, char **argv, compile_args *a, int *help)
+{
+    *a = (compile_args){.model = "smollm2-135m", .rank = 8, .steps = 60, .lr = 2e-3, .synth = 24};
+    *help = 0;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1, takes = 1;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_text, stdout); return 0; }
-        else if (!strcmp(a, "--no-teacher")) takes = 0;
-        else if (!strcmp(a, "--timings")) { timings = 1; takes = 0; }
-        else if (!strcmp(a, "--teacher") || !strcmp(a, "--teacher-url")) {
-            fprintf(stderr, "paw compile: %s is not implemented yet; use --no-teacher with --examples\n", a);
-            return 2;
-        } else if (a[0] != '-' || !a[1]) {
+        if (!strcmp(k, "-h") || !strcmp(k, "--help")) { *help = 1; return 0; }
+        else if (!strcmp(k, "--no-teacher")) { a->no_teacher = 1; takes = 0; }
+        else if (!strcmp(k, "--timings")) { a->timings = 1; takes = 0; }
+        else if (k[0] != '-' || !k[1]) {
             takes = 0;
-            if (spec) ok = 0; else spec = a;
+            if (a->spec) ok = 0; else a->spec = k;
         } else if (!v) ok = 0;
-        else if (!strcmp(a, "--examples")) examples_arg = v;
-        else if (!strcmp(a, "-m") || !strcmp(a, "--base") || !strcmp(a, "--model")) model_arg = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out_arg = v;
-        else if (!strcmp(a, "--rank")) ok = cli_num_arg(v, 1, 4096, &rank);
-        else if (!strcmp(a, "--steps")) ok = cli_num_arg(v, 1, 1e7, &steps);
-        else if (!strcmp(a, "--lr")) ok = cli_num_arg(v, 1e-9, 10, &lr);
-        else if (!strcmp(a, "--seed")) ok = cli_num_arg(v, 0, 1.8e19, &seed);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = cli_num_arg(v, 0, 1024, &threads);
+        else if (!strcmp(k, "--examples")) a->examples = v;
+        else if (!strcmp(k, "-m") || !strcmp(k, "--base") || !strcmp(k, "--model")) a->model = v;
+        else if (!strcmp(k, "-o") || !strcmp(k, "--output")) a->out = v;
+        else if (!strcmp(k, "--teacher")) a->teacher = v;
+        else if (!strcmp(k, "--teacher-url")) a->teacher_url = v;
+        else if (!strcmp(k, "--teacher-model")) a->teacher_model = v;
+        else if (!strcmp(k, "--synth")) { ok = cli_num_arg(v, 0, 100000, &a->synth); a->synth_given = 1; }
+        else if (!strcmp(k, "--min-examples")) ok = cli_num_arg(v, 1, 1e7, &a->min_examples);
+        else if (!strcmp(k, "--rank")) ok = cli_num_arg(v, 1, 4096, &a->rank);
+        else if (!strcmp(k, "--steps")) ok = cli_num_arg(v, 1, 1e7, &a->steps);
+        else if (!strcmp(k, "--lr")) ok = cli_num_arg(v, 1e-9, 10, &a->lr);
+        else if (!strcmp(k, "--seed")) ok = cli_num_arg(v, 0, 1.8e19, &a->seed);
+        else if (!strcmp(k, "-t") || !strcmp(k, "--threads")) ok = cli_num_arg(v, 0, 1024, &a->threads);
         else ok = 0;
-        if (!ok) {
-            fprintf(stderr, "paw compile: bad or incomplete argument '%s'\n%s", a, usage_text);
-            return 2;
-        }
+        if (!ok) return usage_error("bad or incomplete argument", k);
         i += takes;
     }
-    if (!spec) { fprintf(stderr, "paw compile: a SPEC is required\n%s", usage_text); return 2; }
-    if (!examples_arg) {
-        fprintf(stderr, "paw compile: no teacher available yet: pass --examples FILE.jsonl "
-                "(or --teacher, once implemented)\n");
-        return 2;
+    const char *tflag = a->teacher ? "--teacher" : a->teacher_url ? "--teacher-url"
+                      : a->teacher_model ? "--teacher-model" : a->synth_given ? "--synth" : NULL;
+    if (!a->spec) return usage_error("a SPEC is required", NULL);
+    if (a->no_teacher && tflag) return usage_error("--no-teacher cannot be combined with", tflag);
+    if (a->teacher && a->teacher_url) return usage_error("give one teacher: --teacher or --teacher-url", NULL);
+    if (a->teacher_model && !a->teacher_url) return usage_error("--teacher-model needs --teacher-url", NULL);
+    if (a->synth_given && !a->teacher && !a->teacher_url)
+        return usage_error("--synth needs a teacher (--teacher or --teacher-url)", NULL);
+    if (!a->examples && !a->teacher && !a->teacher_url)
+        return usage_error("without a teacher, --examples FILE.jsonl is required (or give --teacher or "
+                           "--teacher-url to synthesise examples)", NULL);
+    return 0;
+}
+
+/* The teacher the arguments name (NULL, 0 when none); 1 on failure. */
+static int open_teacher(const compile_args *a, paw_teacher **t)
+{
+    *t = NULL;
+    const char *key = getenv("PAW_TEACHER_API_KEY");
+    if (!key || !*key) key = getenv("OPENAI_API_KEY");
+    paw_teacher_opts to = {.n_threads = (int)a->threads, .model_name = a->teacher_model,
+                           .api_key = key && *key ? key : NULL, .seed = (uint64_t)a->seed};
+    char path[4096];
+    if ((a->teacher_url && paw_teacher_open_url(a->teacher_url, &to, t)) ||
+        (a->teacher && (paw_model_resolve(a->teacher, path, sizeof path) || paw_teacher_open_model(path, &to, t)))) {
+        fprintf(stderr, "paw compile: teacher: %s\n", paw_last_error());
+        return 1;
     }
+    if (*t) fprintf(stderr, "paw compile: [teacher] %s\n", paw_teacher_name(*t));
+    return 0;
+}
+
+static void print_report(const paw_compile_result *r, const paw_teacher *t)
+{
+    printf("steps %d  loss %.4f -> %.4f  train exact match %.0f%% (%d)  validation exact match %.0f%% (%s)  "
+           "adapter %s  seconds: pseudo-program %.1f, synthesis %.1f, train %.1f, export %.1f\n",
+           r->steps, r->loss_first, r->loss_last, 100 * r->train_em, r->n_train, 100 * r->val_em,
+           r->n_val ? "held out" : "on train", r->adapter_type == PAW_TYPE_Q4_0 ? "q4_0" : "f16",
+           r->seconds_pseudo, r->seconds_synth, r->seconds_train, r->seconds_export);
+    printf("teacher %s  pseudo-program %s  examples: %d user (%d dropped), %d synthesised (%d rejected)\n",
+           t ? paw_teacher_name(t) : "none", r->pseudo_source ? r->pseudo_source : "?", r->n_user,
+           r->n_user_dropped, r->n_synth, r->n_synth_rejected);
+}
+
+int cmd_compile(int argc, char **argv)
+{
+    compile_args a;
+    int help = 0, st = parse_args(argc, argv, &a, &help);
+    if (help) { fputs(usage_text, stdout); return 0; }
+    if (st) return st;
     paw_program_example *ex = NULL;
     size_t n_ex = 0;
-    if (load_examples(examples_arg, &ex, &n_ex)) return 1;
+    if (a.examples && load_examples(a.examples, &ex, &n_ex)) return 1;
     char path[4096];
     paw_model *m = NULL;
+    paw_teacher *teacher = NULL;
     paw_compile_result r;
     memset(&r, 0, sizeof r);
     int rc = 1;
-    if (paw_model_resolve(model_arg, path, sizeof path) || paw_model_load(path, &m)) {
+    if (paw_model_resolve(a.model, path, sizeof path) || paw_model_load(path, &m)) {
         rc = cli_fail("compile");
         goto done;
     }
-    fprintf(stderr, "paw compile: [load] %s (%s), %zu examples from %s\n", path, paw_model_arch(m), n_ex,
-            examples_arg);
-    paw_compile_opts o = {.rank = (int32_t)rank, .lr = (float)lr, .steps = (int32_t)steps,
-                          .seed = (uint64_t)seed, .n_threads = (int)threads, .record_timings = timings,
-                          .progress = on_progress};
-    if (paw_compile(m, spec, ex, n_ex, &o, &r)) { rc = cli_fail("compile"); goto done; }
-    if (out_arg && paw_program_bundle_write(r.bundle, out_arg)) { rc = cli_fail("compile"); goto done; }
+    fprintf(stderr, "paw compile: [load] %s (%s), %zu examples%s%s\n", path, paw_model_arch(m), n_ex,
+            a.examples ? " from " : "", a.examples ? a.examples : "");
+    if (open_teacher(&a, &teacher)) goto done;
+    paw_compile_opts o = {.teacher = teacher, .n_synth = a.synth > 0 ? (int32_t)a.synth : -1,
+                          .min_examples = (int32_t)a.min_examples, .rank = (int32_t)a.rank, .lr = (float)a.lr,
+                          .steps = (int32_t)a.steps, .seed = (uint64_t)a.seed, .n_threads = (int)a.threads,
+                          .record_timings = a.timings, .progress = on_progress};
+    if (paw_compile(m, a.spec, ex, n_ex, &o, &r)) { rc = cli_fail("compile"); goto done; }
+    if (a.out && paw_program_bundle_write(r.bundle, a.out)) { rc = cli_fail("compile"); goto done; }
     char id[PAW_PROGRAM_ID_LEN + 1];
     if (paw_program_install(r.bundle, NULL, id)) { rc = cli_fail("compile"); goto done; }
-    fprintf(stderr, "paw compile: [install] %s%s%s\n", id, out_arg ? " -> " : "", out_arg ? out_arg : "");
+    fprintf(stderr, "paw compile: [install] %s%s%s\n", id, a.out ? " -> " : "", a.out ? a.out : "");
     printf("%s\n", id);
-    printf("steps %d  loss %.4f -> %.4f  train exact match %.0f%% (%d)  validation exact match %.0f%% (%s)  "
-           "adapter %s  seconds: pseudo-program %.1f, train %.1f, export %.1f\n",
-           r.steps, r.loss_first, r.loss_last, 100 * r.train_em, r.n_train, 100 * r.val_em,
-           r.n_val ? "held out" : "on train", r.adapter_type == PAW_TYPE_Q4_0 ? "q4_0" : "f16",
-           r.seconds_pseudo, r.seconds_train, r.seconds_export);
+    print_report(&r, teacher);
     rc = 0;
 done:
     paw_compile_result_clear(&r);
+    paw_teacher_free(teacher);
     paw_model_free(m);
     for (size_t i = 0; i < n_ex; i++) { free(ex[i].input); free(ex[i].output); }
     free(ex);
