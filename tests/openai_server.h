@@ -351,4 +351,17 @@ static inline void tos_stop(tos_server *s)
     free(s->last);
     free(s);
 }
+/* A loopback port nothing listens on (bound, read back, closed): for
+ * refused-connection tests.  -1 if no socket could be had. */
+static inline int tos_closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    int ok = !bind(fd, (struct sockaddr *)&a, sizeof a) && !getsockname(fd, (struct sockaddr *)&a, &al);
+    close(fd);
+    return ok ? ntohs(a.sin_port) : -1;
+}
+
 #endif

@@ -15,7 +15,6 @@
  * and the examples came from, the filters, the counts, errors and
  * determinism, not accuracy.  The parsers of teacher replies are also tested
  * on their own. */
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include "bundle_fixtures.h"
 #include "openai_server.h"
@@ -570,13 +569,9 @@ static void test_teacher_too_few(void **state)
 /* A port nothing listens on. */
 static int closed_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    int port = tos_closed_port();
+    assert_true(port > 0);
+    return port;
 }
 
 /* A refused connection: PAW_ENET, nothing written (CLI: no bundle, nothing

@@ -9,8 +9,6 @@
  * body, a closed port, a timeout, an oversized body, a bad URL) must come
  * back as the right code with a message naming the URL.  No network beyond
  * 127.0.0.1. */
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "testutil.h"
@@ -594,21 +592,17 @@ static void test_url_refused(void **state)
 {
     (void)state;
     /* A port that was just free: bound, read back, closed. */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-    close(fd);
+    int port = tos_closed_port();
+    assert_true(port > 0);
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", ntohs(a.sin_port));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", port);
     paw_teacher *t = open_url(url, NULL, NULL, 10);
     char *r = (char *)"sentinel";
     assert_int_equal(paw_teacher_chat(t, NULL, "u", 4, &r), PAW_ENET);
     assert_null(r);
     assert_msg_has("cannot reach");
     char want[80];
-    snprintf(want, sizeof want, "127.0.0.1:%d/v1/chat/completions", ntohs(a.sin_port));
+    snprintf(want, sizeof want, "127.0.0.1:%d/v1/chat/completions", port);
     assert_msg_has(want);
     paw_teacher_free(t);
 }

@@ -31,4 +31,9 @@ void cli_json_str(FILE *f, const char *s, size_t len);
 int cli_num_arg(const char *s, double lo, double hi, double *out);
 /* Reads all of stdin (malloc'd, NUL-terminated). NULL on failure. */
 char *cli_read_stdin(size_t *len);
+/* Reads a JSONL file of {"input": string, "output": string} objects (blank
+ * lines skipped) into *ex (malloc'd; free with cli_free_examples).  On a bad
+ * line, an unreadable or empty file: "paw <cmd>: ..." on stderr, returns 1. */
+int  cli_load_examples(const char *cmd, const char *path, paw_program_example **ex, size_t *n);
+void cli_free_examples(paw_program_example *ex, size_t n);
 #endif

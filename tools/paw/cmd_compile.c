@@ -3,7 +3,6 @@
  * the program ID on stdout, then a short report. */
 #include <stdlib.h>
 #include <string.h>
-#include <jansson.h>
 #include "cli.h"
 
 static const char usage_text[] =
@@ -21,53 +20,6 @@ static const char usage_text[] =
     "  in the program cache (and written to OUT.paw with -o).  --timings records seconds per\n"
     "  stage in meta.metrics (the bundle bytes then vary from run to run).\n"
     "  Defaults: base smollm2-135m, rank 8, alpha 2*rank, lr 2e-3, at most 60 steps, seed 0.\n";
-
-static int load_examples(const char *path, paw_program_example **out, size_t *n_out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) { fprintf(stderr, "paw compile: cannot open %s\n", path); return 1; }
-    paw_program_example *ex = NULL;
-    size_t n = 0, cap = 0;
-    int lineno = 0, bad = 0;
-    char *line = NULL;
-    size_t lcap = 0;
-    ssize_t len;
-    while (!bad && (len = getline(&line, &lcap, f)) >= 0) {
-        lineno++;
-        if (strspn(line, " \t\r\n") == (size_t)len) continue;
-        json_error_t e;
-        json_t *j = json_loadb(line, (size_t)len, 0, &e);
-        json_t *in = j ? json_object_get(j, "input") : NULL, *o = j ? json_object_get(j, "output") : NULL;
-        if (!json_is_string(in) || !json_is_string(o)) {
-            fprintf(stderr, "paw compile: %s:%d: expected {\"input\": string, \"output\": string}\n", path, lineno);
-            bad = 1;
-        } else {
-            if (n == cap) {
-                cap = cap ? 2 * cap : 32;
-                paw_program_example *ne = realloc(ex, cap * sizeof *ex);
-                if (!ne) bad = 1; else ex = ne;
-            }
-            if (!bad) {
-                ex[n].input = strdup(json_string_value(in));
-                ex[n].output = strdup(json_string_value(o));
-                n++;
-                if (!ex[n - 1].input || !ex[n - 1].output) bad = 1;
-            }
-        }
-        json_decref(j);
-    }
-    free(line);
-    fclose(f);
-    if (!bad && !n) { fprintf(stderr, "paw compile: %s has no examples\n", path); bad = 1; }
-    if (bad) {
-        for (size_t i = 0; i < n; i++) { free(ex[i].input); free(ex[i].output); }
-        free(ex);
-        return 1;
-    }
-    *out = ex;
-    *n_out = n;
-    return 0;
-}
 
 static void on_progress(void *ud, const char *stage, const char *msg)
 {
@@ -173,7 +125,7 @@ int cmd_compile(int argc, char **argv)
     if (st) return st;
     paw_program_example *ex = NULL;
     size_t n_ex = 0;
-    if (a.examples && load_examples(a.examples, &ex, &n_ex)) return 1;
+    if (a.examples && cli_load_examples("compile", a.examples, &ex, &n_ex)) return 1;
     char path[4096];
     paw_model *m = NULL;
     paw_teacher *teacher = NULL;
@@ -203,7 +155,6 @@ done:
     paw_compile_result_clear(&r);
     paw_teacher_free(teacher);
     paw_model_free(m);
-    for (size_t i = 0; i < n_ex; i++) { free(ex[i].input); free(ex[i].output); }
-    free(ex);
+    cli_free_examples(ex, n_ex);
     return rc;
 }

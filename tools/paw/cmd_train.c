@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
-#include <jansson.h>
 #include "cli.h"
 
 static const char usage_text[] =
@@ -101,51 +100,38 @@ static int split_suffix(const paw_tokenizer *tok, const char *suf, size_t n, siz
 static int load_data(const char *path, const paw_tokenizer *tok, const char *suf, size_t suf_len,
                      int bos_in_prompt, example **out, int32_t *n_out)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) { fprintf(stderr, "paw train: cannot open %s\n", path); return 1; }
+    paw_program_example *pairs = NULL;
+    size_t n_pairs = 0;
+    if (cli_load_examples("train", path, &pairs, &n_pairs)) return 1;
     size_t plain_len, n_tail;
     int32_t *tail;
-    if (split_suffix(tok, suf, suf_len, &plain_len, &tail, &n_tail)) { fclose(f); return cli_fail("train"); }
-    example *ex = NULL;
-    int32_t n = 0, cap = 0, lineno = 0, bad = 0;
-    char *line = NULL;
-    size_t lcap = 0;
-    ssize_t len;
-    while (!bad && (len = getline(&line, &lcap, f)) >= 0) {
-        lineno++;
-        if (strspn(line, " \t\r\n") == (size_t)len) continue;
-        json_error_t e;
-        json_t *j = json_loadb(line, (size_t)len, 0, &e);
-        json_t *in = j ? json_object_get(j, "input") : NULL, *o = j ? json_object_get(j, "output") : NULL;
-        if (!json_is_string(in) || !json_is_string(o)) {
-            fprintf(stderr, "paw train: %s:%d: expected {\"input\": string, \"output\": string}\n", path, lineno);
-            json_decref(j);
-            bad = 1;
-            break;
-        }
-        size_t il = json_string_length(in), ol = json_string_length(o);
+    if (split_suffix(tok, suf, suf_len, &plain_len, &tail, &n_tail)) {
+        cli_free_examples(pairs, n_pairs);
+        return cli_fail("train");
+    }
+    example *ex = calloc(n_pairs, sizeof *ex);
+    int32_t n = 0;
+    int bad = !ex;
+    if (bad) fprintf(stderr, "paw train: out of memory\n");
+    for (size_t k = 0; !bad && k < n_pairs; k++) {
+        size_t il = strlen(pairs[k].input), ol = strlen(pairs[k].output);
         char *text = malloc(il + plain_len + 1);
         int32_t *mid = NULL, *oid = NULL;
         size_t n_mid = 0, n_oid = 0;
         int rc = !text;
         if (!rc) {
-            memcpy(text, json_string_value(in), il);
+            memcpy(text, pairs[k].input, il);
             memcpy(text + il, suf, plain_len);
             rc = paw_tokenize(tok, text, il + plain_len, bos_in_prompt, 0, &mid, &n_mid);
         }
-        if (!rc) rc = paw_tokenize(tok, json_string_value(o), ol, 0, 0, &oid, &n_oid);
+        if (!rc) rc = paw_tokenize(tok, pairs[k].output, ol, 0, 0, &oid, &n_oid);
         free(text);
-        json_decref(j);
-        if (n == cap) {
-            cap = cap ? 2 * cap : 64;
-            example *ne = realloc(ex, (size_t)cap * sizeof *ex);
-            if (!ne) rc = 1; else ex = ne;
-        }
         const size_t total = n_mid + n_tail + n_oid + 1;
         int32_t *ids = rc ? NULL : malloc(total * sizeof *ids);
         if (rc || !ids || n_mid + n_tail == 0) {
-            fprintf(stderr, "paw train: %s:%d: %s\n", path, lineno,
+            fprintf(stderr, "paw train: %s: example %zu: %s\n", path, k + 1,
                     rc || !ids ? "tokenization failed" : "empty prompt");
+            free(ids);
             bad = 1;
         } else {
             memcpy(ids, mid, n_mid * sizeof *ids);
@@ -157,10 +143,8 @@ static int load_data(const char *path, const paw_tokenizer *tok, const char *suf
         free(mid);
         free(oid);
     }
-    free(line);
     free(tail);
-    fclose(f);
-    if (!bad && n == 0) { fprintf(stderr, "paw train: %s has no examples\n", path); bad = 1; }
+    cli_free_examples(pairs, n_pairs);
     if (bad) {
         for (int32_t i = 0; i < n; i++) free(ex[i].ids);
         free(ex);

@@ -1,6 +1,7 @@
 /* util.c — small helpers shared by the CLI commands. */
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include "cli.h"
 
 int cli_fail(const char *cmd)
@@ -55,4 +56,57 @@ char *cli_read_stdin(size_t *len)
     buf[n] = 0;
     if (len) *len = n;
     return buf;
+}
+
+void cli_free_examples(paw_program_example *ex, size_t n)
+{
+    for (size_t i = 0; i < n; i++) { free(ex[i].input); free(ex[i].output); }
+    free(ex);
+}
+
+int cli_load_examples(const char *cmd, const char *path, paw_program_example **out, size_t *n_out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) { fprintf(stderr, "paw %s: cannot open %s\n", cmd, path); return 1; }
+    paw_program_example *ex = NULL;
+    size_t n = 0, cap = 0;
+    int lineno = 0, bad = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    while (!bad && (len = getline(&line, &lcap, f)) >= 0) {
+        lineno++;
+        if (strspn(line, " \t\r\n") == (size_t)len) continue;
+        json_error_t e;
+        json_t *j = json_loadb(line, (size_t)len, 0, &e);
+        json_t *in = j ? json_object_get(j, "input") : NULL, *o = j ? json_object_get(j, "output") : NULL;
+        if (!json_is_string(in) || !json_is_string(o)) {
+            fprintf(stderr, "paw %s: %s:%d: expected {\"input\": string, \"output\": string}\n", cmd, path,
+                    lineno);
+            bad = 1;
+        } else {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 32;
+                paw_program_example *ne = realloc(ex, cap * sizeof *ex);
+                if (!ne) bad = 1; else ex = ne;
+            }
+            if (!bad) {
+                ex[n].input = strdup(json_string_value(in));
+                ex[n].output = strdup(json_string_value(o));
+                n++;
+                if (!ex[n - 1].input || !ex[n - 1].output) bad = 1;
+            }
+        }
+        json_decref(j);
+    }
+    free(line);
+    fclose(f);
+    if (!bad && !n) { fprintf(stderr, "paw %s: %s has no examples\n", cmd, path); bad = 1; }
+    if (bad) {
+        cli_free_examples(ex, n);
+        return 1;
+    }
+    *out = ex;
+    *n_out = n;
+    return 0;
 }
