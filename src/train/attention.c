@@ -66,9 +66,55 @@ typedef struct attn_job {
     const paw_attn_layout *l;
     const paw_attn_shape *s;
     const int32_t *kblocks;          /* [n][seg, first key, end key]          */
+    void (*unit)(const struct attn_job *j, int64_t u);   /* one work item   */
     int64_t n_units;
     atomic_llong next;
 } attn_job;
+
+/* Runs j->unit over units [0, n_units): each thread starts at its own index,
+ * then claims the next free one. */
+static void unit_task(void *arg, int ith, int nth)
+{
+    attn_job *j = arg;
+    (void)nth;
+    for (int64_t u = ith; u < j->n_units; u = atomic_fetch_add(&j->next, 1)) j->unit(j, u);
+}
+
+static void run_units(paw_pool *p, attn_job *j, void (*unit)(const attn_job *, int64_t), int64_t n_units)
+{
+    j->unit = unit;
+    j->n_units = n_units;
+    atomic_init(&j->next, p ? paw_pool_size(p) : 1);
+    paw_pool_run(p, unit_task, j);
+}
+
+/* A (head, block of query rows) unit of the forward and dQ passes: its
+ * block and segment, head and kv head, prefix keys pe, own keys (the
+ * block's last row sees r1 of them), probability-row width, rows, first
+ * packed row, and where its probabilities start. */
+typedef struct block_unit {
+    const paw_attn_item *it;
+    const paw_attn_seg *sg;
+    int h, kh;
+    int64_t pe, own, w, nrow, g0, poff;
+} block_unit;
+
+static block_unit block_of(const attn_job *j, int64_t u)
+{
+    const paw_attn_shape *s = j->s;
+    block_unit b;
+    b.it = &j->l->items[u / s->n_head];
+    b.sg = &j->l->segs[b.it->seg];
+    b.h = (int)(u % s->n_head);
+    b.kh = b.h / (s->n_head / s->n_head_kv);
+    b.pe = b.sg->pre_end;
+    b.own = b.it->r1;
+    b.w = b.it->width;
+    b.nrow = b.it->r1 - b.it->r0;
+    b.g0 = b.sg->row0 + b.it->r0;
+    b.poff = b.h * j->l->per_head + b.it->off;
+    return b;
+}
 
 /* One softmax row of n keys (scaled), zeros after n up to w. */
 static void softmax_row_scalar(float *p, int64_t n, int64_t w, float scale)
@@ -99,15 +145,15 @@ static void dsoftmax_row_scalar(float *d, const float *p, int64_t n, int64_t w, 
 static void fwd_unit(const attn_job *j, int64_t u)
 {
     const paw_attn_shape *s = j->s;
-    const paw_attn_item *it = &j->l->items[u / s->n_head];
-    const paw_attn_seg *sg = &j->l->segs[it->seg];
-    const int h = (int)(u % s->n_head), kh = h / (s->n_head / s->n_head_kv);
+    const block_unit b = block_of(j, u);
+    const paw_attn_item *it = b.it;
+    const paw_attn_seg *sg = b.sg;
+    const int h = b.h, kh = b.kh;
     const int hd = s->head_dim, dv = s->head_dim_v;
     const int64_t qd = (int64_t)s->n_head * hd, od = (int64_t)s->n_head * dv;
     const int64_t vd = (int64_t)s->n_head_kv * dv, T = s->T;
-    const int64_t pe = sg->pre_end, own = it->r1, w = it->width, nrow = it->r1 - it->r0;
-    const int64_t g0 = sg->row0 + it->r0;
-    float *P = j->probs + h * j->l->per_head + it->off;
+    const int64_t pe = b.pe, own = b.own, w = b.w, nrow = b.nrow, g0 = b.g0;
+    float *P = j->probs + b.poff;
     const float *Q = j->q + g0 * qd + (int64_t)h * hd, *Kt = j->kvt + (int64_t)kh * hd * T;
     if (pe) paw_gemm_acc(P, w, Q, qd, 1, Kt, T, nrow, pe, hd, 0);
     paw_gemm_acc(P + pe, w, Q, qd, 1, Kt + sg->row0, T, nrow, own, hd, 0);
@@ -120,25 +166,14 @@ static void fwd_unit(const attn_job *j, int64_t u)
     paw_gemm_acc(O, od, P + pe, w, 1, j->v + sg->row0 * vd + (int64_t)kh * dv, vd, nrow, dv, own, pe > 0);
 }
 
-static void fwd_task(void *arg, int ith, int nth)
-{
-    attn_job *j = arg;
-    (void)nth;
-    for (int64_t u = ith; u < j->n_units; u = atomic_fetch_add(&j->next, 1)) fwd_unit(j, u);
-}
-
 void paw_attention_train_forward(paw_pool *p, float *out, float *probs, const float *q,
                                  const float *k, const float *v, const paw_attn_layout *l,
                                  const paw_attn_shape *s, float *scratch)
 {
-    const int nth = p ? paw_pool_size(p) : 1;
     float *kt = scratch + (int64_t)s->n_head * l->per_head;
     transpose_heads(kt, k, s->T, s->n_head_kv, s->head_dim);
-    attn_job j = { .out = out, .probs = probs, .q = q, .v = v, .kvt = kt, .l = l, .s = s,
-                   .n_units = (int64_t)l->n_items * s->n_head };
-    (void)k;
-    atomic_init(&j.next, nth);
-    paw_pool_run(p, fwd_task, &j);
+    attn_job j = { .out = out, .probs = probs, .q = q, .v = v, .kvt = kt, .l = l, .s = s };
+    run_units(p, &j, fwd_unit, (int64_t)l->n_items * s->n_head);
 }
 
 /* Backward, part 1, per (head, block): dP = dO Vᵀ, dS = P (dP - rowsum(P dP))
@@ -146,16 +181,16 @@ void paw_attention_train_forward(paw_pool *p, float *out, float *probs, const fl
 static void dq_unit(const attn_job *j, int64_t u)
 {
     const paw_attn_shape *s = j->s;
-    const paw_attn_item *it = &j->l->items[u / s->n_head];
-    const paw_attn_seg *sg = &j->l->segs[it->seg];
-    const int h = (int)(u % s->n_head), kh = h / (s->n_head / s->n_head_kv);
+    const block_unit b = block_of(j, u);
+    const paw_attn_item *it = b.it;
+    const paw_attn_seg *sg = b.sg;
+    const int h = b.h, kh = b.kh;
     const int hd = s->head_dim, dv = s->head_dim_v;
     const int64_t qd = (int64_t)s->n_head * hd, od = (int64_t)s->n_head * dv;
     const int64_t kd = (int64_t)s->n_head_kv * hd, T = s->T;
-    const int64_t pe = sg->pre_end, own = it->r1, w = it->width, nrow = it->r1 - it->r0;
-    const int64_t g0 = sg->row0 + it->r0;
-    const float *P = j->probs + h * j->l->per_head + it->off;
-    float *dS = j->ds + h * j->l->per_head + it->off;
+    const int64_t pe = b.pe, own = b.own, w = b.w, nrow = b.nrow, g0 = b.g0;
+    const float *P = j->probs + b.poff;
+    float *dS = j->ds + b.poff;
     const float *dO = j->dout + g0 * od + (int64_t)h * dv, *Vt = j->kvt + (int64_t)kh * dv * T;
     if (pe) paw_gemm_acc(dS, w, dO, od, 1, Vt, T, nrow, pe, dv, 0);
     paw_gemm_acc(dS + pe, w, dO, od, 1, Vt + sg->row0, T, nrow, own, dv, 0);
@@ -206,20 +241,6 @@ static void dkv_unit(const attn_job *j, int64_t u)
         }
 }
 
-static void dq_task(void *arg, int ith, int nth)
-{
-    attn_job *j = arg;
-    (void)nth;
-    for (int64_t u = ith; u < j->n_units; u = atomic_fetch_add(&j->next, 1)) dq_unit(j, u);
-}
-
-static void dkv_task(void *arg, int ith, int nth)
-{
-    attn_job *j = arg;
-    (void)nth;
-    for (int64_t u = ith; u < j->n_units; u = atomic_fetch_add(&j->next, 1)) dkv_unit(j, u);
-}
-
 int32_t paw_attn_key_blocks(int32_t *kb, const paw_attn_seg *segs, int32_t n_seg)
 {
     int32_t n = 0;
@@ -238,15 +259,10 @@ void paw_attention_train_backward(paw_pool *p, float *dq, float *dk, float *dv, 
                                   const float *v, const paw_attn_layout *l,
                                   const paw_attn_shape *s, float *scratch)
 {
-    const int nth = p ? paw_pool_size(p) : 1;
     float *ds = scratch, *vt = scratch + (int64_t)s->n_head * l->per_head;
     transpose_heads(vt, v, s->T, s->n_head_kv, s->head_dim_v);
     attn_job j = { .probs = (float *)probs, .dq = dq, .dk = dk, .dv = dv, .ds = ds, .kvt = vt,
-                   .dout = dout, .q = q, .k = k, .l = l, .s = s, .kblocks = l->kblocks,
-                   .n_units = (int64_t)l->n_items * s->n_head };
-    atomic_init(&j.next, nth);
-    paw_pool_run(p, dq_task, &j);
-    j.n_units = (int64_t)l->n_kblocks * s->n_head_kv;
-    atomic_init(&j.next, nth);
-    paw_pool_run(p, dkv_task, &j);
+                   .dout = dout, .q = q, .k = k, .l = l, .s = s, .kblocks = l->kblocks };
+    run_units(p, &j, dq_unit, (int64_t)l->n_items * s->n_head);
+    run_units(p, &j, dkv_unit, (int64_t)l->n_kblocks * s->n_head_kv);
 }
