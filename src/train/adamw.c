@@ -4,7 +4,6 @@
  * in double in a fixed order, so an update does not depend on the thread
  * count. */
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include "train/train.h"
 
@@ -33,7 +32,6 @@ typedef struct adam_job {
     int64_t n, n_chunks;
     float gscale, lr;
     int pass;                        /* 0: sums of squares, 1: update       */
-    atomic_llong next;
 } adam_job;
 
 static void adam_chunk(adam_job *j, int64_t c)
@@ -56,20 +54,16 @@ static void adam_chunk(adam_job *j, int64_t c)
     }
 }
 
-static void adam_task(void *arg, int ith, int nth)
+static void adam_item(void *arg, int64_t c, int ith)
 {
-    adam_job *j = arg;
-    (void)nth;
-    for (int64_t c = ith; c < j->n_chunks; c = atomic_fetch_add(&j->next, 1)) adam_chunk(j, c);
+    (void)ith;
+    adam_chunk(arg, c);
 }
 
 static void adam_pass(paw_pool *p, adam_job *j, int pass)
 {
-    const int nth = p ? paw_pool_size(p) : 1;
     j->pass = pass;
-    atomic_init(&j->next, nth);
-    if (nth > 1 && j->n_chunks > 1) paw_pool_run(p, adam_task, j);
-    else adam_task(j, 0, 1);
+    paw_pool_run_items(p, adam_item, j, j->n_chunks);
 }
 
 double paw_adamw_update(paw_pool *p, const paw_adamw *o, int32_t step, float *params,

@@ -17,7 +17,6 @@
  * rows of every block that sees a key in a fixed order.  No per-thread
  * copies, no reduction, and results do not depend on the thread count. */
 #include <math.h>
-#include <stdatomic.h>
 #include <string.h>
 #include "core/common.h"
 #include "core/quant.h"
@@ -67,25 +66,20 @@ typedef struct attn_job {
     const paw_attn_shape *s;
     const int32_t *kblocks;          /* [n][seg, first key, end key]          */
     void (*unit)(const struct attn_job *j, int64_t u);   /* one work item   */
-    int64_t n_units;
-    atomic_llong next;
 } attn_job;
 
-/* Runs j->unit over units [0, n_units): each thread starts at its own index,
- * then claims the next free one. */
-static void unit_task(void *arg, int ith, int nth)
+static void unit_item(void *arg, int64_t u, int ith)
 {
-    attn_job *j = arg;
-    (void)nth;
-    for (int64_t u = ith; u < j->n_units; u = atomic_fetch_add(&j->next, 1)) j->unit(j, u);
+    const attn_job *j = arg;
+    (void)ith;
+    j->unit(j, u);
 }
 
+/* unit(j, u) for every u in [0, n_units), over the pool. */
 static void run_units(paw_pool *p, attn_job *j, void (*unit)(const attn_job *, int64_t), int64_t n_units)
 {
     j->unit = unit;
-    j->n_units = n_units;
-    atomic_init(&j->next, p ? paw_pool_size(p) : 1);
-    paw_pool_run(p, unit_task, j);
+    paw_pool_run_items(p, unit_item, j, n_units);
 }
 
 /* A (head, block of query rows) unit of the forward and dQ passes: its

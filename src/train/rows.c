@@ -3,11 +3,10 @@
  *
  * Between two matmuls these were serial loops: cheap in CPU time, but on two
  * cores each one doubled its share of the wall clock.  Work is cut into
- * chunks taken from an atomic counter; each element is computed by one
+ * chunks that the pool hands out one at a time; each element is computed by one
  * function whatever the split, so results do not change with the thread
  * count. */
 #include <math.h>
-#include <stdatomic.h>
 #include "core/common.h"
 #include "core/quant.h"
 #include "train/train.h"
@@ -17,27 +16,24 @@ typedef void (*range_fn)(const void *ctx, int64_t lo, int64_t hi);
 typedef struct par_job {
     range_fn fn;
     const void *ctx;
-    int64_t n, grain, n_chunks;
-    atomic_llong next;
+    int64_t n, grain;
 } par_job;
 
-static void par_task(void *arg, int ith, int nth)
+static void par_item(void *arg, int64_t c, int ith)
 {
-    par_job *j = arg;
-    (void)nth;
-    for (int64_t c = ith; c < j->n_chunks; c = atomic_fetch_add(&j->next, 1))
-        j->fn(j->ctx, c * j->grain, PAW_MIN(j->n, (c + 1) * j->grain));
+    const par_job *j = arg;
+    (void)ith;
+    j->fn(j->ctx, c * j->grain, PAW_MIN(j->n, (c + 1) * j->grain));
 }
 
 /* fn over [0, n) in chunks of grain. */
 static void par_for(paw_pool *p, int64_t n, int64_t grain, range_fn fn, const void *ctx)
 {
     if (n <= 0) return;
-    par_job j = { .fn = fn, .ctx = ctx, .n = n, .grain = grain, .n_chunks = (n + grain - 1) / grain };
-    const int nth = p ? paw_pool_size(p) : 1;
-    if (nth < 2 || j.n_chunks < 2) { fn(ctx, 0, n); return; }
-    atomic_init(&j.next, nth);
-    paw_pool_run(p, par_task, &j);
+    par_job j = { .fn = fn, .ctx = ctx, .n = n, .grain = grain };
+    const int64_t n_chunks = (n + grain - 1) / grain;
+    if ((p ? paw_pool_size(p) : 1) < 2 || n_chunks < 2) { fn(ctx, 0, n); return; }
+    paw_pool_run_items(p, par_item, &j, n_chunks);
 }
 
 /* ------------------------------------------------------- elementwise */
