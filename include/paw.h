@@ -311,6 +311,11 @@ typedef struct paw_ctx_params {
     int     kv_type;    /* PAW_TYPE_F32 (0, default) or PAW_TYPE_F16: half the
                            memory, k/v rounded to half precision (llama.cpp's
                            default)                                             */
+    int     flash_attn; /* 1 = attention in the arithmetic of llama.cpp's CPU flash
+                           attention (its -fa): q, k, v rounded to half precision,
+                           online softmax, half-precision accumulator.  For parity
+                           with llama.cpp runs made that way; 0 (default) = plain
+                           attention, as llama.cpp without -fa                  */
 } paw_ctx_params;
 
 /* params may be NULL (all defaults).  All memory is allocated here, none per

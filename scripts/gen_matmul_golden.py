@@ -21,6 +21,14 @@ only written from a build without AVX-512 (e.g. -DGGML_NATIVE=OFF
 
 Run from the repository root:
   LLAMA_CPP_LIB_PATH=/path/to/avx2/lib /root/llamavenv/bin/python scripts/gen_matmul_golden.py
+
+With the argument `generic` it writes tests/golden/matmul-generic/ instead (same
+layout, same random draws) from llama.cpp built without any SIMD (the cmake
+command is in scripts/gen_model_golden.py): ggml's plain C dot products and
+reference activation quantisers, which paw's scalar kernels reproduce bit for
+bit (tests/test_parity_scalar.c).  The draws are the same, so only the T.y
+files are written there; T.w and T.x are checked equal to tests/golden/matmul/:
+  LLAMA_CPP_LIB_PATH=/path/to/generic/lib /root/llamavenv/bin/python scripts/gen_matmul_golden.py generic
 """
 import ctypes
 import os
@@ -82,11 +90,17 @@ def weights(name):
 
 
 def main():
+    global OUT
+    generic = sys.argv[1:] == ["generic"]
+    if generic:
+        OUT = "tests/golden/matmul-generic"
     d = lib_dir()
     ctypes.CDLL(os.path.join(d, "libggml-base.so"), mode=ctypes.RTLD_GLOBAL)
     cpu = ctypes.CDLL(os.path.join(d, "libggml-cpu.so"))
     cpu.ggml_cpu_init()
     avx512 = bool(cpu.ggml_cpu_has_avx512())
+    if generic and (avx512 or cpu.ggml_cpu_has_avx() or cpu.ggml_cpu_has_sse3()):
+        sys.exit("generic: this libggml-cpu was built with SIMD")
     os.makedirs(OUT, exist_ok=True)
     for name, (n, bs, bb, offs, dot_name, q_name) in TYPES.items():
         w = weights(name)
@@ -126,10 +140,16 @@ def main():
                 s = ctypes.c_float()
                 dot(n, ctypes.byref(s), 0, ctypes.addressof(wbuf) + r * row_bytes, 0, act_ptr, 0, 1)
                 y[t, r] = s.value
-        with open(os.path.join(OUT, name + ".w"), "wb") as f:
-            f.write(w)
-        with open(os.path.join(OUT, name + ".x"), "wb") as f:
-            f.write(x.astype("<f4").tobytes())
+        if generic:
+            for ext, data in ((".w", w), (".x", x.astype("<f4").tobytes())):
+                with open(os.path.join("tests/golden/matmul", name + ext), "rb") as f:
+                    if f.read() != data:
+                        sys.exit(f"generic: {name}{ext} differs from tests/golden/matmul/")
+        else:
+            with open(os.path.join(OUT, name + ".w"), "wb") as f:
+                f.write(w)
+            with open(os.path.join(OUT, name + ".x"), "wb") as f:
+                f.write(x.astype("<f4").tobytes())
         with open(os.path.join(OUT, name + ".y"), "wb") as f:
             f.write(y.astype("<f4").tobytes())
         print(f"{name}: n {n}, {ROWS} rows x {TOKENS} tokens", file=sys.stderr)

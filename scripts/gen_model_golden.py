@@ -10,6 +10,32 @@ the venv that has it:
 -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DBUILD_SHARED_LIBS=ON: the
 kernels paw's AVX2 path reproduces bit for bit; the committed smollm2.json
 was made that way.  Without it the venv's -march=native build is used.)
+    LLAMA_CPP_LIB_PATH=GDIR /root/llamavenv/bin/python scripts/gen_model_golden.py smollm2-generic [MODEL.gguf]
+    LLAMA_CPP_LIB_PATH=GDIR /root/llamavenv/bin/python scripts/gen_model_golden.py random-generic
+
+(GDIR = llama.cpp built with no SIMD at all, so that ggml-cpu runs its plain C
+loops -- the arithmetic paw's scalar path (PAW_SIMD=scalar) reproduces.  x86-64
+compilers always define __SSE__/__SSE2__, and ggml-cpu/vec.h, vec.cpp keep
+SSE2 vector expf/silu/softmax paths under `#elif defined(__SSE2__)`, so the
+macros are undefined on the command line as well (__SSE__ must stay: it only
+selects the <immintrin.h> include that _mm_pause needs).  The committed
+smollm2-generic.json was made with this build of llama-cpp-python 0.3.36's
+vendored llama.cpp:
+
+    U="-U__SSE2__ -U__SSE3__ -U__SSSE3__ -U__SSE4_1__ -U__SSE4_2__ -U__MMX__ -U__FMA__ -U__F16C__ -U__AVX__ -U__AVX2__"
+    cmake -S vendor/llama.cpp -B GDIR -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND_DL=OFF \
+      -DGGML_SSE42=OFF -DGGML_AVX=OFF -DGGML_AVX2=OFF -DGGML_AVX_VNNI=OFF -DGGML_AVX512=OFF \
+      -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF \
+      -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF -DGGML_BMI2=OFF \
+      -DGGML_LLAMAFILE=OFF -DGGML_CPU_REPACK=OFF -DGGML_OPENMP=ON \
+      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
+      -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_COMMON=OFF \
+      -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DCMAKE_C_FLAGS="$U" -DCMAKE_CXX_FLAGS="$U"
+    cmake --build GDIR --target llama -j2        # GDIR/bin holds libllama.so etc.
+
+Check: `objdump -d GDIR/bin/libggml-cpu.so` shows ggml_vec_soft_max_f32 and
+ggml_vec_swiglu_f32 calling expf@plt with scalar mulss/addsd only.)
     /root/llamavenv/bin/python scripts/gen_model_golden.py stories
     /root/llamavenv/bin/python scripts/gen_model_golden.py random
 
@@ -17,8 +43,16 @@ smollm2: the real SmolLM2-135M-Instruct Q4_1 GGUF.  For 5 prompts (tokenized
   by llama.cpp, ids stored so the test does not depend on paw's tokenizer):
   per position the argmax, the 8 largest logits and the logits at fixed ids;
   then 64 greedy tokens.  -> tests/golden/model/smollm2.json
+smollm2-generic: the same from the no-SIMD build, with the logits unrounded
+  (the float32 values exactly), plus per position the sum of all logits (in
+  float64, index order) and per greedy step the winning logit, so that a
+  bit-exact reproduction can be asserted.  -> tests/golden/model/smollm2-generic.json
 stories: the stories260K fixture's prompts with an f32 KV cache, the top 12
   logits at each step along the fixture's greedy tokens.  -> tests/golden/model/stories260k-f32.json
+random-generic: for the committed qwen3-tiny.gguf and the ids of qwen3-tiny.json,
+  from the no-SIMD build (LLAMA_CPP_LIB_PATH=GDIR): per position the argmax,
+  the float64 sum and sum of squares of all logits (index order) and the
+  first 8 logits, exact.  -> tests/golden/model/qwen3-tiny-generic.json
 random: small random-weight GGUFs with the real Qwen3 and GPT-2 layer
   structure (q/k norm, NEOX rope, head_dim != n_embd/n_head; fused biased qkv,
   LayerNorm, GELU, learned positions), written with the `gguf` package, plus
@@ -45,20 +79,57 @@ def llama(path, n_ctx):
                  type_k=0, type_v=0, flash_attn=False, verbose=False)
 
 
-def greedy(llm, ids, n):
+def greedy(llm, ids, n, tops=None):
     llm.reset()
     llm.eval(ids)
     out = []
     for _ in range(n):
-        t = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        row = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
+        t = int(np.argmax(row))
         out.append(t)
+        if tops is not None:
+            tops.append(float(row[t]))
         if t == llm.token_eos():
             break
         llm.eval([t])
     return out
 
 
-def smollm2(path):
+def libm_fingerprint(n=65536):
+    """FNV-1a (64-bit) over the float32 bits of expf, sinf, cosf and powf from
+    this machine's libm at n points spread by a multiplicative hash:
+    llama.cpp's plain C build calls them (softmax, SiLU, rope, its theta
+    scale), so an exact reproduction holds only where the C library gives
+    the same bits.  tests/test_parity_scalar.c computes the same sum."""
+    import ctypes
+    import struct
+    m = ctypes.CDLL("libm.so.6")
+    fns = {}
+    for f in ("expf", "sinf", "cosf"):
+        fns[f] = getattr(m, f)
+        fns[f].restype, fns[f].argtypes = ctypes.c_float, [ctypes.c_float]
+    powf = m.powf
+    powf.restype, powf.argtypes = ctypes.c_float, [ctypes.c_float, ctypes.c_float]
+    h = 0xcbf29ce484222325
+
+    def mix(v):
+        nonlocal h
+        for b in struct.pack("<f", v):
+            h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+
+    def f32(x):
+        return struct.unpack("<f", struct.pack("<f", x))[0]
+
+    for i in range(n):
+        u = ((i * 2654435761) & 0xFFFFFFFF) / 4294967296.0
+        mix(fns["expf"](f32(u * 80.0 - 40.0)))
+        mix(fns["sinf"](f32(u * 1024.0)))
+        mix(fns["cosf"](f32(u * 1024.0)))
+        mix(powf(f32(1000.0 + u * 1e6), f32(-2.0 / (1 + i % 256))))
+    return {"n": n, "fnv1a": f"{h:016x}"}
+
+
+def smollm2(path, name="smollm2.json", exact=False):
     prompts = [
         "The capital of France is",
         "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n",
@@ -76,17 +147,30 @@ def smollm2(path):
         llm.reset()
         llm.eval(ids)
         sc = np.array(llm.scores[: len(ids)], dtype=np.float32)
+        # float(np.float32) is exact in a double, and json writes the shortest
+        # repr that reads back to it: the exact float32 logit.
+        val = (lambda v: float(v)) if exact else (lambda v: round(float(v), 5))
         pos = []
         for row in sc:
             top = np.argsort(-row, kind="stable")[:8]
-            pos.append({
+            p = {
                 "argmax": int(top[0]),
-                "top": [[int(i), round(float(row[i]), 5)] for i in top],
-                "fixed": [round(float(row[i]), 5) for i in FIXED_IDS],
-            })
-        cases.append({"text": text, "ids": ids, "positions": pos, "greedy": greedy(llm, ids, 64)})
-        print(f"smollm2: {len(ids)} tokens, greedy {len(cases[-1]['greedy'])}", file=sys.stderr)
-    write_json("smollm2.json", {"fixed_ids": FIXED_IDS, "cases": cases})
+                "top": [[int(i), val(row[i])] for i in top],
+                "fixed": [val(row[i]) for i in FIXED_IDS],
+            }
+            if exact:
+                p["sum"] = float(np.sum(row.astype(np.float64)))
+            pos.append(p)
+        tops = [] if exact else None
+        case = {"text": text, "ids": ids, "positions": pos, "greedy": greedy(llm, ids, 64, tops)}
+        if exact:
+            case["greedy_top"] = tops
+        cases.append(case)
+        print(f"{name}: {len(ids)} tokens, greedy {len(case['greedy'])}", file=sys.stderr)
+    out = {"fixed_ids": FIXED_IDS, "cases": cases}
+    if exact:
+        out["libm"] = libm_fingerprint()
+    write_json(name, out)
 
 
 def stories(path):
@@ -207,16 +291,47 @@ def random_models():
         print(f"{arch}: {os.path.getsize(path)} bytes", file=sys.stderr)
 
 
+def random_generic():
+    """Exact summaries of the no-SIMD build's logits for qwen3-tiny (F32
+    weights, NEOX rope, q/k norm, grouped KV heads): enough to tell a single
+    differing bit in any of the V logits of a row, in a few KB."""
+    ref = json.load(open(os.path.join(OUT, "qwen3-tiny.json")))
+    llm = llama(os.path.join(OUT, "qwen3-tiny.gguf"), 128)
+    cases = []
+    for c in ref["cases"]:
+        ids = c["ids"]
+        llm.reset()
+        llm.eval(ids)
+        sc = np.array(llm.scores[: len(ids)], dtype=np.float32)
+        rows = []
+        for row in sc:
+            r64 = row.astype(np.float64)
+            rows.append({
+                "argmax": int(np.argmax(row)),
+                "sum": float(sum(float(v) for v in r64)),
+                "sumsq": float(sum(float(v) * float(v) for v in r64)),
+                "first": [float(v) for v in row[:8]],
+            })
+        cases.append({"ids": ids, "rows": rows})
+    write_json("qwen3-tiny-generic.json", {"cases": cases, "libm": libm_fingerprint()})
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else ""
-    if what == "smollm2":
-        smollm2(sys.argv[2] if len(sys.argv) > 2 else
-                os.path.expanduser("~/.cache/paw/models/smollm2-135m.gguf"))
+    if what in ("smollm2", "smollm2-generic"):
+        model = (sys.argv[2] if len(sys.argv) > 2 else
+                 os.path.expanduser("~/.cache/paw/models/smollm2-135m.gguf"))
+        if what == "smollm2":
+            smollm2(model)
+        else:
+            smollm2(model, "smollm2-generic.json", exact=True)
     elif what == "stories":
         stories(sys.argv[2] if len(sys.argv) > 2 else
                 os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
                              "fixtures", "stories260k", "stories260K.gguf"))
     elif what == "random":
         random_models()
+    elif what == "random-generic":
+        random_generic()
     else:
-        sys.exit("usage: gen_model_golden.py smollm2 [MODEL.gguf] | stories [GGUF] | random")
+        sys.exit("usage: gen_model_golden.py smollm2|smollm2-generic [MODEL.gguf] | stories [GGUF] | random | random-generic")

@@ -66,9 +66,10 @@ static void *quant_act(int type, const float *x, int64_t n, int64_t T, size_t *r
     if (at == PAW_TYPE_F32) { *row = (size_t)n * 4; return memcpy(malloc(*row * T), x, *row * T); }
     *row = paw_type_row_bytes(at, n);
     uint8_t *a = malloc(*row * (size_t)T);
-    /* the run-time activation quantisers, not the stored-tensor ones */
-    paw_from_float_fn q = at == PAW_TYPE_Q8_0 ? paw_quantize_row_q8_0
-                        : at == PAW_TYPE_Q8_1 ? paw_quantize_row_q8_1 : paw_quantize_row_q8_K;
+    /* the run-time activation quantiser of this CPU's path (AVX2: the same
+     * bytes as the scalar paw_quantize_row_q8_0/1; scalar: ggml's reference
+     * ones), as paw_matmul uses it */
+    paw_from_float_fn q = paw_act_quantizer(at);
     for (int64_t t = 0; t < T; t++) q(x + t * n, a + *row * t, n);
     return a;
 }

@@ -61,24 +61,27 @@ static int32_t argmax(const float *x, int32_t n)
 
 /* ------------------------------------------------------------ stories260K */
 
-/* The fixture came from a llama.cpp build with an f16 KV cache and flash
- * attention, which round q, k, v and the attention accumulator to f16; paw
- * keeps them in f32.  llama.cpp itself, run with an f32 KV cache, is 2.38e-3
- * away from the fixture's top-3 probabilities (and 1.12e-3 with its default
- * settings of today), and paw is at the same 2.38e-3: so the bound is 2.5e-3
- * rather than 1e-3, while every greedy token must match exactly. */
+/* The fixture was made by llama.cpp with flash attention on, which reads q,
+ * k and v as half floats and sums the weighted V in half precision.  With
+ * paw_ctx_params.flash_attn paw does the same arithmetic, and the issue's
+ * bound of 1e-3 holds (llama.cpp itself, run that way today, is 4.2e-4 away
+ * with its AVX2 build, 5.9e-4 with an AVX-512 one:
+ * scripts/stories_fixture_configs.py).  Plain attention is checked too, with
+ * the distance llama.cpp's own plain runs have from the fixture: 2.38e-3 with
+ * an f32 KV cache and 1.40e-3 with an f16 one; paw's plain runs are at the
+ * same distances. */
+#define STORIES_MAX_DP_FLASH 1e-3
 #define STORIES_MAX_DP 2.5e-3
-/* With paw's f16 KV cache, k and v are rounded as in the fixture's run; q and
- * the attention sums stay f32 (llama.cpp rounds those to f16 too).  Measured
- * 1.27e-3; llama.cpp with its default settings today is 1.12e-3 away. */
 #define STORIES_MAX_DP_F16 1.5e-3
 
-static void check_stories_greedy(int kv_type, double bound)
+static void check_stories_greedy(int kv_type, int flash, double bound)
 {
     paw_model *m = load_model(tu_shared("fixtures/stories260k/stories260K.gguf"));
     assert_string_equal(paw_model_arch(m), "llama");
     const int32_t V = paw_model_n_vocab(m);
-    paw_ctx *c = new_ctx_kv(m, 256, 0, kv_type);
+    paw_ctx_params cp = {.n_ctx = 256, .n_threads = 2, .kv_type = kv_type, .flash_attn = flash};
+    paw_ctx *c = NULL;
+    assert_int_equal(paw_ctx_new(m, &cp, &c), PAW_OK);
     char *text = tu_read_file(tu_shared("fixtures/stories260k/reference.jsonl"), NULL);
     assert_non_null(text);
     int cases = 0;
@@ -123,26 +126,31 @@ static void check_stories_greedy(int kv_type, double bound)
         cases++;
     }
     assert_int_equal(cases, 8);
-    print_message("stories260K (%s KV): 8 prompts x 48 greedy tokens match, max |dp| %.2e\n",
-                  paw_type_name(kv_type), worst);
+    print_message("stories260K (%s KV%s): 8 prompts x 48 greedy tokens match, max |dp| %.2e\n",
+                  paw_type_name(kv_type), flash ? ", flash attention" : "", worst);
     free(text);
     paw_ctx_free(c);
     paw_model_free(m);
 }
 
-static void test_stories_greedy(void **state) { (void)state; check_stories_greedy(PAW_TYPE_F32, STORIES_MAX_DP); }
-static void test_stories_greedy_f16kv(void **state) { (void)state; check_stories_greedy(PAW_TYPE_F16, STORIES_MAX_DP_F16); }
+static void test_stories_greedy(void **state) { (void)state; check_stories_greedy(PAW_TYPE_F32, 0, STORIES_MAX_DP); }
+static void test_stories_greedy_f16kv(void **state) { (void)state; check_stories_greedy(PAW_TYPE_F16, 0, STORIES_MAX_DP_F16); }
+/* The check: top-3 within 1e-3 of the fixture, every greedy token equal. */
+static void test_stories_greedy_flash(void **state) { (void)state; check_stories_greedy(PAW_TYPE_F16, 1, STORIES_MAX_DP_FLASH); }
+static void test_stories_greedy_flash_f32kv(void **state) { (void)state; check_stories_greedy(PAW_TYPE_F32, 1, STORIES_MAX_DP_FLASH); }
 
-/* The same prompts against llama.cpp run with an f32 KV cache (the same
- * arithmetic as paw, F32 weights): logits agree to float rounding.  Prefill
- * of the prompt and the 47 greedy tokens in one pass, in chunks of 16. */
-static void test_stories_logits_f32(void **state)
+/* The same prompts against llama.cpp run with the same attention arithmetic
+ * (an f32 KV cache and plain attention, or flash attention; F32 weights):
+ * logits agree to float rounding.  Prefill of the prompt and the 47 greedy
+ * tokens in one pass, in chunks of 16. */
+static void check_stories_logits(const char *golden, int kv_type, int flash, double bound)
 {
-    (void)state;
     paw_model *m = load_model(tu_shared("fixtures/stories260k/stories260K.gguf"));
     const int32_t V = paw_model_n_vocab(m);
-    paw_ctx *c = new_ctx(m, 256, 16);
-    json_t *g = load_json("tests/golden/model/stories260k-f32.json"), *cases = json_object_get(g, "cases");
+    paw_ctx_params cp = {.n_ctx = 256, .n_batch = 16, .n_threads = 2, .kv_type = kv_type, .flash_attn = flash};
+    paw_ctx *c = NULL;
+    assert_int_equal(paw_ctx_new(m, &cp, &c), PAW_OK);
+    json_t *g = load_json(golden), *cases = json_object_get(g, "cases");
     assert_int_equal(json_array_size(cases), 8);
     double worst = 0;
     for (size_t ci = 0; ci < json_array_size(cases); ci++) {
@@ -166,11 +174,30 @@ static void test_stories_logits_f32(void **state)
         }
         free(ids);
     }
-    print_message("stories260K vs llama.cpp (f32 KV): max |dlogit| %.2e\n", worst);
-    assert_true(worst < 1e-4);
+    print_message("stories260K vs llama.cpp (%s): max |dlogit| %.2e\n",
+                  flash ? "flash attention, f16 KV" : "f32 KV", worst);
+    assert_true(worst < bound);
     json_decref(g);
     paw_ctx_free(c);
     paw_model_free(m);
+}
+
+static void test_stories_logits_f32(void **state)
+{
+    (void)state;
+    check_stories_logits("tests/golden/model/stories260k-f32.json", PAW_TYPE_F32, 0, 1e-4);
+}
+
+/* Golden from scripts/stories_fixture_configs.py (llama.cpp -fa, f16 KV).
+ * Rounding q, k, v and the accumulator to halves turns the float-rounding
+ * differences of the F32 projections (1e-5 above) into steps of a half's
+ * ulp: llama.cpp's own flash runs of these sequences in one batch and one
+ * token at a time differ by 1.27e-2 (its batch and single-token F32
+ * products round differently), paw's from its batch run by 1.27e-2 too. */
+static void test_stories_logits_flash(void **state)
+{
+    (void)state;
+    check_stories_logits("tests/golden/model/stories260k-flash.json", PAW_TYPE_F16, 1, 2e-2);
 }
 
 /* --------------------------------------------------------------- SmolLM2 */
@@ -182,8 +209,13 @@ static void test_stories_logits_f32(void **state)
  * in a while, and 30 layers carry that to the logits.  Positions whose inputs
  * agree bit for bit (the first few of each prompt) do match exactly.
  * Measured over the 106 positions against an AVX2-only llama.cpp build (the
- * kernels paw's AVX2 path is bit-exact with): max 1.16 with the AVX2 kernels,
- * 0.97 with PAW_SIMD=scalar; against the AVX-512 build of the oracle venv 0.92.
+ * kernels paw's AVX2 path is bit-exact with): max 1.16 with the AVX2 kernels;
+ * against the AVX-512 build of the oracle venv 0.92.  The scalar path
+ * (PAW_SIMD=scalar, or a CPU without AVX2) follows llama.cpp's plain C build
+ * instead, so it is compared with that build's golden data
+ * (smollm2-generic.json): there it is exact, 0.0 and 5 of 5 (and
+ * tests/test_parity_scalar.c insists on that); llama.cpp's plain C and AVX2
+ * builds are 1.65 apart from each other on these prompts.
  * Greedy 64-token continuations: 1 of 5 identical throughout (AVX2 golden),
  * each parting at a near-tie (gap <= 0.26); llama.cpp's own flash-attention and plain
  * attention paths differ from each other by 2.39 on the same prompts, with 2
@@ -201,7 +233,9 @@ static void test_smollm2_logits(void **state)
     const int32_t V = paw_model_n_vocab(m);
     assert_int_equal(V, 49152);
     paw_ctx *c = new_ctx(m, 512, 0);
-    json_t *g = load_json("tests/golden/model/smollm2.json");
+    json_t *g = load_json(strcmp(paw_simd_name(), "avx2") == 0
+                          ? "tests/golden/model/smollm2.json"
+                          : "tests/golden/model/smollm2-generic.json");
     json_t *fixed = json_object_get(g, "fixed_ids"), *cases = json_object_get(g, "cases");
     double worst = 0;
     int greedy_ok = 0, ties = 0;
@@ -748,12 +782,47 @@ static void test_cli_generate(void **state)
     assert_int_not_equal(system(cmd), 0);
 }
 
+/* `paw generate -fa --kv-f16` on the stories260K fixture's first prompt
+ * continues exactly as the fixture's llama.cpp run did. */
+static void test_cli_generate_flash(void **state)
+{
+    (void)state;
+    const char *bin = getenv("PAW_BIN");
+    if (!bin || access(bin, X_OK)) skip();
+    char *text = tu_read_file(tu_shared("fixtures/stories260k/reference.jsonl"), NULL);
+    assert_non_null(text);
+    json_error_t e;
+    json_t *ref = json_loadb(text, strcspn(text, "\n"), 0, &e);
+    assert_non_null(ref);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' generate -m '%s' -p '%s' -n 48 -t 2 -fa --kv-f16 --json 2>/dev/null",
+             bin, tu_shared("fixtures/stories260k/stories260K.gguf"),
+             json_string_value(json_object_get(ref, "text")));
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[16384] = {0};
+    assert_non_null(fgets(line, sizeof line, p));
+    assert_int_equal(pclose(p), 0);
+    json_t *j = json_loads(line, 0, &e);
+    if (!j) fail_msg("not JSON: %s", line);
+    json_t *got = json_object_get(j, "ids"), *want = json_object_get(ref, "greedy");
+    assert_int_equal(json_array_size(got), json_array_size(want));
+    for (size_t i = 0; i < json_array_size(want); i++)
+        assert_int_equal(json_integer_value(json_array_get(got, i)), json_integer_value(json_array_get(want, i)));
+    json_decref(j);
+    json_decref(ref);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stories_greedy),
         cmocka_unit_test(test_stories_greedy_f16kv),
+        cmocka_unit_test(test_stories_greedy_flash),
+        cmocka_unit_test(test_stories_greedy_flash_f32kv),
         cmocka_unit_test(test_stories_logits_f32),
+        cmocka_unit_test(test_stories_logits_flash),
         cmocka_unit_test(test_smollm2_logits),
         cmocka_unit_test(test_qwen3_tiny),
         cmocka_unit_test(test_gpt2_tiny),
@@ -765,6 +834,7 @@ int main(void)
         cmocka_unit_test(test_chat_templates),
         cmocka_unit_test(test_generate),
         cmocka_unit_test(test_cli_generate),
+        cmocka_unit_test(test_cli_generate_flash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -190,6 +190,39 @@ static void test_activation_quant(void **state)
         assert_int_equal(q1[b].s, paw_f32_to_f16(amax / 127.0f * (float)sum));
     }
     for (int j = 0; j < 32; j++) assert_int_equal(q0[8].qs[j], 0);
+
+    /* ggml's reference Q8_1 (the scalar matmul path's quantiser): the quants
+     * and scale of the reference Q8_0 (held to gguf-py's bytes above), and
+     * s = fp16(sum * d). */
+    paw_block_q8_0 r0[N / 32];
+    paw_block_q8_1 r1[N / 32];
+    paw_quantize_row_q8_0_ref(x, r0, N);
+    paw_quantize_row_q8_1_ref(x, r1, N);
+    for (int b = 0; b < N / 32; b++) {
+        int sum = 0;
+        assert_int_equal(r1[b].d, r0[b].d);
+        for (int j = 0; j < 32; j++) {
+            assert_int_equal(r1[b].qs[j], r0[b].qs[j]);
+            sum += r1[b].qs[j];
+        }
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[32 * b + j]));
+        assert_int_equal(r1[b].s, paw_f32_to_f16((float)sum * (amax / 127.0f)));
+    }
+    /* Ties: with amax 127 the scale is 1, so 2.5 and -4.5 are exact halves;
+     * the reference rounds them away from zero, the AVX2-path quantisers to
+     * even. */
+    float t[32] = { 127.0f, 2.5f, -4.5f, 0.5f };
+    paw_block_q8_1 ta, tb;
+    paw_quantize_row_q8_1_ref(t, &ta, 32);
+    paw_quantize_row_q8_1(t, &tb, 32);
+    assert_int_equal(ta.qs[1], 3);
+    assert_int_equal(ta.qs[2], -5);
+    assert_int_equal(ta.qs[3], 1);
+    assert_int_equal(tb.qs[1], 2);
+    assert_int_equal(tb.qs[2], -4);
+    assert_int_equal(tb.qs[3], 0);
+    assert_int_equal(ta.s, paw_f32_to_f16(127.0f + 3 - 5 + 1));
     for (int b = 0; b < N / 256; b++) {
         for (int g = 0; g < 16; g++) {
             int s = 0;

@@ -31,12 +31,15 @@ paw_kernel paw_kernel_for(int type)
     return k;
 }
 
-static paw_from_float_fn act_quantizer(int act_type)
+/* Each kernel set quantises activations as the ggml build it follows does:
+ * the AVX2 one like ggml's AVX2 quantisers (127/amax, nearest even), the
+ * scalar one like ggml's plain C build (its reference quantisers). */
+paw_from_float_fn paw_act_quantizer(int act_type)
 {
     int avx2 = paw_cpu_avx2();
     switch (act_type) {
-    case PAW_TYPE_Q8_0: return avx2 ? paw_quantize_row_q8_0_avx2 : paw_quantize_row_q8_0;
-    case PAW_TYPE_Q8_1: return avx2 ? paw_quantize_row_q8_1_avx2 : paw_quantize_row_q8_1;
+    case PAW_TYPE_Q8_0: return avx2 ? paw_quantize_row_q8_0_avx2 : paw_quantize_row_q8_0_ref;
+    case PAW_TYPE_Q8_1: return avx2 ? paw_quantize_row_q8_1_avx2 : paw_quantize_row_q8_1_ref;
     case PAW_TYPE_Q8_K: return paw_quantize_row_q8_K;
     default: return NULL;
     }
@@ -167,7 +170,7 @@ void paw_matmul_multi(paw_pool *p, const paw_mm_part *parts, int n_parts,
         m.A = (const uint8_t *)X;
         m.a_row = (size_t)n_in * sizeof(float);
     } else {
-        quant_task q = { act_quantizer(act_type), X, NULL, n_in, T,
+        quant_task q = { paw_act_quantizer(act_type), X, NULL, n_in, T,
                          paw_type_row_bytes(act_type, n_in) };
         size_t need = q.a_row * (size_t)T;
         if (need <= sizeof stackbuf) {

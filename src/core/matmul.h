@@ -33,5 +33,8 @@ void paw_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n);
  * the scalar ones regardless of CPU: for tests and benchmarks. */
 paw_kernel paw_kernel_for(int type);
 paw_kernel paw_kernel_scalar(int type);
+/* The activation quantiser paw_matmul uses for activation type `act_type`
+ * (Q8_0, Q8_1, Q8_K) on this CPU; NULL for others. */
+paw_from_float_fn paw_act_quantizer(int act_type);
 
 #endif

@@ -261,6 +261,22 @@ void paw_quantize_row_q8_0_ref(const float *x, void *dst, int64_t n)
     }
 }
 
+void paw_quantize_row_q8_1_ref(const float *x, void *dst, int64_t n)
+{
+    paw_block_q8_1 *y = dst;
+    for (int64_t i = 0; i < n / PAW_QK; i++, x += PAW_QK) {
+        float d = block_amax(x, PAW_QK) / 127.0f;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        int sum = 0;
+        y[i].d = paw_f32_to_f16(d);
+        for (int j = 0; j < PAW_QK; j++) {
+            y[i].qs[j] = (int8_t)roundf(x[j] * id);
+            sum += y[i].qs[j];
+        }
+        y[i].s = paw_f32_to_f16((float)sum * d);
+    }
+}
+
 void paw_quantize_row_q4_0_ref(const float *x, void *dst, int64_t n)
 {
     paw_block_q4_0 *y = dst;

@@ -142,18 +142,23 @@ static inline void paw_k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t
     }
 }
 
-/* Activation quantisers used by the matmul: round half to even after
+/* Activation quantisers of the AVX2 matmul path: round half to even after
  * multiplying by 127/amax, which is what ggml's AVX2 quantisers (the ones
- * llama.cpp runs on this class of CPU) compute.  The scalar and AVX2 versions
- * produce identical bytes.  Q8_K follows ggml's reference (x86 has no SIMD
- * version). */
+ * llama.cpp runs on this class of CPU) compute.  These scalar versions
+ * produce the same bytes as the AVX2 ones (matmul_avx2.c).  Q8_K follows
+ * ggml's reference (x86 has no SIMD version) on both paths. */
 void paw_quantize_row_q8_0(const float *x, void *y, int64_t n);
 void paw_quantize_row_q8_1(const float *x, void *y, int64_t n);
 void paw_quantize_row_q8_K(const float *x, void *y, int64_t n);
 
-/* ggml's reference quantisers (gguf-py's quantize matches them byte for
- * byte): what paw_quantize uses for stored tensors. */
+/* ggml's reference quantisers: multiply by id = 1/d with d = amax/127 (not
+ * by 127/amax, which can differ by an ulp) and round half away from zero
+ * (roundf).  gguf-py's quantize matches them byte for byte, so paw_quantize
+ * uses them for stored tensors; and they are what ggml runs for activations
+ * when built without SIMD, so paw's scalar matmul path (PAW_SIMD=scalar or a
+ * CPU without AVX2) quantises activations with them too. */
 void paw_quantize_row_q8_0_ref(const float *x, void *y, int64_t n);
+void paw_quantize_row_q8_1_ref(const float *x, void *y, int64_t n);
 void paw_quantize_row_q4_0_ref(const float *x, void *y, int64_t n);
 
 /* Scalar reference dot products (src/core/quant_dot.c); the AVX2 kernels in

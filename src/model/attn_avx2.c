@@ -48,6 +48,11 @@ static inline float dot_ggml_order(const float *x, const void *y, int f16, int n
     return (float)sum;
 }
 
+float paw_attn_dot_avx2(const float *x, const float *y, int n)
+{
+    return dot_ggml_order(x, y, 0, n);
+}
+
 /* The four accumulators of dot_ggml_order for one position, added
  * vertically; d is a multiple of 32. */
 static inline __m256 dot_lanes(const float *q, const void *k, int f16, int d)

@@ -20,8 +20,9 @@ void paw_rmsnorm_forward(float *out, const float *x, const float *w, int64_t T, 
     for (int64_t t = 0; t < T; t++) {
         const float *xt = x + t * C;
         float *ot = out + t * C;
+        /* Squares rounded to float, summed in double: ggml's rms_norm. */
         double ss = 0;
-        for (int64_t i = 0; i < C; i++) ss += (double)xt[i] * xt[i];
+        for (int64_t i = 0; i < C; i++) ss += (double)(xt[i] * xt[i]);
         const float scale = 1.0f / sqrtf((float)(ss / C) + eps);
         for (int64_t i = 0; i < C; i++) ot[i] = xt[i] * scale * w[i];
     }
@@ -112,9 +113,10 @@ typedef struct attn_job {
     float       *out;             /* [T][n_head * head_dim_v]        */
     const float *q;               /* [T][n_head * head_dim]          */
     const void  *k, *v;           /* this layer's cache (f32 or f16)  */
-    int          f16;
+    int          f16, flash;      /* flash: see attn_flash.c          */
     float       *scores;          /* [nth][n_ctx]                     */
-    float       *vacc;            /* [nth][8 * head_dim_v]            */
+    float       *vacc;            /* [nth][vacc_stride]               */
+    int64_t      vacc_stride;
     int64_t      T, pos0, n_ctx;
     int          n_head, n_head_kv, head_dim, head_dim_v;
 } attn_job;
@@ -125,14 +127,21 @@ static inline float kv_at(const void *p, int f16, int64_t i)
     return f16 ? paw_f16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 
+/* The scalar pair is the arithmetic of ggml's plain C build (no SIMD), where
+ * both products of attention are mul_mats through its f32 dot: products
+ * rounded to float, summed in double in index order, the sum rounded to
+ * float.  Scores are that dot times the scale (soft_max_ext scales the
+ * float kq); the weighted sum of V dots each column of the (transposed) V
+ * with the probabilities.  With an f16 cache ggml would also round q and
+ * the probabilities to f16; that is not reproduced here. */
 static float scores_scalar(float *s, const float *q, const void *k, int f16, int64_t kstride,
                            int64_t n, int d, float scale)
 {
     float mx = -INFINITY;
     for (int64_t p = 0; p < n; p++) {
-        float dot = 0;
-        for (int i = 0; i < d; i++) dot += q[i] * kv_at(k, f16, p * kstride + i);
-        s[p] = dot * scale;
+        double dot = 0;
+        for (int i = 0; i < d; i++) dot += (double)(q[i] * kv_at(k, f16, p * kstride + i));
+        s[p] = (float)dot * scale;
         mx = s[p] > mx ? s[p] : mx;
     }
     return mx;
@@ -142,9 +151,15 @@ static void vsum_scalar(float *out, const float *prob, const void *v, int f16, i
                         int64_t n, int dv, float *acc)
 {
     (void)acc;
-    memset(out, 0, (size_t)dv * sizeof(float));
-    for (int64_t p = 0; p < n; p++)
-        for (int d = 0; d < dv; d++) out[d] += prob[p] * kv_at(v, f16, p * vstride + d);
+    /* Columns in slices of 64 so the double sums stay on the stack; each
+     * column is still summed over p in order. */
+    for (int d0 = 0; d0 < dv; d0 += 64) {
+        const int nd = dv - d0 < 64 ? dv - d0 : 64;
+        double sum[64] = { 0 };
+        for (int64_t p = 0; p < n; p++)
+            for (int d = 0; d < nd; d++) sum[d] += (double)(prob[p] * kv_at(v, f16, p * vstride + d0 + d));
+        for (int d = 0; d < nd; d++) out[d0 + d] = (float)sum[d];
+    }
 }
 
 static void attention_item(void *arg, int64_t item, int ith)
@@ -159,13 +174,19 @@ static void attention_item(void *arg, int64_t item, int ith)
     const int group = j->n_head / j->n_head_kv, dv = j->head_dim_v;
     const int64_t kvd = (int64_t)j->n_head_kv * j->head_dim, vod = (int64_t)j->n_head_kv * dv;
     const float scale = 1.0f / sqrtf((float)j->head_dim);
-    float *s = j->scores + (int64_t)ith * j->n_ctx, *vacc = j->vacc + (int64_t)ith * 8 * dv;
+    float *s = j->scores + (int64_t)ith * j->n_ctx, *vacc = j->vacc + (int64_t)ith * j->vacc_stride;
     {
         const int64_t t = item / j->n_head;
         const int h = (int)(item % j->n_head), kh = h / group;
         const int64_t n_kv = j->pos0 + t + 1;
         const float *qh = j->q + (t * j->n_head + h) * j->head_dim;
         const void *kp = (const uint8_t *)j->k + (size_t)kh * j->head_dim * elt;
+        if (j->flash) {
+            paw_attn_flash(j->out + (t * j->n_head + h) * dv, qh, kp,
+                           (const uint8_t *)j->v + (size_t)kh * dv * elt, j->f16, kvd, vod, n_kv,
+                           j->head_dim, dv, scale, vacc);
+            return;
+        }
         const float mx = scores(s, qh, kp, j->f16, kvd, n_kv, j->head_dim, scale);
         double sum = 0;
         for (int64_t p = 0; p < n_kv; p++) {
@@ -293,7 +314,9 @@ static void attention_block(paw_ctx *c, int il, int64_t T, int64_t pos0)
         for (int64_t i = 0; i < T * c->vo_dim; i++) vd[i] = paw_f32_to_f16(v_new[i]);
     }
     attn_job job = {
-        .out = c->att, .q = c->q, .k = kc, .v = vc, .f16 = f16, .scores = c->scores, .vacc = c->vacc,
+        .out = c->att, .q = c->q, .k = kc, .v = vc, .f16 = f16, .flash = c->flash_attn,
+        .scores = c->scores, .vacc = c->vacc,
+        .vacc_stride = PAW_MAX(8 * hp->head_dim_v, 2 * hp->head_dim + hp->head_dim_v),
         .T = T, .pos0 = pos0, .n_ctx = c->n_ctx,
         .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
         .head_dim = hp->head_dim, .head_dim_v = hp->head_dim_v,

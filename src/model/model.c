@@ -361,6 +361,7 @@ int paw_ctx_new(const paw_model *m, const paw_ctx_params *params, paw_ctx **out)
     c->kv_dim = hp->n_head_kv * hp->head_dim;
     c->vo_dim = hp->n_head_kv * hp->head_dim_v;
     c->kv_type = p.kv_type;
+    c->flash_attn = p.flash_attn != 0;
     c->kv_elt = p.kv_type == PAW_TYPE_F16 ? 2 : 4;
     c->pool = paw_pool_new(p.n_threads);
     if (!c->pool) { free(c); return paw_err(PAW_ENOMEM, "ctx: cannot start threads"); }
@@ -384,7 +385,10 @@ int paw_ctx_new(const paw_model *m, const paw_ctx_params *params, paw_ctx **out)
     c->ff2 = malloc(B * hp->n_ff * sizeof(float));
     size_t nth = (size_t)paw_pool_size(c->pool);
     c->scores = malloc(nth * nctx * sizeof(float));
-    c->vacc = malloc(nth * 8 * (size_t)hp->head_dim_v * sizeof(float));
+    /* Per thread: the plain path's 8 partial sums of V, or the flash path's
+     * half-rounded q, one k row and the accumulator. */
+    c->vacc = malloc(nth * (size_t)PAW_MAX(8 * hp->head_dim_v, 2 * hp->head_dim + hp->head_dim_v) *
+                     sizeof(float));
     c->rope_cs = malloc(B * (size_t)PAW_MAX(hp->n_rot, 2) * sizeof(float));
     c->logits = malloc((size_t)hp->n_vocab * sizeof(float));
     if (!c->k_cache || !c->v_cache || !c->tokens || !c->x || !c->xn || !c->xb || !c->q ||

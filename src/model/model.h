@@ -61,6 +61,7 @@ struct paw_ctx {
     int32_t  n_ctx, n_batch, n_past;
     int32_t  kv_dim, vo_dim;         /* n_head_kv * head_dim(_v)             */
     int      kv_type;                /* PAW_TYPE_F32 or PAW_TYPE_F16          */
+    int      flash_attn;             /* attention as llama.cpp's flash path   */
     size_t   kv_elt;                 /* bytes per cached value (4 or 2)       */
     void    *k_cache, *v_cache;      /* [n_layer][n_ctx][kv_dim / vo_dim]    */
     int32_t *tokens;                 /* n_ctx: the ids behind the cache      */
@@ -114,6 +115,16 @@ float paw_attn_scores_avx2(float *s, const float *q, const void *k, int f16, int
 /* out[d] = sum_p prob[p] * v[p * vstride + d]; acc: 8 * dv floats. */
 void  paw_attn_vsum_avx2(float *out, const float *prob, const void *v, int f16, int64_t vstride,
                          int64_t n, int dv, float *acc);
+/* x . y over n floats in llama.cpp's AVX2 order (four 8-lane accumulators
+ * over 32-element steps, the tail in double). */
+float paw_attn_dot_avx2(const float *x, const float *y, int n);
+
+/* attn_flash.c: one query of one head in llama.cpp's flash-attention
+ * arithmetic (q, k, v as halves, online softmax, half accumulator) over
+ * positions 0..n-1; scratch: 2 * d + dv floats. */
+void paw_attn_flash(float *out, const float *q, const void *k, const void *v, int f16,
+                    int64_t kstride, int64_t vstride, int64_t n, int d, int dv, float scale,
+                    float *scratch);
 
 /* The model fingerprint (see paw_model_id). */
 int paw_model_compute_id(paw_model *m);

@@ -9,12 +9,14 @@
 static const char usage_text[] =
     "usage: paw generate -m MODEL [-p PROMPT | -f FILE] [--chat] [-n N] [--temp T]\n"
     "                    [--top-k K] [--top-p P] [--seed S] [-t THREADS] [-c N_CTX] [--json]\n"
-    "                    [--lora ADAPTER.gguf [--lora-scale S]]...\n"
+    "                    [--lora ADAPTER.gguf [--lora-scale S]]... [--kv-f16] [-fa]\n"
     "  The prompt is read from stdin when neither -p nor -f is given.  --chat wraps it\n"
     "  in the model's chat template as one user message.  -n: at most N new tokens\n"
     "  (default 256; 0 = until the end-of-generation token or a full context).\n"
     "  --lora applies a LoRA adapter (llama.cpp's GGUF format; up to 8), each with the\n"
-    "  scale of the --lora-scale after it (default 1).\n";
+    "  scale of the --lora-scale after it (default 1).  --kv-f16 keeps the KV cache in\n"
+    "  half precision (llama.cpp's default; paw's is f32).  -fa, --flash-attn computes\n"
+    "  attention in the arithmetic of llama.cpp's -fa (half-precision q, k, v and sums).\n";
 
 static int on_text(void *ud, const char *text, size_t len)
 {
@@ -34,7 +36,7 @@ static void print_ids(const int32_t *ids, size_t n)
 int cmd_generate(int argc, char **argv)
 {
     const char *model_arg = NULL, *prompt_arg = NULL, *file_arg = NULL;
-    int chat = 0, json = 0;
+    int chat = 0, json = 0, kv_f16 = 0, flash = 0;
     double n_predict = 256, temp = 0, top_k = 0, top_p = 1, seed = 0, threads = 0, n_ctx = 0;
     const char *lora_arg[8];
     double lora_scale[8];
@@ -60,6 +62,8 @@ int cmd_generate(int argc, char **argv)
         else { takes = 0;
             if (!strcmp(a, "--chat")) chat = 1;
             else if (!strcmp(a, "--json")) json = 1;
+            else if (!strcmp(a, "--kv-f16")) kv_f16 = 1;
+            else if (!strcmp(a, "-fa") || !strcmp(a, "--flash-attn")) flash = 1;
             else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_text, stdout); return 0; }
             else ok = 0;
         }
@@ -119,7 +123,8 @@ int cmd_generate(int argc, char **argv)
         cli_fail("generate");
         goto out;
     }
-    paw_ctx_params cp = {.n_ctx = (int32_t)n_ctx, .n_threads = (int)threads};
+    paw_ctx_params cp = {.n_ctx = (int32_t)n_ctx, .n_threads = (int)threads,
+                         .kv_type = kv_f16 ? PAW_TYPE_F16 : PAW_TYPE_F32, .flash_attn = flash};
     if (paw_ctx_new(m, &cp, &ctx)) { cli_fail("generate"); goto out; }
     for (int i = 0; i < n_lora; i++)
         if (paw_adapter_load(lora_arg[i], &adapters[i]) ||
