@@ -4,7 +4,7 @@
  * API (paw_program_open_bundle / paw_program_call).
  *
  *   build/bench/bench_program [-m MODEL] [-t THREADS] [-N CALLS] [-C COLD_CALLS]
- *                             [-n MAX_TOKENS] [-r RANK] [--json]
+ *                             [-n MAX_TOKENS] [-r RANK] [--no-spec] [--ab] [--spec-always] [--json]
  *
  * CALLS (default 200) warm calls are timed, COLD_CALLS (default CALLS) cold ones.
  *
@@ -14,6 +14,12 @@
  * layer, with small random weights (its cost is what matters here, not its
  * answers).  Inputs cycle through twelve short log lines; at most MAX_TOKENS
  * (default 4) tokens are generated per call, as for a one-word label.
+ * Speculative decoding (drafts from the handle's earlier outputs, verified in
+ * one batched forward call) is on unless --no-spec; the share of draft tokens
+ * accepted is printed.  --ab also times a handle with speculation and one
+ * without, taking turns call by call (the fair comparison on a shared box).
+ * By default a handle pauses drafting while its own timings say drafting
+ * does not pay; --spec-always drafts regardless.
  *
  * Also measured: opening the program when its prefix KV must be computed and
  * when it is read back from the program cache on disk (a temporary
@@ -125,43 +131,57 @@ static int read_all(const char *path, uint8_t **out, size_t *len)
     return ok ? 0 : -1;
 }
 
-typedef struct run_result { double p50, p99, mean, n_prompt, n_gen, prefill, decode; } run_result;
+typedef struct run_result { double p50, p99, mean, n_prompt, n_gen, prefill, decode, fwd, drafted, accepted; } run_result;
+
+/* Times `calls` calls (after three warm-up calls) on each of the n handles,
+ * taking turns call by call, so that the handles see the same machine load
+ * (this box is shared: minutes apart, timings differ by 2x). */
+static int measure_n(paw_program **h, int n, int calls, int max_tokens, run_result *r)
+{
+    double *ms = malloc((size_t)calls * n * sizeof *ms);
+    double sum[2] = {0}, np[2] = {0}, ng[2] = {0}, pf[2] = {0}, dc[2] = {0}, fw[2] = {0}, dr[2] = {0}, ac[2] = {0};
+    for (int i = -3; i < calls; i++) {  /* three warm-up calls */
+        const char *in = lines[(i + 3) % N_LINES];
+        for (int k = 0; k < n; k++) {
+            char *out = NULL;
+            double t0 = now_ms();
+            if (paw_program_call(h[k], in, strlen(in), max_tokens, &out, NULL)) { free(ms); return -1; }
+            double dt = now_ms() - t0;
+            free(out);
+            if (i < 0) continue;
+            paw_program_stats st;
+            paw_program_get_stats(h[k], &st);
+            ms[k * calls + i] = dt;
+            sum[k] += dt;
+            np[k] += st.n_prompt;
+            ng[k] += st.n_gen;
+            pf[k] += st.prefill_ms;
+            dc[k] += st.decode_ms;
+            fw[k] += st.n_forward;
+            dr[k] += st.n_drafted;
+            ac[k] += st.n_accepted;
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        r[k] = (run_result){ .prefill = pf[k] / calls, .decode = dc[k] / calls, .mean = sum[k] / calls,
+                             .n_prompt = np[k] / calls, .n_gen = ng[k] / calls, .fwd = fw[k] / calls,
+                             .drafted = dr[k] / calls, .accepted = ac[k] / calls };
+        r[k].p99 = pct(ms + k * calls, calls, 0.99);
+        r[k].p50 = pct(ms + k * calls, calls, 0.50);
+    }
+    free(ms);
+    return 0;
+}
 
 static int measure(paw_program *p, int calls, int max_tokens, run_result *r)
 {
-    double *ms = malloc((size_t)calls * sizeof *ms), sum = 0, np = 0, ng = 0, pf = 0, dc = 0;
-    for (int i = -3; i < calls; i++) {  /* three warm-up calls */
-        const char *in = lines[(i + 3) % N_LINES];
-        char *out = NULL;
-        double t0 = now_ms();
-        if (paw_program_call(p, in, strlen(in), max_tokens, &out, NULL)) { free(ms); return -1; }
-        double dt = now_ms() - t0;
-        free(out);
-        if (i < 0) continue;
-        paw_program_stats st;
-        paw_program_get_stats(p, &st);
-        ms[i] = dt;
-        sum += dt;
-        np += st.n_prompt;
-        ng += st.n_gen;
-        pf += st.prefill_ms;
-        dc += st.decode_ms;
-    }
-    r->prefill = pf / calls;
-    r->decode = dc / calls;
-    r->mean = sum / calls;
-    r->n_prompt = np / calls;
-    r->n_gen = ng / calls;
-    r->p99 = pct(ms, calls, 0.99);
-    r->p50 = pct(ms, calls, 0.50);
-    free(ms);
-    return 0;
+    return measure_n(&p, 1, calls, max_tokens, r);
 }
 
 int main(int argc, char **argv)
 {
     const char *model_arg = "smollm2-135m";
-    int threads = 0, calls = 200, cold_calls = 0, max_tokens = 4, rank = 64, json = 0;
+    int threads = 0, calls = 200, cold_calls = 0, max_tokens = 4, rank = 64, json = 0, no_spec = 0, ab = 0, always = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "-m") && v) { model_arg = v; i++; }
@@ -171,7 +191,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-n") && v) { max_tokens = atoi(v); i++; }
         else if (!strcmp(argv[i], "-r") && v) { rank = atoi(v); i++; }
         else if (!strcmp(argv[i], "--json")) json = 1;
-        else { fprintf(stderr, "usage: bench_program [-m MODEL] [-t T] [-N CALLS] [-n MAX_TOKENS] [-r RANK] [--json]\n"); return 2; }
+        else if (!strcmp(argv[i], "--no-spec")) no_spec = 1;
+        else if (!strcmp(argv[i], "--ab")) ab = 1;
+        else if (!strcmp(argv[i], "--spec-always")) always = 1;
+        else { fprintf(stderr, "usage: bench_program [-m MODEL] [-t T] [-N CALLS] [-n MAX_TOKENS] [-r RANK] [--no-spec] [--ab] [--spec-always] [--json]\n"); return 2; }
     }
     if (!cold_calls) cold_calls = calls;
     if (calls < 1 || cold_calls < 1 || rank < 0 || max_tokens < 1) { fprintf(stderr, "bench_program: bad numbers\n"); return 2; }
@@ -200,7 +223,8 @@ int main(int argc, char **argv)
     b.meta.interpreter = strdup("bench");
     if (rc) { fprintf(stderr, "bench_program: %s\n", paw_last_error()); return 1; }
 
-    paw_program_opts warm_o = {.n_threads = threads, .no_base_check = 1};
+    paw_program_opts warm_o = {.n_threads = threads, .no_base_check = 1, .no_speculation = no_spec,
+                               .spec_always = always};
     paw_program_opts cold_o = warm_o;
     cold_o.no_prefix_cache = 1;
     paw_program *warm = NULL, *cold = NULL;
@@ -214,6 +238,26 @@ int main(int argc, char **argv)
     }
     paw_program_stats st;
     paw_program_get_stats(warm, &st);
+    if (ab) {
+        /* Speculation on and off, call by call on two handles. */
+        paw_program_opts on = warm_o, off = warm_o;
+        on.no_speculation = 0;
+        off.no_speculation = 1;
+        paw_program *h[2] = {NULL, NULL};
+        run_result r2[2];
+        if (OPEN(&on, &h[0]) || OPEN(&off, &h[1]) || measure_n(h, 2, calls, max_tokens, r2)) {
+            fprintf(stderr, "bench_program: %s\n", paw_last_error());
+            return 1;
+        }
+        for (int k = 0; k < 2; k++)
+            printf("interleaved, speculation %-3s: p50 %7.2f ms  p99 %7.2f ms  mean %7.2f ms  (prefill %.2f + "
+                   "decode %.2f; %.2f forward calls, %.2f of %.2f draft tokens accepted)\n", k ? "off" : "on",
+                   r2[k].p50, r2[k].p99, r2[k].mean, r2[k].prefill, r2[k].decode, r2[k].fwd, r2[k].accepted,
+                   r2[k].drafted);
+        printf("speculation on/off: p50 %.3fx, decode %.3fx\n", r2[0].p50 / r2[1].p50, r2[0].decode / r2[1].decode);
+        paw_program_close(h[0]);
+        paw_program_close(h[1]);
+    }
 
     /* Opening: prefix computed, then read back from the disk cache. */
     char cache[700];
@@ -237,16 +281,18 @@ int main(int argc, char **argv)
     if (json) {
         printf("{\"model\":\"%s\",\"threads\":%d,\"calls\":%d,\"cold_calls\":%d,\"max_tokens\":%d,\"rank\":%d,"
                "\"n_prefix\":%d,\"n_input_suffix\":%.1f,\"n_gen\":%.2f,"
-               "\"warm_p50_ms\":%.2f,\"warm_p99_ms\":%.2f,\"warm_mean_ms\":%.2f,"
+               "\"speculation\":%d,\"forward_calls\":%.2f,\"drafted\":%.2f,\"accepted\":%.2f,\"warm_p50_ms\":%.2f,\"warm_p99_ms\":%.2f,\"warm_mean_ms\":%.2f,"
                "\"cold_p50_ms\":%.2f,\"cold_p99_ms\":%.2f,\"cold_mean_ms\":%.2f,"
                "\"prefix_compute_ms\":%.1f,\"prefix_disk_ms\":%.1f,\"open_compute_ms\":%.1f,\"open_disk_ms\":%.1f}\n",
-               model_arg, threads, calls, cold_calls, max_tokens, rank, st.n_prefix, rw.n_prompt, rw.n_gen, rw.p50, rw.p99,
+               model_arg, threads, calls, cold_calls, max_tokens, rank, st.n_prefix, rw.n_prompt, rw.n_gen, !no_spec, rw.fwd, rw.drafted, rw.accepted, rw.p50, rw.p99,
                rw.mean, rcd.p50, rcd.p99, rcd.mean, prefix_computed, prefix_disk, open_computed, open_disk);
     } else {
         printf("program: %s, LoRA rank %d (Q4_0, all projections), %d threads (%s), %d warm / %d cold calls, "
                "<= %d new tokens\n", model_arg, rank, threads, paw_simd_name(), calls, cold_calls, max_tokens);
         printf("prompt: prefix %d tokens; per call %.1f input+suffix tokens, %.2f generated\n", st.n_prefix,
                rw.n_prompt, rw.n_gen);
+        printf("decode: speculation %s, %.2f forward calls after the prefill, %.2f draft tokens verified, "
+               "%.2f accepted\n", no_spec ? "off" : "on", rw.fwd, rw.drafted, rw.accepted);
         printf("warm prefix cache: p50 %7.2f ms  p99 %7.2f ms  mean %7.2f ms  (prefill %.2f + decode %.2f)\n",
                rw.p50, rw.p99, rw.mean, rw.prefill, rw.decode);
         printf("cold (no cache):   p50 %7.2f ms  p99 %7.2f ms  mean %7.2f ms   (%.1fx the warm p50)\n", rcd.p50,

@@ -737,7 +737,18 @@ void paw_program_list_free(paw_program_info *list, size_t n);
  * and rewritten atomically.  A program opened from a .paw file that is not
  * installed keeps its prefix in memory only.
  *
- * Threads: a handle is NOT safe for concurrent calls (it owns one KV cache).
+ * Decoding is speculative unless opts.no_speculation: after the first output
+ * token, the handle's most recent earlier output (or, before it has any, a
+ * bundle example's output) that starts the same way is verified as a draft
+ * in one batched forward call, and greedy keeps the longest prefix it agrees
+ * with.  Outputs are exactly those of one-token-at-a-time decoding (a batch
+ * row's logits equal one-token decoding's bit for bit); only time changes.
+ * Drafting pauses while the handle measures verifying calls to cost more per
+ * output token than single-token calls (busy cores: decoding is then bound
+ * by arithmetic, not by reading the weights), probing again now and then.
+ *
+ * Threads: a handle is NOT safe for concurrent calls (it owns one KV cache
+ * and its table of recent outputs).
  * Open one handle per thread; handles may share one paw_model (read-only),
  * and writing the same prefix file from several handles at once is safe. */
 typedef struct paw_program paw_program;
@@ -753,6 +764,12 @@ typedef struct paw_program_opts {
     int     no_prefix_cache;  /* evaluate the whole prompt on every call (the
                                  cold path, for measurements and tests)        */
     int     no_base_check;    /* skip the base-model check (experts only)     */
+    int     no_speculation;   /* decode one token per forward call instead of
+                                 verifying drafts from earlier outputs (the
+                                 outputs are the same either way)            */
+    int     spec_always;      /* verify drafts even while this handle's timings
+                                 say single-token calls are faster (tests and
+                                 measurements of the mechanism)               */
 } paw_program_opts;
 
 /* Where a handle's prefix KV came from when it was opened. */
@@ -774,6 +791,14 @@ typedef struct paw_program_stats {
     int32_t  n_gen;           /* tokens generated (EOG excluded)              */
     int      stop_reason;     /* enum paw_stop_reason                         */
     double   prefill_ms, decode_ms, total_ms;
+    /* speculative decoding: a handle remembers its recent outputs (and the
+     * bundle's example outputs) and, after the first output token, checks
+     * the one that continues it as a draft in one batched forward call;
+     * greedy decides, so outputs never change.  Last call, then totals. */
+    int32_t  n_forward;       /* forward calls after the prefill              */
+    int32_t  n_drafted;       /* draft tokens verified                        */
+    int32_t  n_accepted;      /* draft tokens greedy agreed with              */
+    uint64_t total_drafted, total_accepted;
 } paw_program_stats;
 
 /* Opens PROGRAM (a .paw path, an alias, an ID or a unique ID prefix; see

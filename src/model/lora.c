@@ -488,6 +488,47 @@ static const float *input_for(int type, const float *x, int64_t n, float *xr, ui
     return xr;
 }
 
+/* One adapter product for a few tokens: the whole chain (quantise x, A x,
+ * quantise u, B u, y += eff v) on one thread, over the rows of the shared
+ * scratch that belong to these tokens.  Tokens are independent all the way
+ * (per-row activation quantisation; every kernel output has its own
+ * accumulator), so splitting a batch by tokens changes no bit. */
+typedef struct lora_job {
+    struct paw_lora_set *s;
+    const lora_pair     *p;
+    float                eff;
+    float               *y;         /* [n][d_out]                             */
+    const float         *x;         /* [n][d_in]                              */
+    int64_t              n;         /* tokens                                 */
+} lora_job;
+
+/* Tokens per work item: the gemm kernels' activation tile, so each item
+ * reuses every unpacked weight block 4 times. */
+#define LORA_ITEM_TOKENS 4
+
+static void lora_item(void *ctx, int64_t item, int ith)
+{
+    (void)ith;
+    const lora_job *j = ctx;
+    struct paw_lora_set *s = j->s;
+    const lora_pair *p = j->p;
+    const int64_t d_in = p->a->ne[0], r = p->a->ne[1], d_out = p->b->ne[1];
+    const int64_t t0 = item * LORA_ITEM_TOKENS, n = PAW_MIN(LORA_ITEM_TOKENS, j->n - t0);
+    float *u = s->u + t0 * r, *v = s->v + t0 * d_out;
+    const float *xa = input_for(p->a->type, j->x + t0 * d_in, n * d_in, s->xr + t0 * d_in, s->h + t0 * d_in);
+    paw_matmul(NULL, u, p->a->data, p->a->type, r, d_in, xa, n);
+    const float *ub = input_for(p->b->type, u, n * r, u, s->h + s->x_cap + t0 * r);
+    paw_matmul(NULL, v, p->b->data, p->b->type, d_out, r, ub, n);
+    /* Scaled first, then added: llama.cpp's ggml_scale + ggml_add. */
+    float *yt = j->y + t0 * d_out;
+    for (int64_t i = 0; i < n * d_out; i++) yt[i] += j->eff * v[i];
+}
+
+/* The products are small (rank 64: A is 64 x d_in, B d_out x 64), far too
+ * small to split each over the pool's threads (two products and two
+ * activation quantisations a projection, each a dispatch and a barrier):
+ * the batch is split by tokens instead, one dispatch per projection, none
+ * at all for fewer than LORA_ITEM_TOKENS + 1 tokens (decode). */
 void paw_lora_apply(paw_ctx *c, int il, int proj, float *y, const float *x, int64_t T)
 {
     struct paw_lora_set *s = c->lora;
@@ -496,16 +537,11 @@ void paw_lora_apply(paw_ctx *c, int il, int proj, float *y, const float *x, int6
         const lora_slot *sl = &s->slots[k];
         const lora_pair *p = sl->scale != 0 ? pair_at(sl->a, il, proj) : NULL;
         if (!p) continue;
-        const int64_t d_in = p->a->ne[0], r = p->a->ne[1], d_out = p->b->ne[1];
+        const int64_t d_in = p->a->ne[0], d_out = p->b->ne[1];
         for (int64_t t0 = 0; t0 < T; t0 += LORA_CHUNK) {
             const int64_t n = PAW_MIN(LORA_CHUNK, T - t0);
-            const float *xa = input_for(p->a->type, x + t0 * d_in, n * d_in, s->xr, s->h);
-            paw_matmul(c->pool, s->u, p->a->data, p->a->type, r, d_in, xa, n);
-            const float *ub = input_for(p->b->type, s->u, n * r, s->u, s->h);
-            paw_matmul(c->pool, s->v, p->b->data, p->b->type, d_out, r, ub, n);
-            /* Scaled first, then added: llama.cpp's ggml_scale + ggml_add. */
-            float *yt = y + t0 * d_out;
-            for (int64_t i = 0; i < n * d_out; i++) yt[i] += sl->eff * s->v[i];
+            lora_job j = { s, p, sl->eff, y + t0 * d_out, x + t0 * d_in, n };
+            paw_pool_run_items(c->pool, lora_item, &j, (n + LORA_ITEM_TOKENS - 1) / LORA_ITEM_TOKENS);
         }
     }
 }

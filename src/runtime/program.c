@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "core/common.h"
 #include "runtime/bundle.h"
+#include "runtime/draft.h"
 #include "runtime/fetch.h"
 
 struct paw_program {
@@ -38,6 +39,8 @@ struct paw_program {
     size_t            n_tail;
     int               prefix_dirty;   /* the ctx's last prefix position was
                                          re-evaluated (empty input + suffix) */
+    paw_drafts       *drafts;         /* recent outputs (draft.c); NULL with
+                                         opts.no_speculation                 */
     paw_program_stats stats;
 };
 
@@ -419,6 +422,9 @@ static int open_template(const paw_model *m, const char *tmpl, size_t len, const
                          n, paw_ctx_n_ctx(p->ctx));
     }
     if (!rc) rc = split_suffix(p, at + phn, len - n_pre - phn);
+    if (!rc && !p->opts.no_speculation && !(p->drafts = calloc(1, sizeof *p->drafts)))
+        rc = paw_err(PAW_ENOMEM, "program: out of memory");
+    if (!rc && p->drafts) p->drafts->always = p->opts.spec_always;
     if (!rc && dir && dir[0] && !p->opts.no_disk_cache && !p->opts.no_prefix_cache)
         rc = kv_file_path(p, dir);
     p->stats.n_prefix = p->n_prefix;
@@ -426,6 +432,21 @@ static int open_template(const paw_model *m, const char *tmpl, size_t len, const
     if (rc) { paw_program_close(p); return rc; }
     *out = p;
     return PAW_OK;
+}
+
+/* The outputs of the examples a program was compiled from are likely
+ * outputs: first drafts before the handle has outputs of its own.  Best
+ * effort (a draft only ever costs a wasted row of a forward call). */
+static void seed_drafts(paw_program *p, const paw_program_meta *meta)
+{
+    if (!p->drafts) return;
+    for (size_t i = meta->n_examples; i-- > 0;) {
+        const char *o = meta->examples[i].output;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        if (o && !paw_tokenize(p->tok, o, strlen(o), 0, 0, &ids, &n)) paw_drafts_add(p->drafts, ids, n);
+        free(ids);
+    }
 }
 
 static int open_bundle(const paw_model *m, const paw_program_bundle *b, const char *dir,
@@ -440,8 +461,10 @@ static int open_bundle(const paw_model *m, const paw_program_bundle *b, const ch
         if (!rc) rc = check_base(m, &named);
         if (rc) return rc;
     }
-    return open_template(m, b->prompt_template, b->prompt_template_len, b->adapter, b->adapter_len,
-                         b->id, dir, opts, out);
+    int rc = open_template(m, b->prompt_template, b->prompt_template_len, b->adapter, b->adapter_len,
+                           b->id, dir, opts, out);
+    if (!rc) seed_drafts(*out, &b->meta);
+    return rc;
 }
 
 int paw_program_open_bundle(const paw_model *m, const paw_program_bundle *b,
@@ -497,6 +520,7 @@ void paw_program_close(paw_program *p)
     free(p->prefix);
     free(p->plain);
     free(p->tail);
+    free(p->drafts);
     free(p);
 }
 
@@ -547,6 +571,50 @@ int paw_program_input_ids(paw_program *p, const char *input, size_t len, int32_t
     return call_ids(p, input ? input : "", len, 0, ids, n);
 }
 
+/* One token per forward call (opts.no_speculation): paw_generate. */
+static int call_plain(paw_program *p, const int32_t *run, size_t n, int32_t max, char **out,
+                      size_t *out_len)
+{
+    paw_gen_params gp = {.max_tokens = max};
+    paw_gen_result res = {0};
+    int rc = paw_generate(p->ctx, p->tok, run, n, &gp, &res);
+    if (rc) return rc;
+    rc = clean_output(res.text, res.len, out, out_len);
+    p->stats.n_gen = (int32_t)res.n_ids;
+    p->stats.stop_reason = res.stop_reason;
+    p->stats.prefill_ms = res.prefill_s * 1e3;
+    p->stats.decode_ms = res.decode_s * 1e3;
+    p->stats.n_forward = res.n_decode;
+    p->stats.n_drafted = p->stats.n_accepted = 0;
+    paw_gen_result_free(&res);
+    return rc;
+}
+
+/* The same outputs, drafts verified in batches (draft.c). */
+static int call_speculative(paw_program *p, const int32_t *run, size_t n, int32_t max, char **out,
+                            size_t *out_len)
+{
+    paw_spec_result res;
+    int rc = paw_spec_generate(p->ctx, p->tok, p->drafts, run, n, max, &res);
+    if (rc) return rc;
+    char *text = NULL;
+    size_t len = 0;
+    rc = paw_detokenize(p->tok, res.ids, res.n_ids, 0, &text, &len);
+    if (!rc) rc = clean_output(text ? text : "", text ? len : 0, out, out_len);
+    free(text);
+    p->stats.n_gen = (int32_t)res.n_ids;
+    p->stats.stop_reason = res.stop_reason;
+    p->stats.prefill_ms = res.prefill_s * 1e3;
+    p->stats.decode_ms = res.decode_s * 1e3;
+    p->stats.n_forward = res.n_forward;
+    p->stats.n_drafted = res.n_drafted;
+    p->stats.n_accepted = res.n_accepted;
+    p->stats.total_drafted += (uint64_t)res.n_drafted;
+    p->stats.total_accepted += (uint64_t)res.n_accepted;
+    free(res.ids);
+    return rc;
+}
+
 int paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_tokens,
                      char **out, size_t *out_len)
 {
@@ -583,20 +651,13 @@ int paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_
         n = 1;
         p->prefix_dirty = 1;
     }
-    paw_gen_params gp = {.max_tokens = max_tokens == 0 ? PAW_PROGRAM_MAX_TOKENS
-                                       : max_tokens < 0 ? 0 : max_tokens};
-    paw_gen_result res = {0};
-    if (!rc) rc = paw_generate(p->ctx, p->tok, run, n, &gp, &res);
+    const int32_t max = max_tokens == 0 ? PAW_PROGRAM_MAX_TOKENS : max_tokens < 0 ? 0 : max_tokens;
+    if (!rc && p->drafts) rc = call_speculative(p, run, n, max, out, out_len);
+    else if (!rc) rc = call_plain(p, run, n, max, out, out_len);
     free(ids);
     if (rc) return rc;
-    rc = clean_output(res.text, res.len, out, out_len);
     p->stats.n_calls++;
-    p->stats.n_prompt = res.n_prompt;
-    p->stats.n_gen = (int32_t)res.n_ids;
-    p->stats.stop_reason = res.stop_reason;
-    p->stats.prefill_ms = res.prefill_s * 1e3;
-    p->stats.decode_ms = res.decode_s * 1e3;
+    p->stats.n_prompt = (int32_t)n;
     p->stats.total_ms = (paw_now() - t0) * 1e3;
-    paw_gen_result_free(&res);
     return rc;
 }
