@@ -564,6 +564,14 @@ int  paw_trainer_save_gguf(const paw_trainer *t, const char *path, int type);
  * written in HF order (llama.cpp's converter permutes those rows). */
 int  paw_trainer_save_peft(const paw_trainer *t, const char *dir, const char *base_model_name);
 
+/* The order in which to visit n training examples: epochs of a shuffle drawn
+ * from the seed (every example once per epoch; the same seed, the same
+ * order).  `paw train` and paw_compile fill their batches from it. */
+typedef struct paw_epoch_order paw_epoch_order;
+int     paw_epoch_order_new(int32_t n, uint64_t seed, paw_epoch_order **out);
+int32_t paw_epoch_order_next(paw_epoch_order *o);   /* an index in [0, n) */
+void    paw_epoch_order_free(paw_epoch_order *o);
+
 /* ------------------------------------------------------- neural programs */
 /* (section owned by the programs work: .paw bundles, program cache) */
 

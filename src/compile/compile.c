@@ -228,14 +228,6 @@ static int prepare_training(compiler *c, paw_compile_result *r)
 
 /* ------------------------------------------------------------ stage 3: train */
 
-static uint64_t mix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static int read_file(const char *path, uint8_t **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -304,29 +296,19 @@ static int train(compiler *c, paw_compile_result *r)
     p.schedule = PAW_LR_CONSTANT;
     const int32_t n_tr = c->n_tr, B = n_tr < 8 ? n_tr : 8;
     paw_train_example *batch = malloc((size_t)(B ? B : 1) * sizeof *batch);
-    int32_t *order = malloc((size_t)(n_tr ? n_tr : 1) * sizeof *order);
-    int rc = batch && order ? paw_trainer_new(c->m, &p, &c->t) : paw_err(PAW_ENOMEM, "compile: out of memory");
+    paw_epoch_order *order = NULL;
+    int rc = !batch ? paw_err(PAW_ENOMEM, "compile: out of memory")
+                    : paw_epoch_order_new(n_tr, c->o.seed, &order);
+    if (!rc) rc = paw_trainer_new(c->m, &p, &c->t);
     int32_t n_prefix = 0;
     const int32_t *prefix = paw_program_prefix_ids(c->tp, &n_prefix);
-    if (!rc) {
+    if (!rc)
         paw_compile_progress(&c->o, "train", "%d train / %d validation examples, prefix %d tokens, rank %d, "
                              "alpha %g, lr %g, at most %d steps", n_tr, c->n_va, n_prefix, p.rank, p.alpha, p.lr,
                              p.steps);
-        for (int32_t i = 0; i < n_tr; i++) order[i] = i;
-    }
-    uint64_t rng = c->o.seed ^ 0x5eedull;
-    int32_t cursor = n_tr;
     for (int32_t s = 0; !rc && s < p.steps; s++) {
         for (int32_t k = 0; k < B; k++) {
-            if (cursor == n_tr) {
-                for (int32_t i = n_tr - 1; i > 0; i--) {
-                    int32_t j = (int32_t)(mix(&rng) % (uint64_t)(i + 1)), x = order[i];
-                    order[i] = order[j];
-                    order[j] = x;
-                }
-                cursor = 0;
-            }
-            const cexample *e = &c->tr[order[cursor++]];
+            const cexample *e = &c->tr[paw_epoch_order_next(order)];
             batch[k] = (paw_train_example){e->ids, e->n, e->n_prompt};
         }
         double loss = 0;
@@ -347,7 +329,7 @@ static int train(compiler *c, paw_compile_result *r)
         }
     }
     r->val_em = c->n_va ? (double)c->val_hits / c->n_va : 0;
-    free(order);
+    paw_epoch_order_free(order);
     free(batch);
     return rc;
 }

@@ -17,6 +17,7 @@
  *               batch (shared prefix + examples), loss.
  *   adamw.c     AdamW, global-norm clipping, learning-rate schedule.
  *   export.c    adapters as llama.cpp GGUF and as PEFT safetensors.
+ *   epoch.c     the seeded epoch order of the examples, and splitmix64.
  *
  * Backward functions ADD into their gradient outputs (zeroing is a visible,
  * separate step), except where a comment says "writes". */
@@ -26,6 +27,9 @@
 #include "paw.h"
 #include "core/kernels.h"
 #include "model/model.h"
+
+/* splitmix64: the seeded generator behind adapter init and example order. */
+uint64_t paw_splitmix64(uint64_t *state);
 
 /* ------------------------------------------------------------- layers */
 

@@ -49,19 +49,11 @@ paw_train_params paw_train_params_default(void)
     return p;
 }
 
-/* splitmix64: a small seeded generator, so that an adapter's initial values
+/* Uniform in [-1, 1) from splitmix64, so that an adapter's initial values
  * depend on the seed alone. */
-static uint64_t rng_next(uint64_t *s)
+static float rng_uniform(uint64_t *s)
 {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float rng_uniform(uint64_t *s)  /* [-1, 1) */
-{
-    return (float)((double)(rng_next(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
+    return (float)((double)(paw_splitmix64(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
 }
 
 int paw_trainer_new(const paw_model *m, const paw_train_params *p, paw_trainer **out)

@@ -155,14 +155,6 @@ static int load_data(const char *path, const paw_tokenizer *tok, const char *suf
     return 0;
 }
 
-static uint64_t mix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -274,6 +266,7 @@ int cmd_train(int argc, char **argv)
     int32_t n_ex = 0;
     paw_trainer *t = NULL;
     paw_train_example *batch_ex = NULL;
+    paw_epoch_order *order = NULL;
     if (!ph || strstr(ph + 1, PAW_PROGRAM_PLACEHOLDER)) goto done;
     const size_t pre_len = (size_t)(ph - tmpl), ph_len = strlen(PAW_PROGRAM_PLACEHOLDER);
     if (pre_len && paw_tokenize(tok, tmpl, pre_len, paw_tokenizer_add_bos(tok), 1, &prefix, &n_prefix)) {
@@ -287,35 +280,22 @@ int cmd_train(int argc, char **argv)
     if (init_arg && paw_trainer_init_from_gguf(t, init_arg)) { rc = cli_fail("train"); goto done; }
     const int32_t B = (int32_t)(batch < n_ex ? batch : n_ex);
     batch_ex = malloc((size_t)B * sizeof *batch_ex);
-    int32_t *order = malloc((size_t)n_ex * sizeof *order);
-    if (!batch_ex || !order) { free(order); fprintf(stderr, "paw train: out of memory\n"); goto done; }
-    for (int32_t i = 0; i < n_ex; i++) order[i] = i;
+    if (!batch_ex) { fprintf(stderr, "paw train: out of memory\n"); goto done; }
+    if (paw_epoch_order_new(n_ex, p.seed, &order)) { rc = cli_fail("train"); goto done; }
     fprintf(stderr, "paw train: %s, %d examples, prefix %zu tokens, rank %d, alpha %g, %lld parameters, "
             "batch %d, %d steps\n", paw_model_arch(m), n_ex, n_prefix, p.rank, p.alpha,
             (long long)paw_trainer_n_params(t), B, p.steps);
-    uint64_t rng = p.seed ^ 0x5eedull;
-    int32_t cursor = n_ex;
     double t0 = now_s(), loss = 0, gnorm = 0, recent = 0, tokens = 0;
     int n_recent = 0;
     const int every = p.steps >= 50 ? p.steps / 50 : 1;
     for (int32_t s = 0; s < p.steps; s++) {
-        /* Epochs of a seeded shuffle, so runs repeat exactly. */
         for (int32_t b = 0; b < B; b++) {
-            if (cursor == n_ex) {
-                for (int32_t i = n_ex - 1; i > 0; i--) {
-                    int32_t j = (int32_t)(mix(&rng) % (uint64_t)(i + 1)), x = order[i];
-                    order[i] = order[j];
-                    order[j] = x;
-                }
-                cursor = 0;
-            }
-            const example *e = &ex[order[cursor++]];
+            const example *e = &ex[paw_epoch_order_next(order)];
             batch_ex[b] = (paw_train_example){ e->ids, e->n, e->n_prompt };
             tokens += e->n;
         }
         tokens += (double)n_prefix;
         if (paw_trainer_step(t, prefix, (int32_t)n_prefix, batch_ex, B, &loss, &gnorm)) {
-            free(order);
             rc = cli_fail("train");
             goto done;
         }
@@ -326,7 +306,6 @@ int cmd_train(int argc, char **argv)
                     s + 1, p.steps, loss, gnorm, per, per * (p.steps - s - 1));
         }
     }
-    free(order);
     const double secs = now_s() - t0;
     if (paw_trainer_save_gguf(t, out_arg, type)) { rc = cli_fail("train"); goto done; }
     if (peft_arg && paw_trainer_save_peft(t, peft_arg, model_arg)) { rc = cli_fail("train"); goto done; }
@@ -335,6 +314,7 @@ int cmd_train(int argc, char **argv)
             tokens / secs, peak_rss_mb(), out_arg);
     rc = 0;
 done:
+    paw_epoch_order_free(order);
     free(batch_ex);
     paw_trainer_free(t);
     for (int32_t i = 0; i < n_ex; i++) free(ex[i].ids);
