@@ -173,13 +173,10 @@ def smollm2(path, name="smollm2.json", exact=False):
     write_json(name, out)
 
 
-def stories(path):
-    """llama.cpp's logits for the stories260K fixture prompts with an f32 KV
-    cache, teacher-forced along the fixture's greedy tokens: the fixture itself
-    came from an f16 cache, so this is the tight reference for the llama arch.
-    Per generated position: the 12 largest logits."""
-    refs = [json.loads(l) for l in open(path.replace("stories260K.gguf", "reference.jsonl"))]
-    llm = llama(path, 256)
+def stories_cases(llm, refs):
+    """Per fixture prompt: llama.cpp's 12 largest logits at each generated
+    position, teacher-forced along the fixture's greedy tokens (prompt and
+    tokens in one batch)."""
     cases = []
     for r in refs:
         ids = [r["bos"]] + r["ids"] + r["greedy"][:-1]
@@ -191,7 +188,16 @@ def stories(path):
             top = np.argsort(-row, kind="stable")[:12]
             steps.append([[int(i), round(float(row[i]), 6)] for i in top])
         cases.append({"ids": ids, "n_prompt": len(r["ids"]) + 1, "top": steps})
-    write_json("stories260k-f32.json", {"cases": cases})
+    return cases
+
+
+def stories(path):
+    """llama.cpp's logits for the stories260K fixture prompts with an f32 KV
+    cache and plain attention: the tight reference for the llama arch (the
+    fixture itself came from a flash-attention run, see
+    stories_fixture_configs.py)."""
+    refs = [json.loads(l) for l in open(path.replace("stories260K.gguf", "reference.jsonl"))]
+    write_json("stories260k-f32.json", {"cases": stories_cases(llama(path, 256), refs)})
 
 
 def write_json(name, obj):

@@ -24,6 +24,8 @@ import os
 import numpy as np
 from llama_cpp import Llama
 
+import gen_model_golden
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODEL = os.path.join(HERE, "..", "..", "shared", "fixtures", "stories260k", "stories260K.gguf")
 OUT = os.path.join(HERE, "..", "tests", "golden", "model", "stories260k-flash.json")
@@ -56,18 +58,7 @@ def main():
         for kv_f16 in (False, True):
             d = distance(load(flash, kv_f16), refs)
             print(f"flash_attn={flash!s:5} kv={'f16' if kv_f16 else 'f32'}: max |dp| vs fixture {d:.3e}")
-    llm = load(True, True)
-    cases = []
-    for r in refs:
-        ids = [r["bos"]] + r["ids"] + r["greedy"][:-1]
-        llm.reset()
-        llm.eval(ids)
-        sc = np.array(llm.scores[: len(ids)], dtype=np.float32)
-        steps = []
-        for row in sc[len(r["ids"]):]:
-            top = np.argsort(-row, kind="stable")[:12]
-            steps.append([[int(i), round(float(row[i]), 6)] for i in top])
-        cases.append({"ids": ids, "n_prompt": len(r["ids"]) + 1, "top": steps})
+    cases = gen_model_golden.stories_cases(load(True, True), refs)
     with open(OUT, "w") as f:
         json.dump({"cases": cases}, f, separators=(",", ":"))
         f.write("\n")

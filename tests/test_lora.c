@@ -11,7 +11,7 @@
  * the adapter set, and malformed adapters are rejected with messages naming
  * the key or tensor. */
 #include "testutil.h"
-#include <jansson.h>
+#include "testjson.h"
 #include <math.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -21,23 +21,6 @@
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MAXD(a, b) ((a) > (b) ? (a) : (b))
 #define MIND(a, b) ((a) < (b) ? (a) : (b))
-
-static json_t *load_json(const char *path)
-{
-    json_error_t e;
-    json_t *j = json_load_file(path, 0, &e);
-    if (!j) fail_msg("%s:%d: %s", path, e.line, e.text);
-    return j;
-}
-
-static int32_t *json_ids(json_t *arr, size_t *n)
-{
-    *n = json_array_size(arr);
-    int32_t *ids = malloc((*n + 1) * sizeof *ids);
-    assert_non_null(ids);
-    for (size_t i = 0; i < *n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(arr, i));
-    return ids;
-}
 
 static paw_model *load_model(const char *path)
 {
@@ -146,7 +129,7 @@ static const struct { const char *name; double bound; } tiny_classes[] = {
 static void test_tiny_vs_llamacpp(void **state)
 {
     (void)state;
-    json_t *g = load_json(GOLDEN "tiny.json"), *cases = json_object_get(g, "cases");
+    json_t *g = tu_load_json(GOLDEN "tiny.json"), *cases = json_object_get(g, "cases");
     size_t blob_len = 0;
     float *blob = (float *)tu_read_file(GOLDEN "tiny.f32", &blob_len);
     assert_non_null(blob);
@@ -166,7 +149,7 @@ static void test_tiny_vs_llamacpp(void **state)
         /* n_batch 16 splits the 24-token prompts into two chunks. */
         paw_ctx *c = new_ctx(m, 128, 16);
         size_t n;
-        int32_t *ids = json_ids(json_object_get(cs, "ids"), &n);
+        int32_t *ids = tu_json_ids(json_object_get(cs, "ids"), &n);
         const size_t off = (size_t)json_integer_value(json_object_get(cs, "offset"));
         assert_true((off + n * V) * sizeof(float) <= blob_len);
         const float *want = blob + off;
@@ -225,7 +208,7 @@ static void test_smollm2_vs_llamacpp(void **state)
     paw_model *m = load_model(tu_smollm2());
     const int32_t V = paw_model_n_vocab(m);
     paw_ctx *c = new_ctx(m, 256, 0);
-    json_t *g = load_json(GOLDEN "smollm2.json");
+    json_t *g = tu_load_json(GOLDEN "smollm2.json");
     json_t *fixed = json_object_get(g, "fixed_ids"), *cases = json_object_get(g, "cases");
     double worst = 0, err_sum = 0, least_shift = 1e30;
     long err_n = 0;
@@ -236,7 +219,7 @@ static void test_smollm2_vs_llamacpp(void **state)
         json_t *ads = json_object_get(cs, "adapters");
         const int adapted = json_array_size(ads) > 0;
         size_t n;
-        int32_t *ids = json_ids(json_object_get(cs, "ids"), &n);
+        int32_t *ids = tu_json_ids(json_object_get(cs, "ids"), &n);
         set_adapters(c, ads);
         float *got = eval_all(c, ids, (int32_t)n);
         /* The base case comes first for each prompt (the generator's order). */
@@ -293,7 +276,7 @@ static void test_smollm2_vs_llamacpp(void **state)
     /* On the real model too: scale 0 is the base bit for bit, and switching
      * F16 -> Q4_0 -> F16 reproduces the first F16 logits exactly. */
     size_t n;
-    int32_t *ids = json_ids(json_object_get(json_array_get(cases, 0), "ids"), &n);
+    int32_t *ids = tu_json_ids(json_object_get(json_array_get(cases, 0), "ids"), &n);
     const size_t nb = n * (size_t)V * sizeof(float);
     paw_adapter *f16 = golden_adapter("smollm2-f16-r8.gguf"), *q4 = golden_adapter("smollm2-q4_0-r32.gguf");
     assert_int_equal(paw_ctx_set_adapter(c, NULL, 0), PAW_OK);
@@ -748,7 +731,7 @@ static void test_cli_lora(void **state)
     (void)state;
     const char *bin = getenv("PAW_BIN");
     if (!bin || access(bin, X_OK) || access(tu_smollm2(), R_OK)) skip();
-    json_t *g = load_json(GOLDEN "smollm2.json");
+    json_t *g = tu_load_json(GOLDEN "smollm2.json");
     json_t *cases = json_object_get(g, "cases");
     int32_t want_base = -1, want_f16 = -1;
     for (size_t i = 0; i < json_array_size(cases); i++) {

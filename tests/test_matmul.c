@@ -10,10 +10,7 @@
 #include "core/common.h"
 #include "core/kernels.h"
 #include "core/matmul.h"
-
-static const int all_types[] = { PAW_TYPE_F32, PAW_TYPE_F16, PAW_TYPE_BF16, PAW_TYPE_Q4_0,
-                                 PAW_TYPE_Q4_1, PAW_TYPE_Q5_0, PAW_TYPE_Q5_1, PAW_TYPE_Q8_0,
-                                 PAW_TYPE_Q4_K, PAW_TYPE_Q5_K, PAW_TYPE_Q6_K };
+#include "matmul_golden.h"
 
 static uint64_t rng_state = 88172645463325252ULL;
 static uint32_t rnd(void)
@@ -118,8 +115,8 @@ static void test_avx2_vs_scalar(void **state)
 {
     (void)state;
     if (!paw_cpu_avx2()) { skip(); }
-    for (size_t ti = 0; ti < PAW_ARRAY_LEN(all_types); ti++) {
-        int type = all_types[ti];
+    for (size_t ti = 0; ti < PAW_ARRAY_LEN(all_weight_types); ti++) {
+        int type = all_weight_types[ti];
         const int64_t n = paw_type_block_size(type) == 1 ? 517 : 768, R = 7, T = 6;
         paw_kernel ks = paw_kernel_scalar(type), kv = paw_avx2_kernel(type);
         assert_non_null(kv.vec_dot);
@@ -207,7 +204,7 @@ static void check_matmul(paw_pool *pool, int type, int64_t rows, int64_t n, int6
     free(w); free(x); free(y); free(yr); free(wf); free(a); free(af);
 }
 
-static void test_matmul_all_types(void **state)
+static void test_matmul_all_weight_types(void **state)
 {
     (void)state;
     paw_pool *p1 = paw_pool_new(1), *p2 = paw_pool_new(2);
@@ -216,8 +213,8 @@ static void test_matmul_all_types(void **state)
     paw_pool *pools[] = { NULL, p1, p2 };
     static const int64_t rows_list[] = { 1, 37, 131 };
     static const int64_t T_list[] = { 1, 3, 4, 9 };
-    for (size_t ti = 0; ti < PAW_ARRAY_LEN(all_types); ti++) {
-        int type = all_types[ti];
+    for (size_t ti = 0; ti < PAW_ARRAY_LEN(all_weight_types); ti++) {
+        int type = all_weight_types[ti];
         int64_t n = paw_type_block_size(type) == 256 ? 512 : paw_type_block_size(type) == 1 ? 80 : 160;
         for (size_t pi = 0; pi < 3; pi++)
             for (size_t ri = 0; ri < PAW_ARRAY_LEN(rows_list); ri++)
@@ -242,42 +239,7 @@ static void test_matmul_bits_equal_ggml(void **state)
 {
     (void)state;
     if (!paw_cpu_avx2()) { skip(); }
-    enum { ROWS = 5, TOKENS = 3 };
-    paw_pool *p2 = paw_pool_new(2);
-    assert_non_null(p2);
-    for (size_t ti = 0; ti < PAW_ARRAY_LEN(all_types); ti++) {
-        int type = all_types[ti];
-        int64_t n = paw_type_block_size(type) == 256 ? 768 : paw_type_block_size(type) == 1 ? 519 : 352;
-        char path[128];
-        size_t wlen, xlen, ylen;
-        snprintf(path, sizeof path, "tests/golden/matmul/%s.w", paw_type_name(type));
-        uint8_t *w = (uint8_t *)tu_read_file(path, &wlen);
-        snprintf(path, sizeof path, "tests/golden/matmul/%s.x", paw_type_name(type));
-        float *x = (float *)tu_read_file(path, &xlen);
-        snprintf(path, sizeof path, "tests/golden/matmul/%s.y", paw_type_name(type));
-        float *want = (float *)tu_read_file(path, &ylen);
-        if (!w || !x || !want) fail_msg("missing golden data for %s", paw_type_name(type));
-        assert_int_equal(wlen, paw_type_row_bytes(type, n) * ROWS);
-        assert_int_equal(xlen, (size_t)n * TOKENS * 4);
-        assert_int_equal(ylen, (size_t)ROWS * TOKENS * 4);
-        float y[ROWS * TOKENS];
-        for (int pi = 0; pi < 2; pi++) {
-            paw_pool *pool = pi ? p2 : NULL;
-            paw_matmul(pool, y, w, type, ROWS, n, x, TOKENS);
-            for (int t = 0; t < TOKENS; t++) {
-                float y1[ROWS];
-                paw_matmul(pool, y1, w, type, ROWS, n, x + t * n, 1);
-                for (int r = 0; r < ROWS; r++) {
-                    float g = want[t * ROWS + r];
-                    if (memcmp(&y[t * ROWS + r], &g, 4) || memcmp(&y1[r], &g, 4))
-                        fail_msg("%s token %d row %d: ggml %.9g (%a), paw prefill %.9g, decode %.9g",
-                                 paw_type_name(type), t, r, g, g, y[t * ROWS + r], y1[r]);
-                }
-            }
-        }
-        free(w); free(x); free(want);
-    }
-    paw_pool_free(p2);
+    assert_int_equal(matmul_golden_mismatches("matmul"), 0);
 }
 
 /* Decode and prefill give the same bits: paw_matmul with T tokens at once
@@ -294,8 +256,8 @@ static void test_matmul_decode_equals_prefill(void **state)
     paw_pool *pools[] = { NULL, p2 };
     static const int64_t rows_list[] = { 1, 3, 6, 37, 200 };
     static const int64_t T_list[] = { 2, 5, 9, 67 };
-    for (size_t ti = 0; ti < PAW_ARRAY_LEN(all_types); ti++) {
-        int type = all_types[ti];
+    for (size_t ti = 0; ti < PAW_ARRAY_LEN(all_weight_types); ti++) {
+        int type = all_weight_types[ti];
         int bs = paw_type_block_size(type);
         int64_t n_list[2] = { bs == 256 ? 512 : bs == 1 ? 96 : 160, bs == 256 ? 1024 : bs == 1 ? 517 : 576 };
         for (size_t ni = 0; ni < 2; ni++)
@@ -397,7 +359,7 @@ int main(void)
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_act_quant_avx2_same_bytes),
         cmocka_unit_test(test_avx2_vs_scalar),
-        cmocka_unit_test(test_matmul_all_types),
+        cmocka_unit_test(test_matmul_all_weight_types),
         cmocka_unit_test(test_matmul_decode_equals_prefill),
         cmocka_unit_test(test_matmul_bits_equal_ggml),
         cmocka_unit_test(test_matmul_bad_type_gives_nan),

@@ -7,27 +7,10 @@
  * cache: prefix save/restore (memory, file), rejection of foreign or corrupt
  * state files, PAW_ERANGE past n_ctx; and model load errors. */
 #include "testutil.h"
-#include <jansson.h>
+#include "testjson.h"
 #include <math.h>
 #include <unistd.h>
 #include "paw.h"
-
-static json_t *load_json(const char *path)
-{
-    json_error_t e;
-    json_t *j = json_load_file(path, 0, &e);
-    if (!j) fail_msg("%s:%d: %s", path, e.line, e.text);
-    return j;
-}
-
-static int32_t *json_ids(json_t *arr, size_t *n)
-{
-    *n = json_array_size(arr);
-    int32_t *ids = malloc((*n + 1) * sizeof *ids);
-    assert_non_null(ids);
-    for (size_t i = 0; i < *n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(arr, i));
-    return ids;
-}
 
 static paw_model *load_model(const char *path)
 {
@@ -91,8 +74,8 @@ static void check_stories_greedy(int kv_type, int flash, double bound)
         json_t *j = json_loads(line, 0, &e);
         assert_non_null(j);
         size_t n_ids, n_greedy;
-        int32_t *ids = json_ids(json_object_get(j, "ids"), &n_ids);
-        int32_t *want = json_ids(json_object_get(j, "greedy"), &n_greedy);
+        int32_t *ids = tu_json_ids(json_object_get(j, "ids"), &n_ids);
+        int32_t *want = tu_json_ids(json_object_get(j, "greedy"), &n_greedy);
         json_t *top3 = json_object_get(j, "top3_probs");
         int32_t *prompt = malloc((n_ids + 1) * sizeof *prompt);
         prompt[0] = (int32_t)json_integer_value(json_object_get(j, "bos"));
@@ -150,13 +133,13 @@ static void check_stories_logits(const char *golden, int kv_type, int flash, dou
     paw_ctx_params cp = {.n_ctx = 256, .n_batch = 16, .n_threads = 2, .kv_type = kv_type, .flash_attn = flash};
     paw_ctx *c = NULL;
     assert_int_equal(paw_ctx_new(m, &cp, &c), PAW_OK);
-    json_t *g = load_json(golden), *cases = json_object_get(g, "cases");
+    json_t *g = tu_load_json(golden), *cases = json_object_get(g, "cases");
     assert_int_equal(json_array_size(cases), 8);
     double worst = 0;
     for (size_t ci = 0; ci < json_array_size(cases); ci++) {
         json_t *cs = json_array_get(cases, ci), *steps = json_object_get(cs, "top");
         size_t n;
-        int32_t *ids = json_ids(json_object_get(cs, "ids"), &n);
+        int32_t *ids = tu_json_ids(json_object_get(cs, "ids"), &n);
         size_t first = (size_t)json_integer_value(json_object_get(cs, "n_prompt")) - 1;
         assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
         const float *lg;
@@ -233,7 +216,7 @@ static void test_smollm2_logits(void **state)
     const int32_t V = paw_model_n_vocab(m);
     assert_int_equal(V, 49152);
     paw_ctx *c = new_ctx(m, 512, 0);
-    json_t *g = load_json(strcmp(paw_simd_name(), "avx2") == 0
+    json_t *g = tu_load_json(strcmp(paw_simd_name(), "avx2") == 0
                           ? "tests/golden/model/smollm2.json"
                           : "tests/golden/model/smollm2-generic.json");
     json_t *fixed = json_object_get(g, "fixed_ids"), *cases = json_object_get(g, "cases");
@@ -243,8 +226,8 @@ static void test_smollm2_logits(void **state)
     for (size_t ci = 0; ci < json_array_size(cases); ci++) {
         json_t *cs = json_array_get(cases, ci);
         size_t n, n_greedy;
-        int32_t *ids = json_ids(json_object_get(cs, "ids"), &n);
-        int32_t *want = json_ids(json_object_get(cs, "greedy"), &n_greedy);
+        int32_t *ids = tu_json_ids(json_object_get(cs, "ids"), &n);
+        int32_t *want = tu_json_ids(json_object_get(cs, "greedy"), &n_greedy);
         json_t *pos = json_object_get(cs, "positions");
         assert_int_equal(json_array_size(pos), n);
         assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
@@ -321,14 +304,14 @@ static void check_tiny(const char *arch, double bound)
     assert_string_equal(paw_model_arch(m), arch);
     const int32_t V = paw_model_n_vocab(m);
     snprintf(path, sizeof path, "tests/golden/model/%s-tiny.json", arch);
-    json_t *g = load_json(path), *cases = json_object_get(g, "cases");
+    json_t *g = tu_load_json(path), *cases = json_object_get(g, "cases");
     /* n_batch 16 splits the longer sequences into several prefill chunks. */
     paw_ctx *c = new_ctx(m, 128, 16);
     double worst = 0;
     for (size_t ci = 0; ci < json_array_size(cases); ci++) {
         json_t *cs = json_array_get(cases, ci), *want = json_object_get(cs, "logits");
         size_t n;
-        int32_t *ids = json_ids(json_object_get(cs, "ids"), &n);
+        int32_t *ids = tu_json_ids(json_object_get(cs, "ids"), &n);
         assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
         const float *lg;
         assert_int_equal(paw_eval(c, ids, (int32_t)n, 1, &lg), PAW_OK);
@@ -681,11 +664,11 @@ static void test_generate(void **state)
     paw_tokenizer *tok;
     assert_int_equal(paw_tokenizer_from_gguf(paw_model_gguf(m), &tok), PAW_OK);
     paw_ctx *c = new_ctx(m, 256, 0);
-    json_t *g = load_json("tests/golden/model/smollm2.json");
+    json_t *g = tu_load_json("tests/golden/model/smollm2.json");
     json_t *cs = json_array_get(json_object_get(g, "cases"), 0);   /* "The capital of France is" */
     size_t n, n_want;
-    int32_t *ids = json_ids(json_object_get(cs, "ids"), &n);
-    int32_t *want = json_ids(json_object_get(cs, "greedy"), &n_want);
+    int32_t *ids = tu_json_ids(json_object_get(cs, "ids"), &n);
+    int32_t *want = tu_json_ids(json_object_get(cs, "greedy"), &n_want);
     int32_t *mine;
     size_t n_mine;
     assert_int_equal(paw_tokenize(tok, "The capital of France is", 24, 0, 0, &mine, &n_mine), PAW_OK);

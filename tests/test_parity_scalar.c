@@ -28,33 +28,17 @@
  * the library (test_model.c still holds the scalar path to llama.cpp within
  * its tolerance there).  The kernel test does not depend on libm. */
 #include "testutil.h"
-#include <jansson.h>
+#include "testjson.h"
 #include <math.h>
 #include <unistd.h>
 #include "paw.h"
 #include "core/common.h"
 #include "core/kernels.h"
 #include "core/matmul.h"
+#include "matmul_golden.h"
 
 #define PARITY_MAX_DLOGIT 0.0
 #define PARITY_MIN_GREEDY 4   /* of 5 continuations identical throughout */
-
-static json_t *load_json(const char *path)
-{
-    json_error_t e;
-    json_t *j = json_load_file(path, 0, &e);
-    if (!j) fail_msg("%s:%d: %s", path, e.line, e.text);
-    return j;
-}
-
-static int32_t *json_ids(json_t *arr, size_t *n)
-{
-    *n = json_array_size(arr);
-    int32_t *ids = malloc((*n + 1) * sizeof *ids);
-    assert_non_null(ids);
-    for (size_t i = 0; i < *n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(arr, i));
-    return ids;
-}
 
 /* libm_fingerprint of scripts/gen_model_golden.py, computed here. */
 static uint64_t libm_fingerprint(int n)
@@ -105,7 +89,7 @@ static void test_smollm2_scalar_parity(void **state)
     paw_ctx_params p = {.n_ctx = 512, .n_threads = 2, .kv_type = PAW_TYPE_F32};
     paw_ctx *c = NULL;
     if (paw_ctx_new(m, &p, &c)) fail_msg("ctx: %s", paw_last_error());
-    json_t *g = load_json("tests/golden/model/smollm2-generic.json");
+    json_t *g = tu_load_json("tests/golden/model/smollm2-generic.json");
     if (!same_libm(g)) { json_decref(g); paw_ctx_free(c); paw_model_free(m); skip(); }
     json_t *fixed = json_object_get(g, "fixed_ids"), *cases = json_object_get(g, "cases");
     assert_int_equal(json_array_size(cases), 5);
@@ -115,8 +99,8 @@ static void test_smollm2_scalar_parity(void **state)
     for (size_t ci = 0; ci < json_array_size(cases); ci++) {
         json_t *cs = json_array_get(cases, ci);
         size_t n, n_greedy;
-        int32_t *ids = json_ids(json_object_get(cs, "ids"), &n);
-        int32_t *want = json_ids(json_object_get(cs, "greedy"), &n_greedy);
+        int32_t *ids = tu_json_ids(json_object_get(cs, "ids"), &n);
+        int32_t *want = tu_json_ids(json_object_get(cs, "greedy"), &n_greedy);
         json_t *pos = json_object_get(cs, "positions"), *gtop = json_object_get(cs, "greedy_top");
         assert_int_equal(json_array_size(pos), n);
         assert_int_equal(json_array_size(gtop), n_greedy);
@@ -190,50 +174,8 @@ static void test_smollm2_scalar_parity(void **state)
 static void test_scalar_kernels_bits_equal_ggml_generic(void **state)
 {
     (void)state;
-    static const int types[] = { PAW_TYPE_F32, PAW_TYPE_F16, PAW_TYPE_BF16, PAW_TYPE_Q4_0,
-                                 PAW_TYPE_Q4_1, PAW_TYPE_Q5_0, PAW_TYPE_Q5_1, PAW_TYPE_Q8_0,
-                                 PAW_TYPE_Q4_K, PAW_TYPE_Q5_K, PAW_TYPE_Q6_K };
-    enum { ROWS = 5, TOKENS = 3 };
     assert_string_equal(paw_simd_name(), "scalar");
-    paw_pool *p2 = paw_pool_new(2);
-    assert_non_null(p2);
-    int bad = 0;
-    for (size_t ti = 0; ti < PAW_ARRAY_LEN(types); ti++) {
-        int type = types[ti];
-        int64_t n = paw_type_block_size(type) == 256 ? 768 : paw_type_block_size(type) == 1 ? 519 : 352;
-        char path[128];
-        size_t wlen, xlen, ylen;
-        snprintf(path, sizeof path, "tests/golden/matmul/%s.w", paw_type_name(type));
-        uint8_t *w = (uint8_t *)tu_read_file(path, &wlen);
-        snprintf(path, sizeof path, "tests/golden/matmul/%s.x", paw_type_name(type));
-        float *x = (float *)tu_read_file(path, &xlen);
-        snprintf(path, sizeof path, "tests/golden/matmul-generic/%s.y", paw_type_name(type));
-        float *want = (float *)tu_read_file(path, &ylen);
-        if (!w || !x || !want) fail_msg("missing golden data for %s", paw_type_name(type));
-        assert_int_equal(wlen, paw_type_row_bytes(type, n) * ROWS);
-        assert_int_equal(xlen, (size_t)n * TOKENS * 4);
-        assert_int_equal(ylen, (size_t)ROWS * TOKENS * 4);
-        float y[ROWS * TOKENS];
-        for (int pi = 0; pi < 2; pi++) {
-            paw_pool *pool = pi ? p2 : NULL;
-            paw_matmul(pool, y, w, type, ROWS, n, x, TOKENS);
-            for (int t = 0; t < TOKENS; t++) {
-                float y1[ROWS];
-                paw_matmul(pool, y1, w, type, ROWS, n, x + t * n, 1);
-                for (int r = 0; r < ROWS; r++) {
-                    float g = want[t * ROWS + r];
-                    if (memcmp(&y[t * ROWS + r], &g, 4) || memcmp(&y1[r], &g, 4)) {
-                        print_message("%s token %d row %d: ggml %.9g (%a), paw prefill %.9g, decode %.9g\n",
-                                      paw_type_name(type), t, r, g, g, y[t * ROWS + r], y1[r]);
-                        bad++;
-                    }
-                }
-            }
-        }
-        free(w); free(x); free(want);
-    }
-    paw_pool_free(p2);
-    assert_int_equal(bad, 0);
+    assert_int_equal(matmul_golden_mismatches("matmul-generic"), 0);
 }
 
 /* A second model shape: the random-weight Qwen3 GGUF (F32 weights, so the
@@ -252,7 +194,7 @@ static void test_qwen3_tiny_scalar_parity(void **state)
     paw_ctx_params p = {.n_ctx = 128, .n_batch = 16, .n_threads = 2, .kv_type = PAW_TYPE_F32};
     paw_ctx *c = NULL;
     if (paw_ctx_new(m, &p, &c)) fail_msg("ctx: %s", paw_last_error());
-    json_t *g = load_json("tests/golden/model/qwen3-tiny-generic.json");
+    json_t *g = tu_load_json("tests/golden/model/qwen3-tiny-generic.json");
     if (!same_libm(g)) { json_decref(g); paw_ctx_free(c); paw_model_free(m); skip(); }
     json_t *cases = json_object_get(g, "cases");
     assert_int_equal(json_array_size(cases), 4);
@@ -261,7 +203,7 @@ static void test_qwen3_tiny_scalar_parity(void **state)
     for (size_t ci = 0; ci < json_array_size(cases); ci++) {
         json_t *cs = json_array_get(cases, ci), *want = json_object_get(cs, "rows");
         size_t n;
-        int32_t *ids = json_ids(json_object_get(cs, "ids"), &n);
+        int32_t *ids = tu_json_ids(json_object_get(cs, "ids"), &n);
         assert_int_equal(json_array_size(want), n);
         const float *lg;
         assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
