@@ -316,7 +316,7 @@ static void attention_block(paw_ctx *c, int il, int64_t T, int64_t pos0)
     attn_job job = {
         .out = c->att, .q = c->q, .k = kc, .v = vc, .f16 = f16, .flash = c->flash_attn,
         .scores = c->scores, .vacc = c->vacc,
-        .vacc_stride = PAW_MAX(8 * hp->head_dim_v, 2 * hp->head_dim + hp->head_dim_v),
+        .vacc_stride = paw_attn_scratch_floats(hp),
         .T = T, .pos0 = pos0, .n_ctx = c->n_ctx,
         .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
         .head_dim = hp->head_dim, .head_dim_v = hp->head_dim_v,

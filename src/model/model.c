@@ -385,10 +385,7 @@ int paw_ctx_new(const paw_model *m, const paw_ctx_params *params, paw_ctx **out)
     c->ff2 = malloc(B * hp->n_ff * sizeof(float));
     size_t nth = (size_t)paw_pool_size(c->pool);
     c->scores = malloc(nth * nctx * sizeof(float));
-    /* Per thread: the plain path's 8 partial sums of V, or the flash path's
-     * half-rounded q, one k row and the accumulator. */
-    c->vacc = malloc(nth * (size_t)PAW_MAX(8 * hp->head_dim_v, 2 * hp->head_dim + hp->head_dim_v) *
-                     sizeof(float));
+    c->vacc = malloc(nth * (size_t)paw_attn_scratch_floats(hp) * sizeof(float));
     c->rope_cs = malloc(B * (size_t)PAW_MAX(hp->n_rot, 2) * sizeof(float));
     c->logits = malloc((size_t)hp->n_vocab * sizeof(float));
     if (!c->k_cache || !c->v_cache || !c->tokens || !c->x || !c->xn || !c->xb || !c->q ||

@@ -76,7 +76,7 @@ struct paw_ctx {
     float   *att;                    /* [n_batch][n_head * head_dim_v]        */
     float   *ff, *ff2;               /* [n_batch][n_ff]                       */
     float   *scores;                 /* [n_threads][n_ctx]                    */
-    float   *vacc;                   /* [n_threads][8 * head_dim_v]           */
+    float   *vacc;                   /* [n_threads][paw_attn_scratch_floats] */
     float   *rope_cs;                /* [n_batch][n_rot/2][cos, sin]          */
     float   *logits;                 /* [n_vocab]                             */
     float   *logits_all;             /* [cap][n_vocab], grown on demand       */
@@ -118,6 +118,15 @@ void  paw_attn_vsum_avx2(float *out, const float *prob, const void *v, int f16, 
 /* x . y over n floats in llama.cpp's AVX2 order (four 8-lane accumulators
  * over 32-element steps, the tail in double). */
 float paw_attn_dot_avx2(const float *x, const float *y, int n);
+
+/* Floats of attention scratch per thread (paw_ctx.vacc): the plain path's 8
+ * partial sums of V, or the flash path's half-rounded q, one k row and the
+ * accumulator. */
+static inline int64_t paw_attn_scratch_floats(const paw_hparams *hp)
+{
+    const int64_t plain = 8 * (int64_t)hp->head_dim_v, flash = 2 * (int64_t)hp->head_dim + hp->head_dim_v;
+    return plain > flash ? plain : flash;
+}
 
 /* attn_flash.c: one query of one head in llama.cpp's flash-attention
  * arithmetic (q, k, v as halves, online softmax, half accumulator) over
