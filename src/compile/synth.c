@@ -233,6 +233,23 @@ static void shown_examples(const paw_exlist *user, const paw_pseudo *pseudo, con
 static const char inputs_system[] =
     "You write test inputs for a text-to-text function described in English.";
 
+/* Both synthesis prompts are built in a memory stream that starts with the
+ * spec block; prompt_close hands the text over (or fails as out of memory). */
+static FILE *prompt_open(const char *spec, char **buf, size_t *n)
+{
+    FILE *f = open_memstream(buf, n);
+    if (f) fprintf(f, "[SPEC]\n%s\n[END_SPEC]\n\n", spec);
+    return f;
+}
+
+/* buf: the stream's buffer pointer, valid only once the stream is closed. */
+static int prompt_close(FILE *f, char **buf, char **out)
+{
+    if (fclose(f) || !*buf) { free(*buf); return paw_err(PAW_ENOMEM, "compile: out of memory"); }
+    *out = *buf;
+    return PAW_OK;
+}
+
 /* Asks for `want` inputs; `prev` are the ones already written in earlier
  * batches (the latest few are shown, not to be repeated). */
 static int inputs_prompt(const char *spec, const paw_program_example *ex, size_t n_ex, const strvec *prev,
@@ -240,9 +257,8 @@ static int inputs_prompt(const char *spec, const paw_program_example *ex, size_t
 {
     char *buf = NULL;
     size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
+    FILE *f = prompt_open(spec, &buf, &n);
     if (!f) return paw_err(PAW_ENOMEM, "compile: out of memory");
-    fprintf(f, "[SPEC]\n%s\n[END_SPEC]\n\n", spec);
     if (n_ex) {
         fputs("Inputs it has been given:\n", f);
         for (size_t i = 0; i < n_ex; i++) fprintf(f, "- %s\n", ex[i].input);
@@ -258,9 +274,7 @@ static int inputs_prompt(const char *spec, const paw_program_example *ex, size_t
                "and tricky ones, each in the style and length of a real input.%s Write one input per line, "
                "numbered 1. 2. 3. and so on, and nothing else: no outputs, no comments.\n",
             want, n_ex || prev->n ? " Do not repeat the inputs above." : "");
-    if (fclose(f) || !buf) { free(buf); return paw_err(PAW_ENOMEM, "compile: out of memory"); }
-    *out = buf;
-    return PAW_OK;
+    return prompt_close(f, &buf, out);
 }
 
 static const char output_system[] =
@@ -272,9 +286,8 @@ static int output_prompt(const char *spec, const paw_program_example *ex, size_t
 {
     char *buf = NULL;
     size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
+    FILE *f = prompt_open(spec, &buf, &n);
     if (!f) return paw_err(PAW_ENOMEM, "compile: out of memory");
-    fprintf(f, "[SPEC]\n%s\n[END_SPEC]\n\n", spec);
     if (n_ex) {
         fputs("Examples:\n", f);
         for (size_t i = 0; i < n_ex; i++) fprintf(f, "Input: %s\nOutput: %s\n", ex[i].input, ex[i].output);
@@ -282,9 +295,7 @@ static int output_prompt(const char *spec, const paw_program_example *ex, size_t
     }
     fprintf(f, "What is the output for this input? Reply with the output only, written exactly as %s.\n"
                "[INPUT]\n%s\n[END_INPUT]\n", n_ex ? "in the examples" : "the specification asks", input);
-    if (fclose(f) || !buf) { free(buf); return paw_err(PAW_ENOMEM, "compile: out of memory"); }
-    *out = buf;
-    return PAW_OK;
+    return prompt_close(f, &buf, out);
 }
 
 /* ------------------------------------------------------------ the stage */
