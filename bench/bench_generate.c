@@ -1,5 +1,5 @@
 /* bench_generate.c — prefill and decode speed of a whole model through the
- * public library API (paw_model_load, paw_ctx_new, paw_eval), plus what is
+ * public library API (paw_model_load, paw_ctx_new, paw_decode), plus what is
  * needed to judge it: the machine's memory read bandwidth measured in the
  * same run, the weight bytes one decoded token streams, and peak RSS.
  *
@@ -10,8 +10,8 @@
  * not in the cache the bench says so and exits 0, so `make bench` passes on
  * a machine that never ran `paw pull`).
  *
- * One run = empty the KV cache, evaluate the p-token prompt in one paw_eval
- * (prefill), then n greedy single-token paw_eval calls (decode), each fed
+ * One run = empty the KV cache, evaluate the p-token prompt in one paw_decode
+ * (prefill), then n greedy single-token paw_decode calls (decode), each fed
  * the argmax of the previous logits.  A warm-up run comes first and is not
  * counted; of the r measured runs the best prefill and the best decode are
  * reported (the dev box is shared: the best run is the least disturbed one).
@@ -250,13 +250,13 @@ int main(int argc, char **argv)
         const float *logits;
         if (paw_kv_truncate(c, 0)) goto fail;
         t0 = now_s();
-        if (paw_eval(c, ids, n_prompt, 0, &logits)) goto fail;
+        if (paw_decode(c, ids, n_prompt, 0, &logits)) goto fail;
         double tp = now_s() - t0;
         t0 = now_s();
         for (int i = 0; i < n_gen; i++) {
             int32_t id = argmax(logits, n_vocab);
             if (r == 1) gen[i] = id;
-            if (paw_eval(c, &id, 1, 0, &logits)) goto fail;
+            if (paw_decode(c, &id, 1, 0, &logits)) goto fail;
         }
         double td = now_s() - t0;
         if (r == 0) continue;

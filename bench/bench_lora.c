@@ -10,7 +10,7 @@
  * committed tests/golden/lora/smollm2-q4_0-r32.gguf (5 of 30 layers, rank 32);
  * an official-shape adapter (every layer, rank 64, Q4_0) is what programs
  * ship.  One run = empty the KV cache, evaluate p random ids in one
- * paw_eval (prefill), then n single-token evals (decode).  A warm-up of each
+ * paw_decode (prefill), then n single-token evals (decode).  A warm-up of each
  * kind comes first; the best of r runs of each is reported. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,11 +31,11 @@ static int run(paw_ctx *c, const int32_t *ids, int p, int n, double *pre, double
     const float *lg;
     if (paw_kv_truncate(c, 0)) return 1;
     double t0 = now();
-    if (paw_eval(c, ids, p, 0, &lg)) return 1;
+    if (paw_decode(c, ids, p, 0, &lg)) return 1;
     double t1 = now();
     for (int i = 0; i < n; i++) {
         int32_t id = ids[(p + i) % p];
-        if (paw_eval(c, &id, 1, 0, &lg)) return 1;
+        if (paw_decode(c, &id, 1, 0, &lg)) return 1;
     }
     *pre = t1 - t0;
     *dec = now() - t1;

@@ -209,7 +209,7 @@ int main(int argc, char **argv)
     char tmp[] = "/tmp/paw-bench-program-XXXXXX", apath[600];
     if (!mkdtemp(tmp)) return 1;
     snprintf(apath, sizeof apath, "%s/adapter.gguf", tmp);
-    paw_program_bundle b = {0};
+    paw_bundle b = {0};
     /* -r 0: no adapter (the bundle still needs a valid adapter.gguf, so a
      * rank-32 one is written and the handle opened as a bare template). */
     int rc = write_adapter(m, rank ? rank : 32, apath) || read_all(apath, &b.adapter, &b.adapter_len);

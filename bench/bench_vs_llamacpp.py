@@ -10,8 +10,8 @@ Default models: the SmolLM2-135M Q4_1 from paw's cache and the random-weight
 Qwen3-0.6B-shaped Q8_0 / Q4_0 files that scripts/gen_bench_models.py writes
 to /tmp/paw-bench (missing ones are reported and skipped).
 
-paw side: build/bench/bench_generate (the library API: paw_eval of the whole
-prompt, then single-token paw_eval calls fed the argmax), which also measures
+paw side: build/bench/bench_generate (the library API: paw_decode of the whole
+prompt, then single-token paw_decode calls fed the argmax), which also measures
 the memory read bandwidth and weight bytes per decoded token.
 
 llama.cpp side: this script re-run as a worker under the Python that has

@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (paw_ctx_attach_adapter(ctx, a, 0.5f) == PAW_OK) {
         int32_t ids[6] = {1, 2, 3, 4, 5, 6};
         const float *lg;
-        if (paw_kv_truncate(ctx, 0) || paw_eval(ctx, ids, 6, 0, &lg)) abort();
+        if (paw_kv_truncate(ctx, 0) || paw_decode(ctx, ids, 6, 0, &lg)) abort();
         volatile float sink = lg[0];
         (void)sink;
         if (paw_ctx_detach_adapter(ctx, a)) abort();

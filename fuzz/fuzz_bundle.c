@@ -1,7 +1,7 @@
 /* fuzz_bundle.c — libFuzzer target for the .paw bundle reader.
  *
  * Each input is copied into an exact-size heap buffer (so ASan sees any read
- * past its end) and read as a ZIP through paw_program_bundle_read_mem (libzip
+ * past its end) and read as a ZIP through paw_bundle_read_mem (libzip
  * over zip_source_buffer).  An accepted bundle must keep the reader's
  * promises — one placeholder, a 20-hex content ID — and must survive the
  * writer: written back and read again it has the same ID and the same bytes,
@@ -62,7 +62,7 @@ static uint8_t *zip_members(const uint8_t *d, size_t n, size_t *out_len)
     return buf;
 }
 
-static void check_accepted(paw_program_bundle *b)
+static void check_accepted(paw_bundle *b)
 {
     const char *ph = PAW_PROGRAM_PLACEHOLDER;
     const char *first = strstr(b->prompt_template, ph);
@@ -72,15 +72,15 @@ static void check_accepted(paw_program_bundle *b)
 
     uint8_t *w1 = NULL, *w2 = NULL;
     size_t l1 = 0, l2 = 0;
-    paw_program_bundle *r = NULL;
-    if (paw_program_bundle_write_mem(b, &w1, &l1) != PAW_OK) abort();
-    if (paw_program_bundle_read_mem(w1, l1, &r) != PAW_OK) abort();
+    paw_bundle *r = NULL;
+    if (paw_bundle_write_mem(b, &w1, &l1) != PAW_OK) abort();
+    if (paw_bundle_read_mem(w1, l1, &r) != PAW_OK) abort();
     if (strcmp(r->id, b->id) || r->adapter_len != b->adapter_len ||
         memcmp(r->adapter, b->adapter, b->adapter_len) ||
         strcmp(r->prompt_template, b->prompt_template))
         abort();
-    if (paw_program_bundle_write_mem(r, &w2, &l2) != PAW_OK || l1 != l2 || memcmp(w1, w2, l1)) abort();
-    paw_program_bundle_free(r);
+    if (paw_bundle_write_mem(r, &w2, &l2) != PAW_OK || l1 != l2 || memcmp(w1, w2, l1)) abort();
+    paw_bundle_free(r);
     free(w1);
     free(w2);
 }
@@ -94,10 +94,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!(buf = malloc(size ? size : 1))) return 0;
         memcpy(buf, data, size);
     }
-    paw_program_bundle *b = NULL;
-    if (paw_program_bundle_read_mem(buf, size, &b) == PAW_OK) {
+    paw_bundle *b = NULL;
+    if (paw_bundle_read_mem(buf, size, &b) == PAW_OK) {
         check_accepted(b);
-        paw_program_bundle_free(b);
+        paw_bundle_free(b);
     } else if (b) {
         abort();  /* a refused bundle must not hand anything out */
     }

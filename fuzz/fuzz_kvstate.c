@@ -76,7 +76,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(in_path, sizeof in_path, "/tmp/fuzz-kvstate-in.%ld", (long)getpid());
     snprintf(out_path, sizeof out_path, "/tmp/fuzz-kvstate-out.%ld", (long)getpid());
     const int32_t ids[4] = {1, 7, 42, 99};
-    if (paw_eval(ctx, ids, 4, 0, NULL) || paw_kv_save_file(ctx, 4, in_path)) exit(1);
+    if (paw_decode(ctx, ids, 4, 0, NULL) || paw_kv_save_file(ctx, 4, in_path)) exit(1);
     valid = slurp(in_path, &valid_len);
     if (!valid || valid_len < HEADER + 8) exit(1);
     const char *seeds = getenv("PAW_FUZZ_SEED_OUT");
@@ -115,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (spit(in_path, file, n)) abort();
     /* Start each input from a known state: 3 positions. */
-    if (paw_kv_truncate(ctx, 0) || paw_eval(ctx, (const int32_t[]){1, 2, 3}, 3, 0, NULL)) abort();
+    if (paw_kv_truncate(ctx, 0) || paw_decode(ctx, (const int32_t[]){1, 2, 3}, 3, 0, NULL)) abort();
     if (paw_kv_load_file(ctx, in_path) == PAW_OK) {
         const int32_t past = paw_ctx_n_past(ctx);
         if (past < 0 || past > paw_ctx_n_ctx(ctx)) abort();
@@ -127,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!back || len != n || memcmp(back, file, n)) abort();
             free(back);
         }
-        if (past < paw_ctx_n_ctx(ctx) && paw_eval(ctx, (const int32_t[]){5}, 1, 0, NULL)) abort();
+        if (past < paw_ctx_n_ctx(ctx) && paw_decode(ctx, (const int32_t[]){5}, 1, 0, NULL)) abort();
     } else if (paw_ctx_n_past(ctx) != 3 || !paw_last_error()[0]) {
         abort();
     }

@@ -9,8 +9,9 @@
  *     the same thread).  The library never prints and never exits.
  *   - Objects come in new/free (or open/close) pairs; free functions accept NULL
  *     and half-built objects.
- *   - Buffers returned through `T **out` parameters are malloc'd and owned by
- *     the caller (free()), unless the comment says they point into an object.
+ *   - Buffers returned through `T **out` parameters are owned by the caller
+ *     and released with paw_free(), unless the comment says they point into
+ *     an object (objects have their own free/close function).
  *   - Token ids are int32_t.  Text is UTF-8, passed with an explicit length.
  */
 #ifndef PAW_H
@@ -39,6 +40,11 @@ enum paw_status {
     PAW_ENET         = -8,  /* network / transfer failure                     */
     PAW_ERANGE       = -9,  /* value out of range (e.g. prompt over n_ctx)    */
 };
+
+/* Releases a buffer the library returned (text, ids, serialised bundles or
+ * adapters); NULL is fine.  Use it instead of free(): the caller may not
+ * share libpaw's C allocator (another language, another C runtime). */
+void paw_free(void *p);
 
 /* The message of the last failing call on this thread ("" if none). */
 const char *paw_last_error(void);
@@ -334,7 +340,7 @@ const int32_t *paw_ctx_tokens(const paw_ctx *c);
  * until the next eval: n_vocab floats for the last position, or n*n_vocab
  * (position-major) when logits_all.  PAW_ERANGE if n_past+n exceeds n_ctx
  * (nothing is evaluated); PAW_EINVAL for an id outside the vocabulary. */
-int paw_eval(paw_ctx *c, const int32_t *ids, int32_t n, int logits_all,
+int paw_decode(paw_ctx *c, const int32_t *ids, int32_t n, int logits_all,
              const float **logits);
 
 /* Forgets cached positions >= n_past (0 = empty the cache). */
@@ -615,7 +621,7 @@ typedef struct paw_program_meta {
     char   *extra_json;             /* a JSON object of all other keys          */
 } paw_program_meta;
 
-typedef struct paw_program_bundle {
+typedef struct paw_bundle {
     uint8_t *adapter;              /* adapter.gguf bytes                       */
     size_t   adapter_len;
     char    *prompt_template;      /* prompt_template.txt, NUL-terminated      */
@@ -624,7 +630,7 @@ typedef struct paw_program_bundle {
     size_t   pseudo_program_len;
     paw_program_meta meta;
     char     id[PAW_PROGRAM_ID_LEN + 1];  /* content ID, set by the readers    */
-} paw_program_bundle;
+} paw_bundle;
 
 /* Reads and validates a .paw bundle.  Enforces the official limits: file
  * <= 256 MB, <= 256 members, <= 512 MB expanded (declared sizes and the bytes
@@ -638,12 +644,12 @@ typedef struct paw_program_bundle {
  * PAW_EFORMAT (PAW_ERANGE for a size or count limit, PAW_EUNSUPPORTED for an
  * unknown bundle version or an encrypted member) with a message naming the
  * problem; a file path is prefixed to it. */
-int  paw_program_bundle_read(const char *path, paw_program_bundle **out);
-int  paw_program_bundle_read_mem(const void *buf, size_t len, paw_program_bundle **out);
+int  paw_bundle_read(const char *path, paw_bundle **out);
+int  paw_bundle_read_mem(const void *buf, size_t len, paw_bundle **out);
 /* Reads an unpacked program directory (a cache entry), same validation. */
-int  paw_program_bundle_read_dir(const char *dir, paw_program_bundle **out);
+int  paw_bundle_read_dir(const char *dir, paw_bundle **out);
 /* Frees the bundle and everything it owns (NULL is fine). */
-void paw_program_bundle_free(paw_program_bundle *b);
+void paw_bundle_free(paw_bundle *b);
 /* Frees the strings and arrays of a meta (not the struct itself). */
 void paw_program_meta_clear(paw_program_meta *m);
 
@@ -651,9 +657,9 @@ void paw_program_meta_clear(paw_program_meta *m);
  * 1980-01-01 timestamps, fixed compression, sorted-key JSON): the same content
  * always gives the same file.  Atomic (temp file, fsync, rename).  The bundle
  * is validated as the reader would.  Sets b->id. */
-int  paw_program_bundle_write(paw_program_bundle *b, const char *path);
+int  paw_bundle_write(paw_bundle *b, const char *path);
 /* Same, into memory (*out malloc'd). */
-int  paw_program_bundle_write_mem(paw_program_bundle *b, uint8_t **out, size_t *len);
+int  paw_bundle_write_mem(paw_bundle *b, uint8_t **out, size_t *len);
 /* meta.json exactly as the writer stores it (NUL-terminated, malloc'd). */
 int  paw_program_meta_json(const paw_program_meta *m, char **out, size_t *len);
 
@@ -670,7 +676,7 @@ int  paw_program_meta_json(const paw_program_meta *m, char **out, size_t *len);
  * out; version defaults to 3).  So the ID names what the program does, not
  * when or by whom it was packed; reading a bundle and writing it back keeps
  * the ID.  An independent Python version: tests/golden/bundle/program_id.py. */
-int  paw_program_id(const paw_program_bundle *b, char id[PAW_PROGRAM_ID_LEN + 1]);
+int  paw_program_id(const paw_bundle *b, char id[PAW_PROGRAM_ID_LEN + 1]);
 
 /* ---- the program cache: <cache root>/programs/ (root from paw_cache_dir)
  *   programs/<id>/{adapter.gguf,prompt_template.txt,meta.json[,pseudo_program.txt]}
@@ -685,7 +691,7 @@ int  paw_program_id(const paw_program_bundle *b, char id[PAW_PROGRAM_ID_LEN + 1]
 /* Installs a bundle under its content ID (atomic, safe against concurrent
  * installs; installing a present program is a no-op).  alias (may be NULL)
  * is then pointed at it.  id_out (may be NULL) receives the ID. */
-int  paw_program_install(paw_program_bundle *b, const char *alias,
+int  paw_program_install(paw_bundle *b, const char *alias,
                          char id_out[PAW_PROGRAM_ID_LEN + 1]);
 /* Reads the .paw file at path and installs it. */
 int  paw_program_install_file(const char *path, const char *alias,
@@ -712,7 +718,7 @@ typedef struct paw_program_ref {
 int  paw_program_resolve(const char *arg, paw_program_ref *out);
 
 /* Reads a resolved program (from its cache dir if installed, else its file). */
-int  paw_program_load(const char *arg, paw_program_bundle **out);
+int  paw_bundle_load(const char *arg, paw_bundle **out);
 
 typedef struct paw_program_info {
     char     id[PAW_PROGRAM_ID_LEN + 1];
@@ -820,7 +826,7 @@ typedef struct paw_program_stats {
 int  paw_program_open(const paw_model *m, const char *program,
                       const paw_program_opts *opts, paw_program **out);
 /* Same for a bundle in memory (not installed: memory prefix cache only). */
-int  paw_program_open_bundle(const paw_model *m, const paw_program_bundle *b,
+int  paw_program_open_bundle(const paw_model *m, const paw_bundle *b,
                              const paw_program_opts *opts, paw_program **out);
 /* The adapter-free base mode (SDK: paw.function(None, interpreter=...)): the
  * model's chat template with the input as the only user message and the
@@ -957,7 +963,7 @@ typedef struct paw_compile_opts {
 } paw_compile_opts;
 
 typedef struct paw_compile_result {
-    paw_program_bundle *bundle;   /* the program (id set)                       */
+    paw_bundle *bundle;   /* the program (id set)                       */
     char    id[PAW_PROGRAM_ID_LEN + 1];
     double  train_em, val_em, loss_first, loss_last;
     int32_t steps, n_train, n_val;  /* n_val 0: validated on the training set */
@@ -974,7 +980,7 @@ typedef struct paw_compile_result {
 } paw_compile_result;
 
 /* Compiles; result->bundle is not installed or written (see
- * paw_program_install / paw_program_bundle_write).  PAW_EINVAL for an empty
+ * paw_program_install / paw_bundle_write).  PAW_EINVAL for an empty
  * spec or fewer than min_examples valid examples (the message says how many
  * were valid and why the others were dropped); a teacher's PAW_ENET or
  * PAW_EFORMAT (each request is tried twice) is returned, naming the teacher

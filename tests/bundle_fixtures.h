@@ -213,9 +213,9 @@ static inline void assert_cache_has_no_program(void)
 }
 
 /* A program paw compiled: every field of ours set. */
-static inline paw_program_bundle *make_paw_bundle(const char *spec)
+static inline paw_bundle *make_paw_bundle(const char *spec)
 {
-    paw_program_bundle *b = calloc(1, sizeof *b);
+    paw_bundle *b = calloc(1, sizeof *b);
     b->adapter = make_adapter("adapter", "lora", &b->adapter_len);
     b->prompt_template = strdup(QWEN3_TEMPLATE);
     b->prompt_template_len = strlen(QWEN3_TEMPLATE);
@@ -242,7 +242,7 @@ static inline paw_program_bundle *make_paw_bundle(const char *spec)
     return b;
 }
 
-static inline void assert_same_content(const paw_program_bundle *a, const paw_program_bundle *b)
+static inline void assert_same_content(const paw_bundle *a, const paw_bundle *b)
 {
     assert_string_equal(a->id, b->id);
     assert_int_equal(a->adapter_len, b->adapter_len);

@@ -11,8 +11,8 @@ static void test_official_layout_reads(void **state)
     (void)state;
     size_t zlen;
     uint8_t *z = official_zip(&zlen);
-    paw_program_bundle *b = NULL;
-    int rc = paw_program_bundle_read_mem(z, zlen, &b);
+    paw_bundle *b = NULL;
+    int rc = paw_bundle_read_mem(z, zlen, &b);
     if (rc) fail_msg("%s", paw_last_error());
     assert_string_equal(b->meta.program_id, "a6b454023d41ac9ca845");
     assert_string_equal(b->meta.interpreter, "Qwen/Qwen3-0.6B");
@@ -65,7 +65,7 @@ static void test_official_layout_reads(void **state)
         char sp[600];
         snprintf(sp, sizeof sp, "%s/official.paw", seeds);
         write_bytes(sp, z, zlen);
-        paw_program_bundle *mine = make_paw_bundle("Decide whether an email is urgent.");
+        paw_bundle *mine = make_paw_bundle("Decide whether an email is urgent.");
         /* tiny.paw: the smallest valid bundle, one 32x1 Q4_0 tensor padded
          * to the 1024-byte adapter minimum, so mutations stay cheap. */
         paw_gguf_writer *w = paw_gguf_writer_new();
@@ -90,7 +90,7 @@ static void test_official_layout_reads(void **state)
         mine->prompt_template_len = strlen(mine->prompt_template);
         mine->meta.interpreter = strdup("gpt2");
         snprintf(sp, sizeof sp, "%s/tiny.paw", seeds);
-        if (paw_program_bundle_write(mine, sp)) fail_msg("%s", paw_last_error());
+        if (paw_bundle_write(mine, sp)) fail_msg("%s", paw_last_error());
         /* The same members in fuzz_bundle's structured form ('S' ...). */
         char *meta;
         size_t ml;
@@ -109,17 +109,17 @@ static void test_official_layout_reads(void **state)
         fwrite(mine->adapter, 1, mine->adapter_len, f);
         fclose(f);
         free(meta);
-        paw_program_bundle_free(mine);
+        paw_bundle_free(mine);
     }
 
     /* Also from a file. */
-    paw_program_bundle *b2 = NULL;
+    paw_bundle *b2 = NULL;
     write_bytes(tpath("official.paw"), z, zlen);
-    rc = paw_program_bundle_read(tpath("official.paw"), &b2);
+    rc = paw_bundle_read(tpath("official.paw"), &b2);
     if (rc) fail_msg("%s", paw_last_error());
     free(adapter);
-    paw_program_bundle_free(b2);
-    paw_program_bundle_free(b);
+    paw_bundle_free(b2);
+    paw_bundle_free(b);
     free(z);
 }
 
@@ -127,16 +127,16 @@ static void test_official_layout_reads(void **state)
 static void test_roundtrip_byte_identical(void **state)
 {
     (void)state;
-    paw_program_bundle *b = make_paw_bundle("Decide whether an email is urgent.");
+    paw_bundle *b = make_paw_bundle("Decide whether an email is urgent.");
     assert_null(b->meta.program_id);
-    int rc = paw_program_bundle_write(b, tpath("p1.paw"));
+    int rc = paw_bundle_write(b, tpath("p1.paw"));
     if (rc) fail_msg("%s", paw_last_error());
     /* The writer names the program by its content ID. */
     assert_true(is_hex_id(b->id));
     assert_string_equal(b->meta.program_id, b->id);
 
-    paw_program_bundle *r = NULL;
-    rc = paw_program_bundle_read(tpath("p1.paw"), &r);
+    paw_bundle *r = NULL;
+    rc = paw_bundle_read(tpath("p1.paw"), &r);
     if (rc) fail_msg("%s", paw_last_error());
     assert_same_content(b, r);
     assert_int_equal(r->meta.n_examples, 2);
@@ -149,7 +149,7 @@ static void test_roundtrip_byte_identical(void **state)
     /* Written again, a second later (timestamps must not leak in), from the
      * read-back copy: the same bytes. */
     sleep(1);
-    rc = paw_program_bundle_write(r, tpath("p2.paw"));
+    rc = paw_bundle_write(r, tpath("p2.paw"));
     if (rc) fail_msg("%s", paw_last_error());
     size_t l1, l2;
     char *f1 = tu_read_file(tpath("p1.paw"), &l1), *f2 = tu_read_file(tpath("p2.paw"), &l2);
@@ -163,47 +163,47 @@ static void test_roundtrip_byte_identical(void **state)
     /* An official bundle re-packed by paw keeps its ID and its program_id. */
     size_t zlen;
     uint8_t *z = official_zip(&zlen);
-    paw_program_bundle *o = NULL, *o2 = NULL;
-    assert_int_equal(paw_program_bundle_read_mem(z, zlen, &o), PAW_OK);
+    paw_bundle *o = NULL, *o2 = NULL;
+    assert_int_equal(paw_bundle_read_mem(z, zlen, &o), PAW_OK);
     uint8_t *w1, *w2;
     size_t wl1, wl2;
-    assert_int_equal(paw_program_bundle_write_mem(o, &w1, &wl1), PAW_OK);
-    assert_int_equal(paw_program_bundle_read_mem(w1, wl1, &o2), PAW_OK);
+    assert_int_equal(paw_bundle_write_mem(o, &w1, &wl1), PAW_OK);
+    assert_int_equal(paw_bundle_read_mem(w1, wl1, &o2), PAW_OK);
     assert_same_content(o, o2);
     assert_string_equal(o2->meta.program_id, "a6b454023d41ac9ca845");
-    assert_int_equal(paw_program_bundle_write_mem(o2, &w2, &wl2), PAW_OK);
+    assert_int_equal(paw_bundle_write_mem(o2, &w2, &wl2), PAW_OK);
     assert_int_equal(wl1, wl2);
     assert_memory_equal(w1, w2, wl1);
 
     free(w1); free(w2); free(z);
-    paw_program_bundle_free(o); paw_program_bundle_free(o2);
-    paw_program_bundle_free(r);
-    paw_program_bundle_free(b);
+    paw_bundle_free(o); paw_bundle_free(o2);
+    paw_bundle_free(r);
+    paw_bundle_free(b);
 }
 
 static void test_writer_refuses_invalid(void **state)
 {
     (void)state;
-    paw_program_bundle *b = make_paw_bundle("x");
+    paw_bundle *b = make_paw_bundle("x");
     free(b->prompt_template);
     b->prompt_template = strdup("no placeholder here");
     b->prompt_template_len = strlen(b->prompt_template);
-    assert_int_equal(paw_program_bundle_write(b, tpath("bad.paw")), PAW_EFORMAT);
+    assert_int_equal(paw_bundle_write(b, tpath("bad.paw")), PAW_EFORMAT);
     assert_non_null(strstr(paw_last_error(), "exactly one {INPUT_PLACEHOLDER}"));
     assert_int_equal(count_entries(g_tmp), 0);
-    paw_program_bundle_free(b);
+    paw_bundle_free(b);
 
     b = make_paw_bundle("x");
     free(b->meta.interpreter);
     b->meta.interpreter = NULL;
-    assert_int_equal(paw_program_bundle_write(b, tpath("bad.paw")), PAW_EINVAL);
+    assert_int_equal(paw_bundle_write(b, tpath("bad.paw")), PAW_EINVAL);
     assert_non_null(strstr(paw_last_error(), "interpreter"));
     b->meta.interpreter = strdup("gpt2");
     b->meta.extra_json = strdup("{\"spec\": \"twice\"}");
-    assert_int_equal(paw_program_bundle_write(b, tpath("bad.paw")), PAW_EINVAL);
+    assert_int_equal(paw_bundle_write(b, tpath("bad.paw")), PAW_EINVAL);
     assert_non_null(strstr(paw_last_error(), "repeats the key \"spec\""));
     assert_int_equal(count_entries(g_tmp), 0);
-    paw_program_bundle_free(b);
+    paw_bundle_free(b);
 }
 
 /* ----------------------------------------------------------- abuses */
@@ -244,8 +244,8 @@ static void replace_all(uint8_t *z, size_t n, const char *from, const char *to)
  * the cache without any program. */
 static void expect_refused(const uint8_t *z, size_t n, int status, const char *msg)
 {
-    paw_program_bundle *b = (paw_program_bundle *)1;
-    int rc = paw_program_bundle_read_mem(z, n, &b);
+    paw_bundle *b = (paw_bundle *)1;
+    int rc = paw_bundle_read_mem(z, n, &b);
     if (rc != status || !strstr(paw_last_error(), msg))
         fail_msg("expected %s \"%s\", got %s \"%s\"", paw_status_name(status), msg,
                  paw_status_name(rc), paw_last_error());
@@ -391,9 +391,9 @@ static void test_refuses_oversize(void **state)
     free(z);
     /* 256 is fine. */
     z = zbuild(many, 256, &zl);
-    paw_program_bundle *b = NULL;
-    assert_int_equal(paw_program_bundle_read_mem(z, zl, &b), PAW_OK);
-    paw_program_bundle_free(b);
+    paw_bundle *b = NULL;
+    assert_int_equal(paw_bundle_read_mem(z, zl, &b), PAW_OK);
+    paw_bundle_free(b);
     free(z);
     free(o.adapter);
 
@@ -402,7 +402,7 @@ static void test_refuses_oversize(void **state)
     assert_true(fd >= 0);
     assert_int_equal(ftruncate(fd, (off_t)(257u << 20)), 0);
     close(fd);
-    assert_int_equal(paw_program_bundle_read(tpath("huge.paw"), &b), PAW_ERANGE);
+    assert_int_equal(paw_bundle_read(tpath("huge.paw"), &b), PAW_ERANGE);
     assert_non_null(strstr(paw_last_error(), "over the 268435456-byte limit"));
     assert_int_equal(paw_program_install_file(tpath("huge.paw"), NULL, NULL), PAW_ERANGE);
     assert_cache_has_no_program();
@@ -420,47 +420,47 @@ static void test_meta_shapes_kept(void **state)
                      "  \"program_id\": \"def\", \"version\": 3, \"created_at\": \"now\"\n}";
     official o;
     official_init(&o);
-    paw_program_bundle *b1 = NULL, *b2 = NULL, *b3 = NULL;
+    paw_bundle *b1 = NULL, *b2 = NULL, *b3 = NULL;
     size_t zl;
     o.m[2] = (zmember){"meta.json", m1, strlen(m1), 0};
     uint8_t *z = zbuild(o.m, 4, &zl);
-    assert_int_equal(paw_program_bundle_read_mem(z, zl, &b1), PAW_OK);
+    assert_int_equal(paw_bundle_read_mem(z, zl, &b1), PAW_OK);
     free(z);
     o.m[2] = (zmember){"meta.json", m2, strlen(m2), 0};
     z = zbuild(o.m, 4, &zl);
-    assert_int_equal(paw_program_bundle_read_mem(z, zl, &b2), PAW_OK);
+    assert_int_equal(paw_bundle_read_mem(z, zl, &b2), PAW_OK);
     free(z);
     assert_string_equal(b1->id, b2->id);
     assert_string_equal(b1->meta.extra_json, "{\"compiler\":{\"extra\":1,\"name\":\"x\"},\"examples\":[\"a\",\"b\"]}");
     assert_int_equal(b1->meta.n_examples, 0);
     assert_string_equal(b1->meta.spec, "s\xc3\xa9");
     uint8_t *w;
-    assert_int_equal(paw_program_bundle_write_mem(b1, &w, &zl), PAW_OK);
-    assert_int_equal(paw_program_bundle_read_mem(w, zl, &b3), PAW_OK);
+    assert_int_equal(paw_bundle_write_mem(b1, &w, &zl), PAW_OK);
+    assert_int_equal(paw_bundle_read_mem(w, zl, &b3), PAW_OK);
     assert_same_content(b1, b3);
     free(w);
 
     /* A caller's meta saying "absent" as a null in extra_json: the writer's
      * ID is still the one the reader computes from the file. */
-    paw_program_bundle *c = make_paw_bundle("nulls"), *rc = NULL;
+    paw_bundle *c = make_paw_bundle("nulls"), *rc = NULL;
     free(c->meta.runtime_id);
     c->meta.runtime_id = NULL;
     free(c->meta.extra_json);
     c->meta.extra_json = strdup("{\"runtime_id\": null, \"x\": [1, 2.5]}");
-    assert_int_equal(paw_program_bundle_write_mem(c, &w, &zl), PAW_OK);
-    assert_int_equal(paw_program_bundle_read_mem(w, zl, &rc), PAW_OK);
+    assert_int_equal(paw_bundle_write_mem(c, &w, &zl), PAW_OK);
+    assert_int_equal(paw_bundle_read_mem(w, zl, &rc), PAW_OK);
     assert_string_equal(rc->id, c->id);
     assert_string_equal(rc->meta.program_id, c->id);
     assert_null(rc->meta.runtime_id);
     assert_string_equal(rc->meta.extra_json, "{\"x\":[1,2.5]}");
     free(w);
-    paw_program_bundle_free(rc);
-    paw_program_bundle_free(c);
+    paw_bundle_free(rc);
+    paw_bundle_free(c);
 
     free(o.adapter);
-    paw_program_bundle_free(b1);
-    paw_program_bundle_free(b2);
-    paw_program_bundle_free(b3);
+    paw_bundle_free(b1);
+    paw_bundle_free(b2);
+    paw_bundle_free(b3);
 }
 
 /* The committed golden bundles carry IDs computed by an independent Python
@@ -478,8 +478,8 @@ static void test_golden_ids(void **state)
         assert_non_null(want);
         want[strcspn(want, "\n")] = 0;
         snprintf(p, sizeof p, "tests/golden/bundle/%s.paw", names[i]);
-        paw_program_bundle *b = NULL;
-        int rc = paw_program_bundle_read(p, &b);
+        paw_bundle *b = NULL;
+        int rc = paw_bundle_read(p, &b);
         if (rc) fail_msg("%s", paw_last_error());
         assert_string_equal(b->id, want);
         if (i == 0) {
@@ -487,13 +487,13 @@ static void test_golden_ids(void **state)
             size_t gl, wl;
             char *golden = tu_read_file(p, &gl);
             uint8_t *w;
-            assert_int_equal(paw_program_bundle_write_mem(b, &w, &wl), PAW_OK);
+            assert_int_equal(paw_bundle_write_mem(b, &w, &wl), PAW_OK);
             assert_int_equal(wl, gl);
             assert_memory_equal(w, golden, gl);
             free(w);
             free(golden);
         }
-        paw_program_bundle_free(b);
+        paw_bundle_free(b);
         free(want);
     }
 }

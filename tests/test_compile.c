@@ -138,8 +138,8 @@ static void test_compile_end_to_end(void **state)
     free(a);
     free(b);
 
-    paw_program_bundle *bu = NULL;
-    assert_int_equal(paw_program_bundle_read(tpath("a.paw"), &bu), PAW_OK);
+    paw_bundle *bu = NULL;
+    assert_int_equal(paw_bundle_read(tpath("a.paw"), &bu), PAW_OK);
     assert_string_equal(bu->id, ids[0]);
     assert_string_equal(bu->meta.spec, SPEC);
     assert_string_equal(bu->meta.compiler_name, "paw-ft");
@@ -167,7 +167,7 @@ static void test_compile_end_to_end(void **state)
     }
     paw_program_close(p);
     paw_model_free(m);
-    paw_program_bundle_free(bu);
+    paw_bundle_free(bu);
     if (!PAW_TEST_SANITIZED) {
         assert_int_equal(hits, N_TOY);
         /* and through `paw run`, one input per line */
@@ -431,7 +431,7 @@ static void test_teacher_compile(void **state)
     paw_compile_result r[2];
     for (int k = 0; k < 2; k++) {
         assert_int_equal(paw_compile(m, SPEC, toy, N_TOY, &o, &r[k]), PAW_OK);
-        assert_int_equal(paw_program_bundle_write(r[k].bundle, tpath(k ? "b.paw" : "a.paw")), PAW_OK);
+        assert_int_equal(paw_bundle_write(r[k].bundle, tpath(k ? "b.paw" : "a.paw")), PAW_OK);
     }
     /* 1 pseudo-program + 1 input list + 6 outputs per compile. */
     assert_int_equal(sc.n_pseudo, 2);
@@ -442,7 +442,7 @@ static void test_teacher_compile(void **state)
 
     const paw_compile_result *a = &r[0];
     assert_string_equal(a->pseudo_source, "teacher");
-    const paw_program_bundle *b = a->bundle;
+    const paw_bundle *b = a->bundle;
     assert_string_equal(b->pseudo_program, GOOD_PSEUDO);
     assert_non_null(strstr(b->prompt_template, GOOD_PSEUDO "\n\n[INPUT]\n" PAW_PROGRAM_PLACEHOLDER "\n[END_INPUT]"));
     /* Candidates: 10; dropped at input: a user's input, a duplicate, an
@@ -518,15 +518,15 @@ static void test_teacher_fallback_cli(void **state)
     assert_true(has(out, "examples: 12 user (1 dropped), 4 synthesised (6 rejected)"));
     assert_true(has(err, "the teacher's reply is unusable"));
     assert_true(has(err, "falling back"));
-    paw_program_bundle *b = NULL;
-    assert_int_equal(paw_program_bundle_read(tpath("f.paw"), &b), PAW_OK);
+    paw_bundle *b = NULL;
+    assert_int_equal(paw_bundle_read(tpath("f.paw"), &b), PAW_OK);
     /* The spec's form, with the first six examples (the user's). */
     char *want = NULL;
     assert_int_equal(paw_compile_pseudo_program(SPEC, toy, N_TOY, &want, NULL), PAW_OK);
     assert_string_equal(b->pseudo_program, want);
     assert_true(has(b->meta.metrics_json, "\"pseudo_program_source\":\"fallback\""));
     free(want);
-    paw_program_bundle_free(b);
+    paw_bundle_free(b);
     free(out);
     free(err);
     free(url);

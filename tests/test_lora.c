@@ -57,7 +57,7 @@ static float *eval_all(paw_ctx *c, const int32_t *ids, int32_t n)
     const int32_t V = paw_model_n_vocab(paw_ctx_model(c));
     const float *lg;
     assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
-    if (paw_eval(c, ids, n, 1, &lg)) fail_msg("eval: %s", paw_last_error());
+    if (paw_decode(c, ids, n, 1, &lg)) fail_msg("eval: %s", paw_last_error());
     float *out = malloc((size_t)n * V * sizeof *out);
     assert_non_null(out);
     memcpy(out, lg, (size_t)n * V * sizeof *out);
@@ -384,7 +384,7 @@ static void test_switching(void **state)
     worst = 0;
     for (int t = 0; t < 21; t++) {
         const float *lg;
-        assert_int_equal(paw_eval(c, ids + t, 1, 0, &lg), PAW_OK);
+        assert_int_equal(paw_decode(c, ids + t, 1, 0, &lg), PAW_OK);
         for (int32_t v = 0; v < V; v++) worst = MAXD(worst, fabs(lg[v] - ab[(size_t)t * V + v]));
     }
     assert_true(worst < 1e-3);
@@ -426,7 +426,7 @@ static void *work(void *arg)
     for (int rep = 0; rep < 3 && !w->rc; rep++) {
         if (!w->rc) w->rc = paw_ctx_set_adapter(c, w->a, w->scale);
         if (!w->rc) w->rc = paw_kv_truncate(c, 0);
-        if (!w->rc) w->rc = paw_eval(c, w->ids, w->n, 1, &lg);
+        if (!w->rc) w->rc = paw_decode(c, w->ids, w->n, 1, &lg);
         if (!w->rc) memcpy(w->out, lg, (size_t)w->n * paw_model_n_vocab(w->m) * sizeof(float));
     }
     paw_ctx_free(c);
@@ -517,13 +517,13 @@ static void test_identity_and_kv(void **state)
     for (int i = 0; i < 5; i++) suffix[i] = (i * 13 + 100) % V;
     const size_t nb = 5 * (size_t)V * sizeof(float);
     assert_int_equal(paw_ctx_set_adapter(c, a, 1.0f), PAW_OK);
-    assert_int_equal(paw_eval(c, prefix, 12, 0, NULL), PAW_OK);
+    assert_int_equal(paw_decode(c, prefix, 12, 0, NULL), PAW_OK);
     paw_kv_state *st = NULL;
     assert_int_equal(paw_kv_save(c, 12, &st), PAW_OK);
     const char *file = tmp_path("prefix.kv");
     assert_int_equal(paw_kv_save_file(c, 12, file), PAW_OK);
     const float *lg;
-    assert_int_equal(paw_eval(c, suffix, 5, 1, &lg), PAW_OK);
+    assert_int_equal(paw_decode(c, suffix, 5, 1, &lg), PAW_OK);
     float *want = malloc(nb);
     memcpy(want, lg, nb);
 
@@ -543,11 +543,11 @@ static void test_identity_and_kv(void **state)
     assert_int_equal(paw_ctx_set_adapter(c2, a2, 1.0f), PAW_OK);
     assert_int_equal(paw_kv_load_file(c2, file), PAW_OK);
     assert_int_equal(paw_ctx_n_past(c2), 12);
-    assert_int_equal(paw_eval(c2, suffix, 5, 1, &lg), PAW_OK);
+    assert_int_equal(paw_decode(c2, suffix, 5, 1, &lg), PAW_OK);
     assert_memory_equal(lg, want, nb);
     assert_int_equal(paw_ctx_set_adapter(c, a, 1.0f), PAW_OK);
     assert_int_equal(paw_kv_restore(c, st), PAW_OK);
-    assert_int_equal(paw_eval(c, suffix, 5, 1, &lg), PAW_OK);
+    assert_int_equal(paw_decode(c, suffix, 5, 1, &lg), PAW_OK);
     assert_memory_equal(lg, want, nb);
 
     unlink(file);

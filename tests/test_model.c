@@ -82,7 +82,7 @@ static void check_stories_greedy(int kv_type, int flash, double bound)
         memcpy(prompt + 1, ids, n_ids * sizeof *ids);
         assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
         const float *logits;
-        assert_int_equal(paw_eval(c, prompt, (int32_t)n_ids + 1, 0, &logits), PAW_OK);
+        assert_int_equal(paw_decode(c, prompt, (int32_t)n_ids + 1, 0, &logits), PAW_OK);
         float *p = malloc((size_t)V * sizeof *p);
         for (size_t k = 0; k < n_greedy; k++) {
             /* softmax at temperature 1 */
@@ -102,7 +102,7 @@ static void check_stories_greedy(int kv_type, int flash, double bound)
             }
             int32_t next = argmax(logits, V);
             if (next != want[k]) fail_msg("case %d step %zu: greedy %d, llama.cpp %d", cases, k, next, want[k]);
-            if (k + 1 < n_greedy) assert_int_equal(paw_eval(c, &next, 1, 0, &logits), PAW_OK);
+            if (k + 1 < n_greedy) assert_int_equal(paw_decode(c, &next, 1, 0, &logits), PAW_OK);
         }
         free(p); free(prompt); free(ids); free(want);
         json_decref(j);
@@ -143,7 +143,7 @@ static void check_stories_logits(const char *golden, int kv_type, int flash, dou
         size_t first = (size_t)json_integer_value(json_object_get(cs, "n_prompt")) - 1;
         assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
         const float *lg;
-        assert_int_equal(paw_eval(c, ids, (int32_t)n, 1, &lg), PAW_OK);
+        assert_int_equal(paw_decode(c, ids, (int32_t)n, 1, &lg), PAW_OK);
         assert_int_equal(json_array_size(steps), n - first);
         for (size_t k = 0; k + first < n; k++) {
             json_t *top = json_array_get(steps, k);
@@ -232,7 +232,7 @@ static void test_smollm2_logits(void **state)
         assert_int_equal(json_array_size(pos), n);
         assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
         const float *lg;
-        assert_int_equal(paw_eval(c, ids, (int32_t)n, 1, &lg), PAW_OK);
+        assert_int_equal(paw_decode(c, ids, (int32_t)n, 1, &lg), PAW_OK);
         for (size_t t = 0; t < n; t++) {
             const float *row = lg + t * V;
             json_t *pt = json_array_get(pos, t);
@@ -265,7 +265,7 @@ static void test_smollm2_logits(void **state)
          * is checked teacher-forced: fed llama.cpp's tokens, paw must pick
          * llama.cpp's next token, or rank it within the noise of its best. */
         assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
-        assert_int_equal(paw_eval(c, ids, (int32_t)n, 0, &lg), PAW_OK);
+        assert_int_equal(paw_decode(c, ids, (int32_t)n, 0, &lg), PAW_OK);
         size_t same = n_greedy;
         for (size_t k = 0; k < n_greedy; k++) {
             int32_t mine = argmax(lg, V);
@@ -277,7 +277,7 @@ static void test_smollm2_logits(void **state)
                 ties++;
                 gap = PAW_MAX_D(gap, lg[mine] - lg[want[k]]);
             }
-            if (k + 1 < n_greedy) assert_int_equal(paw_eval(c, &want[k], 1, 0, &lg), PAW_OK);
+            if (k + 1 < n_greedy) assert_int_equal(paw_decode(c, &want[k], 1, 0, &lg), PAW_OK);
         }
         greedy_ok += same == n_greedy;
         print_message("smollm2 prompt %zu: %zu tokens; greedy identical for %zu of %zu steps\n",
@@ -314,7 +314,7 @@ static void check_tiny(const char *arch, double bound)
         int32_t *ids = tu_json_ids(json_object_get(cs, "ids"), &n);
         assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
         const float *lg;
-        assert_int_equal(paw_eval(c, ids, (int32_t)n, 1, &lg), PAW_OK);
+        assert_int_equal(paw_decode(c, ids, (int32_t)n, 1, &lg), PAW_OK);
         for (size_t t = 0; t < n; t++) {
             json_t *row = json_array_get(want, t);
             int32_t am = 0;
@@ -366,19 +366,19 @@ static void check_kv_prefix(int kv_type)
     /* A: prefix, snapshot, suffix. */
     paw_ctx *a = new_ctx_kv(m, 64, 0, kv_type);
     const float *lg;
-    assert_int_equal(paw_eval(a, prefix, 24, 0, NULL), PAW_OK);
+    assert_int_equal(paw_decode(a, prefix, 24, 0, NULL), PAW_OK);
     paw_kv_state *st = NULL;
     assert_int_equal(paw_kv_save(a, 24, &st), PAW_OK);
     assert_int_equal(paw_kv_state_n(st), 24);
     const char *file = tmp_path("prefix.kv");
     assert_int_equal(paw_kv_save_file(a, 24, file), PAW_OK);
-    assert_int_equal(paw_eval(a, suffix, 9, 1, &lg), PAW_OK);
+    assert_int_equal(paw_decode(a, suffix, 9, 1, &lg), PAW_OK);
     float *want = malloc(nb);
     memcpy(want, lg, nb);
 
     /* Recomputing the suffix after truncating back to the prefix. */
     assert_int_equal(paw_kv_truncate(a, 24), PAW_OK);
-    assert_int_equal(paw_eval(a, suffix, 9, 1, &lg), PAW_OK);
+    assert_int_equal(paw_decode(a, suffix, 9, 1, &lg), PAW_OK);
     assert_memory_equal(lg, want, nb);
 
     /* B: restored from memory; C: restored from the file. */
@@ -386,12 +386,12 @@ static void check_kv_prefix(int kv_type)
     assert_int_equal(paw_kv_restore(b, st), PAW_OK);
     assert_int_equal(paw_ctx_n_past(b), 24);
     assert_memory_equal(paw_ctx_tokens(b), prefix, sizeof prefix);
-    assert_int_equal(paw_eval(b, suffix, 9, 1, &lg), PAW_OK);
+    assert_int_equal(paw_decode(b, suffix, 9, 1, &lg), PAW_OK);
     assert_memory_equal(lg, want, nb);
     paw_ctx *c = new_ctx_kv(m, 64, 0, kv_type);
     assert_int_equal(paw_kv_load_file(c, file), PAW_OK);
     assert_int_equal(paw_ctx_n_past(c), 24);
-    assert_int_equal(paw_eval(c, suffix, 9, 1, &lg), PAW_OK);
+    assert_int_equal(paw_decode(c, suffix, 9, 1, &lg), PAW_OK);
     assert_memory_equal(lg, want, nb);
 
     /* Corrupt and truncated files are rejected; the ctx keeps its state. */
@@ -452,28 +452,28 @@ static void test_kv_range(void **state)
     paw_ctx *c = new_ctx(m, 32, 8);
     int32_t ids[40];
     for (int i = 0; i < 40; i++) ids[i] = i + 3;
-    assert_int_equal(paw_eval(c, ids, 33, 0, NULL), PAW_ERANGE);
+    assert_int_equal(paw_decode(c, ids, 33, 0, NULL), PAW_ERANGE);
     assert_int_equal(paw_ctx_n_past(c), 0);
-    assert_int_equal(paw_eval(c, ids, 20, 0, NULL), PAW_OK);
-    assert_int_equal(paw_eval(c, ids, 13, 0, NULL), PAW_ERANGE);
+    assert_int_equal(paw_decode(c, ids, 20, 0, NULL), PAW_OK);
+    assert_int_equal(paw_decode(c, ids, 13, 0, NULL), PAW_ERANGE);
     assert_int_equal(paw_ctx_n_past(c), 20);
-    assert_int_equal(paw_eval(c, ids, 12, 0, NULL), PAW_OK);
+    assert_int_equal(paw_decode(c, ids, 12, 0, NULL), PAW_OK);
     assert_int_equal(paw_ctx_n_past(c), 32);
     int32_t bad = paw_model_n_vocab(m);
     assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
-    assert_int_equal(paw_eval(c, &bad, 1, 0, NULL), PAW_EINVAL);
+    assert_int_equal(paw_decode(c, &bad, 1, 0, NULL), PAW_EINVAL);
     assert_int_equal(paw_kv_truncate(c, 5), PAW_EINVAL);
 
     /* Chunked prefill (n_batch 8) equals one-token-at-a-time decoding. */
     const int32_t V = paw_model_n_vocab(m);
     const float *lg;
-    assert_int_equal(paw_eval(c, ids, 20, 1, &lg), PAW_OK);
+    assert_int_equal(paw_decode(c, ids, 20, 1, &lg), PAW_OK);
     float *all = malloc((size_t)20 * V * sizeof(float));
     memcpy(all, lg, (size_t)20 * V * sizeof(float));
     assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
     double worst = 0;
     for (int t = 0; t < 20; t++) {
-        assert_int_equal(paw_eval(c, ids + t, 1, 0, &lg), PAW_OK);
+        assert_int_equal(paw_decode(c, ids + t, 1, 0, &lg), PAW_OK);
         for (int32_t v = 0; v < V; v++) {
             double d = fabs(lg[v] - all[(size_t)t * V + v]);
             worst = d > worst ? d : worst;
@@ -552,7 +552,7 @@ static void test_load_errors(void **state)
     assert_int_equal(paw_ctx_n_ctx(c), 16);
     int32_t ids[3] = {1, 2, 3};
     const float *lg;
-    assert_int_equal(paw_eval(c, ids, 3, 0, &lg), PAW_OK);
+    assert_int_equal(paw_decode(c, ids, 3, 0, &lg), PAW_OK);
     for (int v = 0; v < 4; v++) assert_true(lg[v] == 0.0f);
     paw_ctx_free(c);
     paw_model_free(m);

@@ -108,7 +108,7 @@ static void test_smollm2_scalar_parity(void **state)
         /* The prompt in one batch, logits at every position. */
         const float *lg;
         assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
-        assert_int_equal(paw_eval(c, ids, (int32_t)n, 1, &lg), PAW_OK);
+        assert_int_equal(paw_decode(c, ids, (int32_t)n, 1, &lg), PAW_OK);
         for (size_t t = 0; t < n; t++, n_pos++) {
             const float *row = lg + t * V;
             json_t *pt = json_array_get(pos, t);
@@ -132,7 +132,7 @@ static void test_smollm2_scalar_parity(void **state)
         /* Greedy, free-running: prefill, then one token at a time, each
          * step's argmax fed back, as the golden run did. */
         assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
-        assert_int_equal(paw_eval(c, ids, (int32_t)n, 0, &lg), PAW_OK);
+        assert_int_equal(paw_decode(c, ids, (int32_t)n, 0, &lg), PAW_OK);
         size_t same = 0;
         /* The golden run stopped after 64 tokens or at end-of-text. */
         for (size_t k = 0; k < n_greedy; k++) {
@@ -144,7 +144,7 @@ static void test_smollm2_scalar_parity(void **state)
                 worst = fmax(worst, fabs(lg[mine] - json_number_value(json_array_get(gtop, k))));
             }
             same = k + 1;
-            if (k + 1 < n_greedy) assert_int_equal(paw_eval(c, &mine, 1, 0, &lg), PAW_OK);
+            if (k + 1 < n_greedy) assert_int_equal(paw_decode(c, &mine, 1, 0, &lg), PAW_OK);
         }
         greedy_ok += same == n_greedy;
         print_message("smollm2 scalar prompt %zu: %zu tokens; greedy identical for %zu of %zu steps\n",
@@ -207,7 +207,7 @@ static void test_qwen3_tiny_scalar_parity(void **state)
         assert_int_equal(json_array_size(want), n);
         const float *lg;
         assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
-        assert_int_equal(paw_eval(c, ids, (int32_t)n, 1, &lg), PAW_OK);
+        assert_int_equal(paw_decode(c, ids, (int32_t)n, 1, &lg), PAW_OK);
         for (size_t t = 0; t < n; t++, rows++) {
             const float *row = lg + t * V;
             json_t *w = json_array_get(want, t), *first = json_object_get(w, "first");

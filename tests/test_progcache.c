@@ -13,8 +13,8 @@ static void programs_path(char *buf, size_t cap, const char *rest)
 static void test_install_and_resolve(void **state)
 {
     (void)state;
-    paw_program_bundle *b = make_paw_bundle("Decide whether an email is urgent.");
-    assert_int_equal(paw_program_bundle_write(b, tpath("mine.paw")), PAW_OK);
+    paw_bundle *b = make_paw_bundle("Decide whether an email is urgent.");
+    assert_int_equal(paw_bundle_write(b, tpath("mine.paw")), PAW_OK);
     char id[PAW_PROGRAM_ID_LEN + 1];
     int rc = paw_program_install_file(tpath("mine.paw"), "email-urgent", id);
     if (rc) fail_msg("%s", paw_last_error());
@@ -57,10 +57,10 @@ static void test_install_and_resolve(void **state)
         assert_false(ref.is_file);
         assert_string_equal(ref.id, id);
         assert_string_equal(ref.dir, p);
-        paw_program_bundle *l = NULL;
-        assert_int_equal(paw_program_load(args[i], &l), PAW_OK);
+        paw_bundle *l = NULL;
+        assert_int_equal(paw_bundle_load(args[i], &l), PAW_OK);
         assert_same_content(b, l);
-        paw_program_bundle_free(l);
+        paw_bundle_free(l);
     }
     assert_int_equal(paw_program_resolve("no-such-program", &ref), PAW_ENOTFOUND);
     assert_non_null(strstr(paw_last_error(), "neither a .paw file"));
@@ -69,7 +69,7 @@ static void test_install_and_resolve(void **state)
     assert_int_equal(paw_program_resolve(prefix, &ref), PAW_ENOTFOUND);  /* too short */
 
     /* A second program; then an ambiguous prefix. */
-    paw_program_bundle *c = make_paw_bundle("Is this log line about an outage?");
+    paw_bundle *c = make_paw_bundle("Is this log line about an outage?");
     assert_int_equal(paw_program_install(c, "outage", NULL), PAW_OK);
     assert_string_not_equal(c->id, id);
     char twin[PAW_PROGRAM_ID_LEN + 1], cmd[1600];
@@ -129,15 +129,15 @@ static void test_install_and_resolve(void **state)
     assert_int_equal(paw_program_alias_set("new-alias", id), PAW_EFORMAT);
     assert_non_null(strstr(paw_last_error(), "aliases.json is corrupt"));
 
-    paw_program_bundle_free(c);
-    paw_program_bundle_free(b);
+    paw_bundle_free(c);
+    paw_bundle_free(b);
 }
 
 static void test_concurrent_installs(void **state)
 {
     (void)state;
-    paw_program_bundle *b = make_paw_bundle("Concurrent installs.");
-    assert_int_equal(paw_program_bundle_write(b, tpath("c.paw")), PAW_OK);
+    paw_bundle *b = make_paw_bundle("Concurrent installs.");
+    assert_int_equal(paw_bundle_write(b, tpath("c.paw")), PAW_OK);
     enum { KIDS = 3, ROUNDS = 4 };
     pid_t pids[KIDS];
     for (int k = 0; k < KIDS; k++) {
@@ -166,20 +166,20 @@ static void test_concurrent_installs(void **state)
     programs_path(p, sizeof p, "");
     /* <id>, aliases.json, .locks, .staging */
     assert_int_equal(count_entries(p), 4);
-    paw_program_bundle *l = NULL;
+    paw_bundle *l = NULL;
     const char *names[] = {"shared", "kid-0", "kid-1", "kid-2"};
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(paw_program_load(names[i], &l), PAW_OK);
+        assert_int_equal(paw_bundle_load(names[i], &l), PAW_OK);
         assert_same_content(b, l);
-        paw_program_bundle_free(l);
+        paw_bundle_free(l);
     }
-    paw_program_bundle_free(b);
+    paw_bundle_free(b);
 }
 
 static void test_failed_install_leaves_nothing(void **state)
 {
     (void)state;
-    paw_program_bundle *b = make_paw_bundle("A failing install.");
+    paw_bundle *b = make_paw_bundle("A failing install.");
     char id[PAW_PROGRAM_ID_LEN + 1], p[700];
     assert_int_equal(paw_program_id(b, id), PAW_OK);
     /* A file where the program's directory must go makes the final rename
@@ -202,7 +202,7 @@ static void test_failed_install_leaves_nothing(void **state)
     unlink(p);
     assert_int_equal(paw_program_install(b, "failing", NULL), PAW_OK);
     assert_int_equal(paw_program_resolve("failing", &ref), PAW_OK);
-    paw_program_bundle_free(b);
+    paw_bundle_free(b);
 }
 
 /* A staging directory left by a crashed install is swept by a later install
@@ -217,12 +217,12 @@ static void test_stale_staging_swept(void **state)
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s' && echo x > '%s/adapter.gguf' && "
              "touch -d '7 hours ago' '%s'", stale, fresh, stale, stale);
     assert_int_equal(system(cmd), 0);
-    paw_program_bundle *b = make_paw_bundle("Sweep.");
+    paw_bundle *b = make_paw_bundle("Sweep.");
     assert_int_equal(paw_program_install(b, NULL, NULL), PAW_OK);
     struct stat st;
     assert_int_not_equal(stat(stale, &st), 0);
     assert_int_equal(stat(fresh, &st), 0);
-    paw_program_bundle_free(b);
+    paw_bundle_free(b);
 }
 
 int main(void)

@@ -87,9 +87,9 @@ static char *render_template(const char *pseudo)
 }
 
 /* A bundle for SmolLM2.  tmpl NULL = the rendered scaffold. */
-static paw_program_bundle *smollm2_bundle(float b_scale, uint32_t seed, const char *tmpl, int with_sha)
+static paw_bundle *smollm2_bundle(float b_scale, uint32_t seed, const char *tmpl, int with_sha)
 {
-    paw_program_bundle *b = calloc(1, sizeof *b);
+    paw_bundle *b = calloc(1, sizeof *b);
     b->adapter = make_smollm2_adapter(b_scale, seed, &b->adapter_len);
     b->prompt_template = tmpl ? strdup(tmpl) : render_template(PROG_PSEUDO);
     b->prompt_template_len = strlen(b->prompt_template);
@@ -111,11 +111,11 @@ static paw_program_bundle *smollm2_bundle(float b_scale, uint32_t seed, const ch
 
 /* Writes the bundle to <tmp>/<name> and returns the path (valid until the
  * next call; tpath's buffers rotate). */
-static const char *write_paw(paw_program_bundle *b, const char *name)
+static const char *write_paw(paw_bundle *b, const char *name)
 {
     static char p[600];
     snprintf(p, sizeof p, "%s", tpath(name));
-    assert_int_equal(paw_program_bundle_write(b, p), PAW_OK);
+    assert_int_equal(paw_bundle_write(b, p), PAW_OK);
     return p;
 }
 
@@ -173,7 +173,7 @@ static void test_warm_equals_cold(void **state)
 {
     (void)state;
     NEED_MODEL();
-    paw_program_bundle *b = smollm2_bundle(0.05f, 7, NULL, 1);
+    paw_bundle *b = smollm2_bundle(0.05f, 7, NULL, 1);
     char id[PAW_PROGRAM_ID_LEN + 1];
     assert_int_equal(paw_program_install(b, "urgent", id), PAW_OK);
     char *cold[N_INPUTS];
@@ -282,7 +282,7 @@ static void test_warm_equals_cold(void **state)
     paw_program_close(p);
 
     free_outputs(cold);
-    paw_program_bundle_free(b);
+    paw_bundle_free(b);
 }
 
 /* lora_b = 0 is an exact no-op: the program's outputs equal the same
@@ -291,7 +291,7 @@ static void test_adapter_is_applied(void **state)
 {
     (void)state;
     NEED_MODEL();
-    paw_program_bundle *zero = smollm2_bundle(0.0f, 3, NULL, 0), *noisy = smollm2_bundle(0.4f, 3, NULL, 0);
+    paw_bundle *zero = smollm2_bundle(0.0f, 3, NULL, 0), *noisy = smollm2_bundle(0.4f, 3, NULL, 0);
     paw_program_opts o = {.n_threads = 1};
     paw_program *pz, *pn, *plain;
     assert_int_equal(paw_program_open_bundle(g_model, zero, &o, &pz), PAW_OK);
@@ -310,8 +310,8 @@ static void test_adapter_is_applied(void **state)
     paw_program_close(pz);
     paw_program_close(pn);
     paw_program_close(plain);
-    paw_program_bundle_free(zero);
-    paw_program_bundle_free(noisy);
+    paw_bundle_free(zero);
+    paw_bundle_free(noisy);
 }
 
 static void damage(const char *path, int how)
@@ -334,8 +334,8 @@ static void test_bad_prefix_file_recomputed(void **state)
 {
     (void)state;
     NEED_MODEL();
-    paw_program_bundle *b = smollm2_bundle(0.05f, 11, NULL, 0);
-    paw_program_bundle *other = smollm2_bundle(0.05f, 12, NULL, 0);
+    paw_bundle *b = smollm2_bundle(0.05f, 11, NULL, 0);
+    paw_bundle *other = smollm2_bundle(0.05f, 12, NULL, 0);
     char id[PAW_PROGRAM_ID_LEN + 1], oid[PAW_PROGRAM_ID_LEN + 1];
     assert_int_equal(paw_program_install(b, NULL, id), PAW_OK);
     assert_int_equal(paw_program_install(other, NULL, oid), PAW_OK);
@@ -382,11 +382,11 @@ static void test_bad_prefix_file_recomputed(void **state)
     int entries = count_entries(dir);
     assert_true(entries >= 4 && entries <= 6);  /* members + one prefix file */
     free_outputs(cold);
-    paw_program_bundle_free(b);
-    paw_program_bundle_free(other);
+    paw_bundle_free(b);
+    paw_bundle_free(other);
 }
 
-static void expect_refused(paw_program_bundle *b, const char *needle)
+static void expect_refused(paw_bundle *b, const char *needle)
 {
     paw_program *p = NULL;
     int rc = paw_program_open_bundle(g_model, b, NULL, &p);
@@ -399,7 +399,7 @@ static void test_wrong_base_refused(void **state)
 {
     (void)state;
     NEED_MODEL();
-    paw_program_bundle *b = smollm2_bundle(0.0f, 1, NULL, 0);
+    paw_bundle *b = smollm2_bundle(0.0f, 1, NULL, 0);
     free(b->meta.interpreter);
     free(b->meta.runtime_id);
     b->meta.interpreter = strdup("Qwen/Qwen3-0.6B");
@@ -427,11 +427,11 @@ static void test_wrong_base_refused(void **state)
     paw_program *p;
     assert_int_equal(paw_program_open_bundle(g_model, b, NULL, &p), PAW_OK);
     paw_program_close(p);
-    paw_program_bundle_free(b);
+    paw_bundle_free(b);
 }
 
 typedef struct worker {
-    paw_program_bundle *b;
+    paw_bundle *b;
     char *out[N_INPUTS];
     int rc;
 } worker;
@@ -471,7 +471,7 @@ static void test_two_threads(void **state)
         for (int i = 0; i < N_INPUTS; i++) assert_string_equal(w[k].out[i], serial[k][i]);
         free_outputs(w[k].out);
         free_outputs(serial[k]);
-        paw_program_bundle_free(w[k].b);
+        paw_bundle_free(w[k].b);
     }
 }
 
@@ -591,7 +591,7 @@ static void test_cli_run_stream(void **state)
 {
     (void)state;
     NEED_MODEL();
-    paw_program_bundle *b = smollm2_bundle(0.0f, 5, SHORT_TEMPLATE, 0);
+    paw_bundle *b = smollm2_bundle(0.0f, 5, SHORT_TEMPLATE, 0);
     const char *paw = write_paw(b, "echo.paw");
     char args[1200];
 
@@ -680,14 +680,14 @@ static void test_cli_run_stream(void **state)
     got = out_txt();
     assert_true(strlen(got) > 1);
     free(got);
-    paw_program_bundle_free(b);
+    paw_bundle_free(b);
 }
 
 static void test_cli_install_programs_info(void **state)
 {
     (void)state;
     NEED_MODEL();
-    paw_program_bundle *b = smollm2_bundle(0.05f, 9, NULL, 1);
+    paw_bundle *b = smollm2_bundle(0.05f, 9, NULL, 1);
     const char *paw = write_paw(b, "triage.paw");
     char args[1200];
     snprintf(args, sizeof args, "install '%s' --alias triage", paw);
@@ -717,7 +717,7 @@ static void test_cli_install_programs_info(void **state)
     assert_int_equal(run_paw("run triage 'Server on fire' -n 2 -t 1", NULL), 0);
     snprintf(args, sizeof args, "install '%s'", tpath("nothing.paw"));
     assert_int_equal(run_paw(args, NULL), 1);
-    paw_program_bundle_free(b);
+    paw_bundle_free(b);
 }
 
 /* `paw eval` on a 2-task x 3-input suite: the first task's expected outputs
@@ -729,12 +729,12 @@ static void test_cli_eval(void **state)
     char dir[600];
     snprintf(dir, sizeof dir, "%s/progs", g_tmp);
     mkdir(dir, 0755);
-    paw_program_bundle *b = smollm2_bundle(0.05f, 31, NULL, 0);
+    paw_bundle *b = smollm2_bundle(0.05f, 31, NULL, 0);
     char path[700];
     snprintf(path, sizeof path, "%s/task-one.paw", dir);
-    assert_int_equal(paw_program_bundle_write(b, path), PAW_OK);
+    assert_int_equal(paw_bundle_write(b, path), PAW_OK);
     snprintf(path, sizeof path, "%s/task-two.paw", dir);
-    assert_int_equal(paw_program_bundle_write(b, path), PAW_OK);
+    assert_int_equal(paw_bundle_write(b, path), PAW_OK);
     paw_program *p;
     paw_program_opts o = {.n_threads = 1};
     assert_int_equal(paw_program_open_bundle(g_model, b, &o, &p), PAW_OK);
@@ -800,7 +800,7 @@ static void test_cli_eval(void **state)
     snprintf(args, sizeof args, "eval '%s'", tpath("suite.jsonl"));
     assert_int_equal(run_paw(args, NULL), 2);
     for (int i = 0; i < 3; i++) free(real[i]);
-    paw_program_bundle_free(b);
+    paw_bundle_free(b);
 }
 
 /* The suite reader, without a model. */

@@ -118,18 +118,18 @@ static void check_batch_equals_steps(int kv_type, int with_adapter, int n_thread
         float *steps = malloc((size_t)(n + 1) * nv * sizeof *steps);
         const float *lg;
         assert_int_equal(paw_kv_truncate(c, 0), PAW_OK);
-        assert_int_equal(paw_eval(c, prompt, n0, 0, &lg), PAW_OK);
+        assert_int_equal(paw_decode(c, prompt, n0, 0, &lg), PAW_OK);
         for (int i = 0; i <= n; i++) {
-            assert_int_equal(paw_eval(c, cont + i, 1, 0, &lg), PAW_OK);
+            assert_int_equal(paw_decode(c, cont + i, 1, 0, &lg), PAW_OK);
             memcpy(steps + (size_t)i * nv, lg, (size_t)nv * sizeof *lg);
         }
         assert_int_equal(paw_kv_truncate(c, n0), PAW_OK);
-        assert_int_equal(paw_eval(c, cont, n, 1, &lg), PAW_OK);
+        assert_int_equal(paw_decode(c, cont, n, 1, &lg), PAW_OK);
         for (int i = 0; i < n; i++)
             if (memcmp(steps + (size_t)i * nv, lg + (size_t)i * nv, (size_t)nv * sizeof *lg))
                 fail_msg("kv %d adapter %d threads %d: row %d of a %d-token batch differs from "
                          "one-token decoding", kv_type, with_adapter, n_threads, i, n);
-        assert_int_equal(paw_eval(c, cont + n, 1, 0, &lg), PAW_OK);
+        assert_int_equal(paw_decode(c, cont + n, 1, 0, &lg), PAW_OK);
         assert_memory_equal(steps + (size_t)n * nv, lg, (size_t)nv * sizeof *lg);
         free(steps);
     }
@@ -180,7 +180,7 @@ static paw_program *open_prog(int with_adapter, int kv_type, int no_spec, int al
     snprintf(user, sizeof user, "Is this message urgent? Answer Yes or No, then give the reason.\n\n%s",
              PAW_PROGRAM_PLACEHOLDER);
     paw_chat_msg msg = {"user", user};
-    paw_program_bundle b = {0};
+    paw_bundle b = {0};
     assert_int_equal(paw_chat_format(g_model, &msg, 1, 1, &b.prompt_template, &b.prompt_template_len),
                      PAW_OK);
     /* always: checks of the drafting itself must not depend on this

@@ -297,7 +297,7 @@ static double infer_loss(const paw_model *m, const paw_adapter *a, const int32_t
     assert_int_equal(paw_ctx_new(m, &cp, &c), PAW_OK);
     if (a) assert_int_equal(paw_ctx_attach_adapter(c, a, 1.0f), PAW_OK);
     const float *lg;
-    assert_int_equal(paw_eval(c, ids, n, 1, &lg), PAW_OK);
+    assert_int_equal(paw_decode(c, ids, n, 1, &lg), PAW_OK);
     const int V = paw_model_n_vocab(m);
     double loss = 0;
     for (int j = n_prompt; j < n; j++) {

@@ -260,7 +260,7 @@ static int adapter_bytes(compiler *c, int type, uint8_t **out, size_t *len)
 static int eval_em(compiler *c, uint8_t *adapter, size_t adapter_len, const cexample *ex, int32_t n,
                    int32_t *hits)
 {
-    paw_program_bundle b;
+    paw_bundle b;
     memset(&b, 0, sizeof b);
     b.adapter = adapter;
     b.adapter_len = adapter_len;
@@ -476,7 +476,7 @@ static int fill_meta(const compiler *c, const paw_compile_result *r, paw_program
 /* The bundle: the adapter, template and pseudo-program move into it. */
 static int assemble(compiler *c, paw_compile_result *r)
 {
-    paw_program_bundle *b = calloc(1, sizeof *b);
+    paw_bundle *b = calloc(1, sizeof *b);
     if (!b) return paw_err(PAW_ENOMEM, "compile: out of memory");
     b->adapter = c->adapter;
     b->adapter_len = c->adapter_len;
@@ -490,7 +490,7 @@ static int assemble(compiler *c, paw_compile_result *r)
     int rc = fill_meta(c, r, &b->meta);
     if (!rc) rc = paw_program_id(b, b->id);
     if (rc) {
-        paw_program_bundle_free(b);
+        paw_bundle_free(b);
         return rc;
     }
     memcpy(r->id, b->id, sizeof r->id);
@@ -503,7 +503,7 @@ static int assemble(compiler *c, paw_compile_result *r)
 void paw_compile_result_clear(paw_compile_result *r)
 {
     if (!r) return;
-    paw_program_bundle_free(r->bundle);
+    paw_bundle_free(r->bundle);
     memset(r, 0, sizeof *r);
 }
 

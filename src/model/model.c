@@ -1,6 +1,6 @@
 /* model.c — loading a model: hyperparameters from the `<arch>.*` metadata
  * alone, every tensor found and its shape checked against them, 1-D tensors
- * copied to f32; plus the paw_ctx lifecycle and paw_eval. */
+ * copied to f32; plus the paw_ctx lifecycle and paw_decode. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -416,7 +416,7 @@ int32_t paw_ctx_n_ctx(const paw_ctx *c) { return c->n_ctx; }
 int32_t paw_ctx_n_past(const paw_ctx *c) { return c->n_past; }
 const int32_t *paw_ctx_tokens(const paw_ctx *c) { return c->tokens; }
 
-int paw_eval(paw_ctx *c, const int32_t *ids, int32_t n, int logits_all, const float **logits)
+int paw_decode(paw_ctx *c, const int32_t *ids, int32_t n, int logits_all, const float **logits)
 {
     const int32_t n_vocab = c->model->hp.n_vocab;
     if (logits) *logits = NULL;

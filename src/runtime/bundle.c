@@ -111,7 +111,7 @@ int paw_bundle_check_adapter(const uint8_t *p, size_t n)
     return rc;
 }
 
-int paw_bundle_finish(paw_program_bundle *b)
+int paw_bundle_finish(paw_bundle *b)
 {
     int rc = paw_bundle_check_template(b->prompt_template, b->prompt_template_len);
     if (!rc && b->pseudo_program)
@@ -121,7 +121,7 @@ int paw_bundle_finish(paw_program_bundle *b)
     return rc;
 }
 
-void paw_program_bundle_free(paw_program_bundle *b)
+void paw_bundle_free(paw_bundle *b)
 {
     if (!b) return;
     free(b->adapter);
@@ -199,7 +199,7 @@ static const char *const member_names[M_COUNT] = {
     PAW_MEMBER_ADAPTER, PAW_MEMBER_TEMPLATE, PAW_MEMBER_META, PAW_MEMBER_PSEUDO,
 };
 
-static int read_archive(zip_t *za, paw_program_bundle *b)
+static int read_archive(zip_t *za, paw_bundle *b)
 {
     zip_int64_t n = zip_get_num_entries(za, 0);
     if (n < 0) return paw_err(PAW_EFORMAT, "bundle: unreadable central directory");
@@ -269,9 +269,9 @@ static int read_archive(zip_t *za, paw_program_bundle *b)
     return rc;
 }
 
-int paw_program_bundle_read_mem(const void *buf, size_t len, paw_program_bundle **out)
+int paw_bundle_read_mem(const void *buf, size_t len, paw_bundle **out)
 {
-    if (!out || (!buf && len)) return paw_err(PAW_EINVAL, "paw_program_bundle_read_mem: NULL argument");
+    if (!out || (!buf && len)) return paw_err(PAW_EINVAL, "paw_bundle_read_mem: NULL argument");
     *out = NULL;
     if (len > PAW_BUNDLE_MAX_FILE)
         return paw_err(PAW_ERANGE, "bundle: %zu bytes, over the %llu-byte limit", len,
@@ -291,18 +291,18 @@ int paw_program_bundle_read_mem(const void *buf, size_t len, paw_program_bundle 
         return rc;
     }
     zip_error_fini(&ze);
-    paw_program_bundle *b = calloc(1, sizeof *b);
+    paw_bundle *b = calloc(1, sizeof *b);
     int rc = b ? read_archive(za, b) : paw_err(PAW_ENOMEM, "bundle: out of memory");
     zip_discard(za);  /* read-only: nothing to write back; also frees src */
     if (!rc) rc = paw_bundle_finish(b);
-    if (rc) { paw_program_bundle_free(b); return rc; }
+    if (rc) { paw_bundle_free(b); return rc; }
     *out = b;
     return PAW_OK;
 }
 
-int paw_program_bundle_read(const char *path, paw_program_bundle **out)
+int paw_bundle_read(const char *path, paw_bundle **out)
 {
-    if (!path || !out) return paw_err(PAW_EINVAL, "paw_program_bundle_read: NULL argument");
+    if (!path || !out) return paw_err(PAW_EINVAL, "paw_bundle_read: NULL argument");
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return paw_err(errno == ENOENT ? PAW_ENOTFOUND : PAW_EIO, "%s: %s", path, strerror(errno));
@@ -325,7 +325,7 @@ int paw_program_bundle_read(const char *path, paw_program_bundle **out)
         }
     }
     close(fd);
-    int rc = paw_program_bundle_read_mem(map, (size_t)st.st_size, out);
+    int rc = paw_bundle_read_mem(map, (size_t)st.st_size, out);
     if (map) munmap(map, (size_t)st.st_size);
     return rc ? paw_err_wrap(rc, "%s", path) : PAW_OK;
 }
@@ -361,11 +361,11 @@ int paw_read_file_capped(const char *path, uint64_t cap, uint8_t **out, size_t *
     return PAW_OK;
 }
 
-int paw_program_bundle_read_dir(const char *dir, paw_program_bundle **out)
+int paw_bundle_read_dir(const char *dir, paw_bundle **out)
 {
-    if (!dir || !out) return paw_err(PAW_EINVAL, "paw_program_bundle_read_dir: NULL argument");
+    if (!dir || !out) return paw_err(PAW_EINVAL, "paw_bundle_read_dir: NULL argument");
     *out = NULL;
-    paw_program_bundle *b = calloc(1, sizeof *b);
+    paw_bundle *b = calloc(1, sizeof *b);
     if (!b) return paw_err(PAW_ENOMEM, "out of memory");
     char p[PAW_PROGRAM_PATH_MAX];
     uint8_t *meta = NULL;
@@ -389,7 +389,7 @@ int paw_program_bundle_read_dir(const char *dir, paw_program_bundle **out)
 #undef MEMBER_PATH
     if (!rc) rc = paw_bundle_finish(b);
     if (rc) {
-        paw_program_bundle_free(b);
+        paw_bundle_free(b);
         return paw_err_wrap(rc, "program directory %s", dir);
     }
     *out = b;
@@ -418,7 +418,7 @@ static int add_member(zip_t *za, const char *name, const void *data, size_t len,
     return PAW_OK;
 }
 
-int paw_bundle_prepare(paw_program_bundle *b, char **meta, size_t *meta_len)
+int paw_bundle_prepare(paw_bundle *b, char **meta, size_t *meta_len)
 {
     *meta = NULL;
     if (!b->prompt_template || !b->adapter)
@@ -452,7 +452,7 @@ int paw_bundle_prepare(paw_program_bundle *b, char **meta, size_t *meta_len)
         b->meta.program_id = NULL;
     }
     if (rc) return rc;
-    paw_program_bundle view = *b;
+    paw_bundle view = *b;
     view.meta = norm;
     rc = paw_program_id(&view, b->id);
     if (!rc && fill_id) {
@@ -466,9 +466,9 @@ int paw_bundle_prepare(paw_program_bundle *b, char **meta, size_t *meta_len)
     return rc;
 }
 
-int paw_program_bundle_write_mem(paw_program_bundle *b, uint8_t **out, size_t *len)
+int paw_bundle_write_mem(paw_bundle *b, uint8_t **out, size_t *len)
 {
-    if (!b || !out || !len) return paw_err(PAW_EINVAL, "paw_program_bundle_write: NULL argument");
+    if (!b || !out || !len) return paw_err(PAW_EINVAL, "paw_bundle_write: NULL argument");
     *out = NULL;
     char *meta;
     size_t meta_len;
@@ -559,12 +559,12 @@ int paw_write_file_atomic(const char *path, const void *data, size_t len)
     return paw_fsync_dir(dir);
 }
 
-int paw_program_bundle_write(paw_program_bundle *b, const char *path)
+int paw_bundle_write(paw_bundle *b, const char *path)
 {
-    if (!path) return paw_err(PAW_EINVAL, "paw_program_bundle_write: NULL path");
+    if (!path) return paw_err(PAW_EINVAL, "paw_bundle_write: NULL path");
     uint8_t *buf = NULL;
     size_t len = 0;
-    int rc = paw_program_bundle_write_mem(b, &buf, &len);
+    int rc = paw_bundle_write_mem(b, &buf, &len);
     if (!rc) rc = paw_write_file_atomic(path, buf, len);
     free(buf);
     return rc ? paw_err_wrap(rc, "writing %s", path) : PAW_OK;

@@ -37,12 +37,12 @@ int paw_meta_dump(const paw_program_meta *m, int for_id, char **out, size_t *len
 
 /* Validates the members of a bundle assembled by a reader (template, optional
  * pseudo-program, adapter) and sets b->id. */
-int paw_bundle_finish(paw_program_bundle *b);
+int paw_bundle_finish(paw_bundle *b);
 
 /* Validates a bundle assembled by a caller as a reader would, sets b->id,
  * fills meta.program_id with it when absent, and returns meta.json as it is to
  * be stored (malloc'd). */
-int paw_bundle_prepare(paw_program_bundle *b, char **meta, size_t *meta_len);
+int paw_bundle_prepare(paw_bundle *b, char **meta, size_t *meta_len);
 
 /* Writes data to path atomically: temp file in the same directory, fsync,
  * rename, fsync of the directory. */

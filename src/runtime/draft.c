@@ -101,7 +101,7 @@ int paw_spec_generate(paw_ctx *c, const paw_tokenizer *tok, paw_drafts *d, const
     size_t cap = 0;
     const float *lg;
     double t0 = paw_now();
-    rc = paw_eval(c, prompt, (int32_t)n_prompt, 0, &lg);
+    rc = paw_decode(c, prompt, (int32_t)n_prompt, 0, &lg);
     out->prefill_s = paw_now() - t0;
     t0 = paw_now();
     int32_t batch[PAW_DRAFT_MAX_IDS + 1];
@@ -146,7 +146,7 @@ int paw_spec_generate(paw_ctx *c, const paw_tokenizer *tok, paw_drafts *d, const
         batch[0] = last;
         if (m) memcpy(batch + 1, dr, m * sizeof *dr);
         t_fwd = paw_now();
-        rc = paw_eval(c, batch, (int32_t)m + 1, m > 0, &lg);
+        rc = paw_decode(c, batch, (int32_t)m + 1, m > 0, &lg);
         out->n_forward++;
         out->n_drafted += (int32_t)m;
     }

@@ -125,7 +125,7 @@ int paw_generate(paw_ctx *c, const paw_tokenizer *tok, const int32_t *prompt,
 
     const float *logits;
     double t0 = paw_now();
-    rc = paw_eval(c, prompt, (int32_t)n_prompt, 0, &logits);
+    rc = paw_decode(c, prompt, (int32_t)n_prompt, 0, &logits);
     out->prefill_s = paw_now() - t0;
     if (rc) goto fail;
     if (!(out->text = calloc(1, 1))) { rc = paw_err(PAW_ENOMEM, "generate: out of memory"); goto fail; }
@@ -161,7 +161,7 @@ int paw_generate(paw_ctx *c, const paw_tokenizer *tok, const int32_t *prompt,
             out->stop_reason = PAW_STOP_CTX_FULL;
             break;
         }
-        if ((rc = paw_eval(c, &id, 1, 0, &logits))) goto fail;
+        if ((rc = paw_decode(c, &id, 1, 0, &logits))) goto fail;
         out->n_decode++;
     }
     /* Flush what was held back for a stop string that never came. */

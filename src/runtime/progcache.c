@@ -142,7 +142,7 @@ static int installed(const char *progs, const char *id)
            !stat(p, &st) && S_ISREG(st.st_mode);
 }
 
-static int stage_and_rename(const char *progs, const paw_program_bundle *b, const char *meta,
+static int stage_and_rename(const char *progs, const paw_bundle *b, const char *meta,
                             size_t meta_len)
 {
     char staging[PAW_PATH_MAX], tmp[PAW_PATH_MAX], dest[PAW_PATH_MAX];
@@ -173,7 +173,7 @@ static int stage_and_rename(const char *progs, const paw_program_bundle *b, cons
     return paw_fsync_dir(progs);
 }
 
-int paw_program_install(paw_program_bundle *b, const char *alias, char id_out[PAW_PROGRAM_ID_LEN + 1])
+int paw_program_install(paw_bundle *b, const char *alias, char id_out[PAW_PROGRAM_ID_LEN + 1])
 {
     if (!b) return paw_err(PAW_EINVAL, "paw_program_install: NULL bundle");
     char *meta = NULL;
@@ -193,11 +193,11 @@ int paw_program_install(paw_program_bundle *b, const char *alias, char id_out[PA
 
 int paw_program_install_file(const char *path, const char *alias, char id_out[PAW_PROGRAM_ID_LEN + 1])
 {
-    paw_program_bundle *b;
-    int rc = paw_program_bundle_read(path, &b);
+    paw_bundle *b;
+    int rc = paw_bundle_read(path, &b);
     if (rc) return rc;
     rc = paw_program_install(b, alias, id_out);
-    paw_program_bundle_free(b);
+    paw_bundle_free(b);
     return rc;
 }
 
@@ -329,11 +329,11 @@ int paw_program_resolve(const char *arg, paw_program_ref *out)
     if (!stat(arg, &st)) {
         if (!S_ISREG(st.st_mode))
             return paw_err(PAW_EINVAL, "%s is not a .paw file", arg);
-        paw_program_bundle *b;
-        int rc = paw_program_bundle_read(arg, &b);
+        paw_bundle *b;
+        int rc = paw_bundle_read(arg, &b);
         if (rc) return rc;
         memcpy(out->id, b->id, sizeof out->id);
-        paw_program_bundle_free(b);
+        paw_bundle_free(b);
         out->is_file = 1;
         if ((rc = paw_path_fmt(out->file, sizeof out->file, "%s", arg))) return rc;
         if (have_cache && installed(progs, out->id))
@@ -364,14 +364,14 @@ int paw_program_resolve(const char *arg, paw_program_ref *out)
     return paw_path_fmt(out->dir, sizeof out->dir, "%s/%s", progs, out->id);
 }
 
-int paw_program_load(const char *arg, paw_program_bundle **out)
+int paw_bundle_load(const char *arg, paw_bundle **out)
 {
-    if (!out) return paw_err(PAW_EINVAL, "paw_program_load: NULL argument");
+    if (!out) return paw_err(PAW_EINVAL, "paw_bundle_load: NULL argument");
     *out = NULL;
     paw_program_ref ref;
     int rc = paw_program_resolve(arg, &ref);
     if (rc) return rc;
-    return ref.dir[0] ? paw_program_bundle_read_dir(ref.dir, out) : paw_program_bundle_read(ref.file, out);
+    return ref.dir[0] ? paw_bundle_read_dir(ref.dir, out) : paw_bundle_read(ref.file, out);
 }
 
 /* -------------------------------------------------------------- listing */

@@ -342,7 +342,7 @@ static int hash_part(EVP_MD_CTX *c, const void *p, size_t n)
 
 /* The recipe is documented at paw_program_id in paw.h; change it only with a
  * new domain tag ("paw-program-v2"), since IDs name cache directories. */
-int paw_program_id(const paw_program_bundle *b, char id[PAW_PROGRAM_ID_LEN + 1])
+int paw_program_id(const paw_bundle *b, char id[PAW_PROGRAM_ID_LEN + 1])
 {
     if (!b || !id) return paw_err(PAW_EINVAL, "paw_program_id: NULL argument");
     char *meta;

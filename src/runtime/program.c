@@ -183,7 +183,7 @@ static void pull_hint(const base_name *need, const char *label, char *buf, size_
         snprintf(buf, cap, "paw cannot pull it: pass the GGUF of %s with -m", label);
 }
 
-static int check_base(const paw_model *m, const paw_program_bundle *b)
+static int check_base(const paw_model *m, const paw_bundle *b)
 {
     const paw_program_meta *meta = &b->meta;
     base_name need;
@@ -362,7 +362,7 @@ static int ready_prefix(paw_program *p)
     }
     if (p->stats.prefix_source != PAW_PREFIX_DISK) {
         paw_kv_truncate(p->ctx, 0);
-        int rc = paw_eval(p->ctx, p->prefix, p->n_prefix, 0, NULL);
+        int rc = paw_decode(p->ctx, p->prefix, p->n_prefix, 0, NULL);
         if (rc) return rc;
         p->stats.prefix_source = PAW_PREFIX_COMPUTED;
         if (p->kv_path[0]) kv_file_write(p);
@@ -377,7 +377,7 @@ static int rewind_prefix(paw_program *p)
 {
     if (ctx_has_prefix(p) && !p->prefix_dirty) return paw_kv_truncate(p->ctx, p->n_prefix);
     int rc = paw_kv_truncate(p->ctx, 0);
-    if (!rc) rc = paw_eval(p->ctx, p->prefix, p->n_prefix, 0, NULL);
+    if (!rc) rc = paw_decode(p->ctx, p->prefix, p->n_prefix, 0, NULL);
     if (!rc) p->prefix_dirty = 0;
     return rc;
 }
@@ -449,14 +449,14 @@ static void seed_drafts(paw_program *p, const paw_program_meta *meta)
     }
 }
 
-static int open_bundle(const paw_model *m, const paw_program_bundle *b, const char *dir,
+static int open_bundle(const paw_model *m, const paw_bundle *b, const char *dir,
                        const paw_program_opts *opts, paw_program **out)
 {
     *out = NULL;
     if (!m || !b) return paw_err(PAW_EINVAL, "paw_program_open: NULL argument");
     if (!(opts && opts->no_base_check)) {
         /* A bundle assembled in memory has no ID until one is computed. */
-        paw_program_bundle named = *b;
+        paw_bundle named = *b;
         int rc = b->id[0] ? PAW_OK : paw_program_id(b, named.id);
         if (!rc) rc = check_base(m, &named);
         if (rc) return rc;
@@ -467,7 +467,7 @@ static int open_bundle(const paw_model *m, const paw_program_bundle *b, const ch
     return rc;
 }
 
-int paw_program_open_bundle(const paw_model *m, const paw_program_bundle *b,
+int paw_program_open_bundle(const paw_model *m, const paw_bundle *b,
                             const paw_program_opts *opts, paw_program **out)
 {
     if (!out) return paw_err(PAW_EINVAL, "paw_program_open_bundle: NULL argument");
@@ -482,11 +482,11 @@ int paw_program_open(const paw_model *m, const char *program, const paw_program_
     paw_program_ref ref;
     int rc = paw_program_resolve(program, &ref);
     if (rc) return rc;
-    paw_program_bundle *b;
-    rc = ref.dir[0] ? paw_program_bundle_read_dir(ref.dir, &b) : paw_program_bundle_read(ref.file, &b);
+    paw_bundle *b;
+    rc = ref.dir[0] ? paw_bundle_read_dir(ref.dir, &b) : paw_bundle_read(ref.file, &b);
     if (rc) return rc;
     rc = open_bundle(m, b, ref.dir, opts, out);
-    paw_program_bundle_free(b);
+    paw_bundle_free(b);
     return rc;
 }
 

@@ -144,7 +144,7 @@ int cmd_compile(int argc, char **argv)
                           .steps = (int32_t)a.steps, .seed = (uint64_t)a.seed, .n_threads = (int)a.threads,
                           .record_timings = a.timings, .progress = on_progress};
     if (paw_compile(m, a.spec, ex, n_ex, &o, &r)) { rc = cli_fail("compile"); goto done; }
-    if (a.out && paw_program_bundle_write(r.bundle, a.out)) { rc = cli_fail("compile"); goto done; }
+    if (a.out && paw_bundle_write(r.bundle, a.out)) { rc = cli_fail("compile"); goto done; }
     char id[PAW_PROGRAM_ID_LEN + 1];
     if (paw_program_install(r.bundle, NULL, id)) { rc = cli_fail("compile"); goto done; }
     fprintf(stderr, "paw compile: [install] %s%s%s\n", id, a.out ? " -> " : "", a.out ? a.out : "");

@@ -72,7 +72,7 @@ int cmd_install(int argc, char **argv)
 }
 
 /* Adapter shape from its GGUF: rank, tensor type, layers and projections. */
-static json_t *adapter_json(const paw_program_bundle *b)
+static json_t *adapter_json(const paw_bundle *b)
 {
     json_t *o = json_object();
     json_object_set_new(o, "bytes", json_integer((json_int_t)b->adapter_len));
@@ -133,9 +133,9 @@ static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_nul
 int cli_info_program(const char *arg, int as_json)
 {
     paw_program_ref ref;
-    paw_program_bundle *b = NULL;
+    paw_bundle *b = NULL;
     if (paw_program_resolve(arg, &ref) ||
-        (ref.dir[0] ? paw_program_bundle_read_dir(ref.dir, &b) : paw_program_bundle_read(ref.file, &b)))
+        (ref.dir[0] ? paw_bundle_read_dir(ref.dir, &b) : paw_bundle_read(ref.file, &b)))
         return cli_fail("info");
     const paw_program_meta *m = &b->meta;
     json_t *o = json_object();
@@ -159,7 +159,7 @@ int cli_info_program(const char *arg, int as_json)
     json_object_set_new(o, "examples", json_integer((json_int_t)m->n_examples));
     json_object_set_new(o, "created_at", str_or_null(m->created_at));
     json_object_set_new(o, "template_bytes", json_integer((json_int_t)b->prompt_template_len));
-    paw_program_bundle_free(b);
+    paw_bundle_free(b);
     char *s = NULL;
     if (as_json) {
         s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
