@@ -7,6 +7,13 @@ PKGS    := libpcre2-8 libcurl libzip jansson libutf8proc libcrypto
 CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
            -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -pthread
+# Library objects serve both libpaw.a and libpaw.so: position-independent, and
+# only what include/paw.h marks PAW_API is exported from the shared object.
+LIB_CFLAGS := -fPIC -fvisibility=hidden -DPAW_BUILDING_LIBRARY
+VERSION := $(shell sed -n 's/^\#define PAW_VERSION "\(.*\)"/\1/p' include/paw.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+SONAME  := libpaw.so.$(SOMAJOR)
+PREFIX  ?= /usr/local
 # Files named *_avx2.c hold the SIMD kernels; they are compiled for AVX2/FMA/F16C
 # and only ever called after a run-time CPU check (src/core/cpu.c).
 SIMD_FLAGS := -mavx2 -mfma -mf16c
@@ -20,16 +27,20 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test sanitize bench clean demo fuzz deps
+.PHONY: all test sanitize bench clean demo fuzz deps install python
 # Debian packages paw builds and tests with (`make deps`, needs root).
 DEB_DEPS := build-essential clang pkg-config python3 python3-pip ca-certificates \
             libpcre2-dev libcurl4-openssl-dev libzip-dev libjansson-dev \
             libutf8proc-dev libcmocka-dev libssl-dev
-all: paw $(TEST_BIN) $(BENCH_BIN)
+all: paw $(BUILD)/libpaw.so $(TEST_BIN) $(BENCH_BIN)
 
-$(BUILD)/%_avx2.o: %_avx2.c
+$(BUILD)/src/%_avx2.o: src/%_avx2.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SIMD_FLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) $(SIMD_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -38,6 +49,14 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libpaw.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# The shared object: libpaw.so -> libpaw.so.MAJOR (the SONAME) -> libpaw.so.VERSION.
+$(BUILD)/libpaw.so.$(VERSION): $(LIB_OBJ)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libpaw.so: $(BUILD)/libpaw.so.$(VERSION)
+	ln -sf libpaw.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf libpaw.so.$(VERSION) $@
 
 $(BUILD)/paw: $(CLI_OBJ) $(BUILD)/libpaw.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -84,6 +103,25 @@ demo: paw
 	./paw compile "Classify a log line: ALERT if it describes an outage, a failure or data loss, otherwise QUIET." \
 	    --examples examples/triage.jsonl --no-teacher -o $(BUILD)/triage.paw
 	./paw run $(BUILD)/triage.paw < examples/triage-inputs.txt
+
+# Installs the header, both libraries, the CLI and paw.pc under PREFIX
+# (DESTDIR is prepended, for packagers).
+install: $(BUILD)/paw $(BUILD)/libpaw.a $(BUILD)/libpaw.so
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BUILD)/paw $(DESTDIR)$(PREFIX)/bin/paw
+	install -m 644 include/paw.h $(DESTDIR)$(PREFIX)/include/paw.h
+	install -m 644 $(BUILD)/libpaw.a $(DESTDIR)$(PREFIX)/lib/libpaw.a
+	install -m 755 $(BUILD)/libpaw.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libpaw.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf libpaw.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libpaw.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@REQUIRES@|$(PKGS)|' paw.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/paw.pc
+
+# The Python package in a virtualenv (build/venv): `. build/venv/bin/activate`.
+python: $(BUILD)/libpaw.so
+	python3 -m venv $(BUILD)/venv
+	$(BUILD)/venv/bin/pip install -q ./python
 
 bench: all
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done

@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 #include "paw.h"
+#include "core/quant.h"
+#include "model/gguf.h"
 
 static double now_ms(void)
 {

@@ -26,6 +26,15 @@ extern "C" {
 
 #define PAW_VERSION "0.1.0"
 
+/* Marks the functions libpaw.so exports: the library is built with
+ * -fvisibility=hidden, so nothing outside this header is visible to a program
+ * linking the shared object. */
+#if defined(PAW_BUILDING_LIBRARY) && defined(__GNUC__)
+#define PAW_API __attribute__((visibility("default")))
+#else
+#define PAW_API
+#endif
+
 /* ------------------------------------------------------------------ errors */
 
 enum paw_status {
@@ -39,17 +48,18 @@ enum paw_status {
     PAW_EHASH        = -7,  /* size or SHA-256 mismatch                       */
     PAW_ENET         = -8,  /* network / transfer failure                     */
     PAW_ERANGE       = -9,  /* value out of range (e.g. prompt over n_ctx)    */
+    PAW_ECANCELED    = -10, /* a progress callback asked to stop              */
 };
 
 /* Releases a buffer the library returned (text, ids, serialised bundles or
  * adapters); NULL is fine.  Use it instead of free(): the caller may not
  * share libpaw's C allocator (another language, another C runtime). */
-void paw_free(void *p);
+PAW_API void paw_free(void *p);
 
 /* The message of the last failing call on this thread ("" if none). */
-const char *paw_last_error(void);
+PAW_API const char *paw_last_error(void);
 /* A short constant name for a status code ("EFORMAT", ...). */
-const char *paw_status_name(int status);
+PAW_API const char *paw_status_name(int status);
 
 /* ----------------------------------------------------------- tensor types */
 
@@ -72,28 +82,17 @@ enum paw_type {
 };
 
 /* Name ("Q4_K"), or NULL for an id paw does not know. */
-const char *paw_type_name(int type);
+PAW_API const char *paw_type_name(int type);
 /* Elements per block (1 for float types, 32 or 256 for quants); 0 if unknown. */
-int paw_type_block_size(int type);
+PAW_API int paw_type_block_size(int type);
 /* Bytes per block; 0 if unknown. */
-size_t paw_type_block_bytes(int type);
+PAW_API size_t paw_type_block_bytes(int type);
 /* Bytes for a row of n elements (n must be a multiple of the block size). */
-size_t paw_type_row_bytes(int type, int64_t n);
-
-/* Dequantise n elements (a multiple of the block size) of `type` to f32.
- * Bit-exact with ggml's reference dequantisation. */
-int paw_dequantize(int type, const void *src, float *dst, int64_t n);
-/* Quantise n f32 values to `type` (F32, F16, BF16, Q8_0, Q4_0 supported).
- * dst must hold paw_type_row_bytes(type, n) bytes. */
-int paw_quantize(int type, const float *src, void *dst, int64_t n);
-
-/* IEEE half <-> float (round to nearest even). */
-float    paw_f16_to_f32(uint16_t h);
-uint16_t paw_f32_to_f16(float f);
+PAW_API size_t paw_type_row_bytes(int type, int64_t n);
 
 /* Which kernel set the CPU check picked: "avx2" or "scalar".  The environment
  * variable PAW_SIMD=scalar forces the portable path. */
-const char *paw_simd_name(void);
+PAW_API const char *paw_simd_name(void);
 
 /* ------------------------------------------------------------------- GGUF */
 
@@ -142,56 +141,29 @@ typedef struct paw_gguf paw_gguf;
 /* Map and validate a GGUF v2/v3 file: header, every key/value type, string
  * and array length, tensor shape, type, offset and alignment against the
  * file size.  Nothing is read outside the file. */
-int  paw_gguf_open(const char *path, paw_gguf **out);
+PAW_API int  paw_gguf_open(const char *path, paw_gguf **out);
 /* Same, over caller memory that must outlive the object (used by fuzzers). */
-int  paw_gguf_open_mem(const void *buf, size_t len, paw_gguf **out);
-void paw_gguf_close(paw_gguf *g);
+PAW_API int  paw_gguf_open_mem(const void *buf, size_t len, paw_gguf **out);
+PAW_API void paw_gguf_close(paw_gguf *g);
 
-uint32_t paw_gguf_version(const paw_gguf *g);
-uint32_t paw_gguf_alignment(const paw_gguf *g);
-size_t   paw_gguf_file_size(const paw_gguf *g);
-/* The whole file's bytes (paw_gguf_file_size of them; e.g. to hash it). */
-const void *paw_gguf_bytes(const paw_gguf *g);
-int64_t  paw_gguf_n_kv(const paw_gguf *g);
-const paw_gguf_kv *paw_gguf_kv_at(const paw_gguf *g, int64_t i);
-const paw_gguf_kv *paw_gguf_find_kv(const paw_gguf *g, const char *key);
-int64_t  paw_gguf_n_tensors(const paw_gguf *g);
-const paw_gguf_tensor *paw_gguf_tensor_at(const paw_gguf *g, int64_t i);
-const paw_gguf_tensor *paw_gguf_find_tensor(const paw_gguf *g, const char *name);
+PAW_API uint32_t paw_gguf_version(const paw_gguf *g);
+PAW_API uint32_t paw_gguf_alignment(const paw_gguf *g);
+PAW_API size_t   paw_gguf_file_size(const paw_gguf *g);
+PAW_API int64_t  paw_gguf_n_kv(const paw_gguf *g);
+PAW_API const paw_gguf_kv *paw_gguf_kv_at(const paw_gguf *g, int64_t i);
+PAW_API const paw_gguf_kv *paw_gguf_find_kv(const paw_gguf *g, const char *key);
+PAW_API int64_t  paw_gguf_n_tensors(const paw_gguf *g);
+PAW_API const paw_gguf_tensor *paw_gguf_tensor_at(const paw_gguf *g, int64_t i);
+PAW_API const paw_gguf_tensor *paw_gguf_find_tensor(const paw_gguf *g, const char *name);
 
 /* Typed getters.  Integer getters accept any integer kv whose value fits;
  * float getters accept F32/F64.  PAW_ENOTFOUND if absent, PAW_EFORMAT if the
  * type does not fit. */
-int paw_gguf_get_u32(const paw_gguf *g, const char *key, uint32_t *out);
-int paw_gguf_get_i64(const paw_gguf *g, const char *key, int64_t *out);
-int paw_gguf_get_f32(const paw_gguf *g, const char *key, float *out);
-int paw_gguf_get_bool(const paw_gguf *g, const char *key, int *out);
-int paw_gguf_get_str(const paw_gguf *g, const char *key, paw_str *out);
-
-/* GGUF writer (version 3).  Keys and tensors are written in insertion order;
- * data pointers given to add_tensor must stay valid until write. */
-typedef struct paw_gguf_writer paw_gguf_writer;
-paw_gguf_writer *paw_gguf_writer_new(void);
-void paw_gguf_writer_free(paw_gguf_writer *w);
-int  paw_gguf_writer_set_u32(paw_gguf_writer *w, const char *key, uint32_t v);
-int  paw_gguf_writer_set_i32(paw_gguf_writer *w, const char *key, int32_t v);
-int  paw_gguf_writer_set_u64(paw_gguf_writer *w, const char *key, uint64_t v);
-int  paw_gguf_writer_set_f32(paw_gguf_writer *w, const char *key, float v);
-int  paw_gguf_writer_set_bool(paw_gguf_writer *w, const char *key, int v);
-int  paw_gguf_writer_set_str(paw_gguf_writer *w, const char *key, const char *s, size_t len);
-/* Scalar of any fixed-size `type` (U8..F64, BOOL; not STRING/ARRAY); v points
- * to its value in host (little-endian) layout. */
-int  paw_gguf_writer_set_val(paw_gguf_writer *w, const char *key, int type, const void *v);
-/* Array of fixed-size elements of `arr_type` (not STRING), copied. */
-int  paw_gguf_writer_set_arr(paw_gguf_writer *w, const char *key, int arr_type,
-                             const void *data, uint64_t n);
-/* Array of strings, copied. */
-int  paw_gguf_writer_set_arr_str(paw_gguf_writer *w, const char *key,
-                                 const paw_str *strs, uint64_t n);
-int  paw_gguf_writer_add_tensor(paw_gguf_writer *w, const char *name, int type,
-                                int n_dims, const int64_t *ne, const void *data);
-/* Writes to a temp file beside `path`, fsyncs, renames over `path`. */
-int  paw_gguf_writer_write(paw_gguf_writer *w, const char *path);
+PAW_API int paw_gguf_get_u32(const paw_gguf *g, const char *key, uint32_t *out);
+PAW_API int paw_gguf_get_i64(const paw_gguf *g, const char *key, int64_t *out);
+PAW_API int paw_gguf_get_f32(const paw_gguf *g, const char *key, float *out);
+PAW_API int paw_gguf_get_bool(const paw_gguf *g, const char *key, int *out);
+PAW_API int paw_gguf_get_str(const paw_gguf *g, const char *key, paw_str *out);
 
 /* -------------------------------------------------------------- tokenizer */
 
@@ -201,65 +173,62 @@ typedef struct paw_tokenizer paw_tokenizer;
  * (tokenizer.ggml.model "llama" = SentencePiece, "gpt2" = byte-level BPE with
  * the pre-tokenizer named by tokenizer.ggml.pre).  Copies what it needs; the
  * gguf may be closed afterwards. */
-int  paw_tokenizer_from_gguf(const paw_gguf *g, paw_tokenizer **out);
-void paw_tokenizer_free(paw_tokenizer *t);
+PAW_API int  paw_tokenizer_from_gguf(const paw_gguf *g, paw_tokenizer **out);
+PAW_API void paw_tokenizer_free(paw_tokenizer *t);
 
-int32_t paw_tokenizer_n_vocab(const paw_tokenizer *t);
-int32_t paw_tokenizer_bos(const paw_tokenizer *t);   /* -1 if none */
-int32_t paw_tokenizer_eos(const paw_tokenizer *t);   /* -1 if none */
+PAW_API int32_t paw_tokenizer_n_vocab(const paw_tokenizer *t);
+PAW_API int32_t paw_tokenizer_bos(const paw_tokenizer *t);   /* -1 if none */
+PAW_API int32_t paw_tokenizer_eos(const paw_tokenizer *t);   /* -1 if none */
 /* Whether the model's metadata asks for a BOS token at the start of a prompt. */
-int     paw_tokenizer_add_bos(const paw_tokenizer *t);
+PAW_API int     paw_tokenizer_add_bos(const paw_tokenizer *t);
 /* Is `id` an end-of-generation token (EOS, EOT, <|im_end|>, ...)? */
-int     paw_tokenizer_is_eog(const paw_tokenizer *t, int32_t id);
+PAW_API int     paw_tokenizer_is_eog(const paw_tokenizer *t, int32_t id);
 /* Looks up a token by its exact text; -1 if absent. */
-int32_t paw_tokenizer_find(const paw_tokenizer *t, const char *text, size_t len);
+PAW_API int32_t paw_tokenizer_find(const paw_tokenizer *t, const char *text, size_t len);
 /* The vocabulary entry of `id` as stored (e.g. "Ġthe", "▁the", "<0x0A>"). */
-paw_str paw_tokenizer_piece(const paw_tokenizer *t, int32_t id);
+PAW_API paw_str paw_tokenizer_piece(const paw_tokenizer *t, int32_t id);
 
 /* Encodes text.  add_bos: prepend BOS.  parse_special: recognise the text of
  * special/added tokens (e.g. "<|im_end|>") as those tokens; otherwise they are
  * ordinary text.  Invalid UTF-8 is encoded (byte tokens) but never crashes.
  * *ids is malloc'd. */
-int paw_tokenize(const paw_tokenizer *t, const char *text, size_t len,
+PAW_API int paw_tokenize(const paw_tokenizer *t, const char *text, size_t len,
                  int add_bos, int parse_special, int32_t **ids, size_t *n_ids);
 
 /* Decodes ids to bytes; *text is malloc'd and NUL-terminated.  Special tokens
  * are rendered as their text when render_special, else omitted. */
-int paw_detokenize(const paw_tokenizer *t, const int32_t *ids, size_t n_ids,
+PAW_API int paw_detokenize(const paw_tokenizer *t, const int32_t *ids, size_t n_ids,
                    int render_special, char **text, size_t *len);
 
 /* Converts a Hugging Face tokenizer.json (with tokenizer_config.json beside
  * it, if present: chat template, special tokens) into a vocab-only GGUF. */
-int paw_vocab_from_hf(const char *tokenizer_json, const char *out_gguf);
+PAW_API int paw_vocab_from_hf(const char *tokenizer_json, const char *out_gguf);
 
 /* ------------------------------------------------------ models on disk */
 
 /* The cache root: $PAW_CACHE_DIR, else $XDG_CACHE_HOME/paw, else
  * ~/.cache/paw.  Writes at most cap bytes. */
-int paw_cache_dir(char *buf, size_t cap);
+PAW_API int paw_cache_dir(char *buf, size_t cap);
 
-/* Progress callback for downloads: bytes done and total (0 if unknown). */
-typedef void (*paw_progress_fn)(void *ud, uint64_t done, uint64_t total);
+/* Progress callback for downloads: bytes done and total (0 if unknown).
+ * Return 0 to go on, non-zero to cancel: the call then fails with
+ * PAW_ECANCELED (a partial download is kept for the next call to resume;
+ * nothing half-written is installed). */
+typedef int (*paw_progress_fn)(void *ud, uint64_t done, uint64_t total);
 
 /* Fetch a known model ("smollm2-135m", "qwen3-0.6b", "gpt2") into
  * <cache>/models/<name>.gguf, verified against the size and SHA-256 pinned in
  * the source, written atomically.  A cached file of the pinned size is kept
  * (it was hash-checked when installed); one of another size is replaced. */
-int paw_pull(const char *name, paw_progress_fn progress, void *ud);
+PAW_API int paw_pull(const char *name, paw_progress_fn progress, void *ud);
 
 /* Resolve a model argument: an existing path is returned as is; a known model
  * name becomes its cache path (PAW_ENOTFOUND, with the pull command in the
  * message, if it is not cached). */
-int paw_model_resolve(const char *name_or_path, char *buf, size_t cap);
-
-/* Download url to dest over HTTP(S) with resume (a dest.part file is kept
- * between attempts), verifying expected_size (0 = unknown) and sha256_hex
- * (NULL = none) before renaming into place. */
-int paw_download(const char *url, const char *dest, uint64_t expected_size,
-                 const char *sha256_hex, paw_progress_fn progress, void *ud);
+PAW_API int paw_model_resolve(const char *name_or_path, char *buf, size_t cap);
 
 /* Hex SHA-256 of a file (65 bytes incl. NUL). */
-int paw_sha256_file(const char *path, char hex[65]);
+PAW_API int paw_sha256_file(const char *path, char hex[65]);
 
 /* A model paw_pull knows, with the size and SHA-256 pinned in the source. */
 typedef struct paw_known_model {
@@ -272,14 +241,14 @@ typedef struct paw_known_model {
 } paw_known_model;
 
 /* The i-th known model (i from 0), NULL past the end. */
-const paw_known_model *paw_known_model_at(int i);
+PAW_API const paw_known_model *paw_known_model_at(int i);
 /* The known model called `name`, NULL if there is none. */
-const paw_known_model *paw_known_model_find(const char *name);
+PAW_API const paw_known_model *paw_known_model_find(const char *name);
 
 /* Is known model `name` in the cache with its pinned size (and SHA-256 when
  * check_hash)?  Writes the cache path to buf either way.  PAW_ENOTFOUND if it
  * is absent (or `name` is unknown), PAW_EHASH if size or hash is wrong. */
-int paw_cache_check(const char *name, int check_hash, char *buf, size_t cap);
+PAW_API int paw_cache_check(const char *name, int check_hash, char *buf, size_t cap);
 
 /* ------------------------------------------- interpreter (models, decoding) */
 /* (section owned by the interpreter work: model loading, KV cache, LoRA, generation) */
@@ -293,19 +262,16 @@ typedef struct paw_model paw_model;
  * and that every tensor it needs is present with the shape the metadata
  * implies.  PAW_EUNSUPPORTED for an unknown arch or weight type,
  * PAW_EFORMAT/PAW_ENOTFOUND for a missing or mis-shaped tensor or key. */
-int  paw_model_load(const char *path, paw_model **out);
-void paw_model_free(paw_model *m);
+PAW_API int  paw_model_load(const char *path, paw_model **out);
+PAW_API void paw_model_free(paw_model *m);
 
 /* The GGUF the model was loaded from (for paw_tokenizer_from_gguf). */
-const paw_gguf *paw_model_gguf(const paw_model *m);
-const char *paw_model_arch(const paw_model *m);   /* "llama", "qwen3", "gpt2" */
-int32_t paw_model_n_vocab(const paw_model *m);
-int32_t paw_model_n_embd(const paw_model *m);
-int32_t paw_model_n_layer(const paw_model *m);
-int32_t paw_model_n_ctx_train(const paw_model *m);
-/* A SHA-256 over the model's metadata, tensor table and samples of every
- * tensor's bytes: what a saved KV state is tied to. */
-void paw_model_id(const paw_model *m, uint8_t id[32]);
+PAW_API const paw_gguf *paw_model_gguf(const paw_model *m);
+PAW_API const char *paw_model_arch(const paw_model *m);   /* "llama", "qwen3", "gpt2" */
+PAW_API int32_t paw_model_n_vocab(const paw_model *m);
+PAW_API int32_t paw_model_n_embd(const paw_model *m);
+PAW_API int32_t paw_model_n_layer(const paw_model *m);
+PAW_API int32_t paw_model_n_ctx_train(const paw_model *m);
 
 /* One generation stream: KV cache, scratch buffers, thread pool. */
 typedef struct paw_ctx paw_ctx;
@@ -326,43 +292,43 @@ typedef struct paw_ctx_params {
 
 /* params may be NULL (all defaults).  All memory is allocated here, none per
  * token afterwards (except the all-positions logits buffer, grown on demand). */
-int  paw_ctx_new(const paw_model *m, const paw_ctx_params *params, paw_ctx **out);
-void paw_ctx_free(paw_ctx *c);
-const paw_model *paw_ctx_model(const paw_ctx *c);
-int32_t paw_ctx_n_ctx(const paw_ctx *c);
+PAW_API int  paw_ctx_new(const paw_model *m, const paw_ctx_params *params, paw_ctx **out);
+PAW_API void paw_ctx_free(paw_ctx *c);
+PAW_API const paw_model *paw_ctx_model(const paw_ctx *c);
+PAW_API int32_t paw_ctx_n_ctx(const paw_ctx *c);
 /* Positions filled in the KV cache (= tokens evaluated since the last reset). */
-int32_t paw_ctx_n_past(const paw_ctx *c);
+PAW_API int32_t paw_ctx_n_past(const paw_ctx *c);
 /* The token ids in the KV cache, n_past of them (points into the ctx). */
-const int32_t *paw_ctx_tokens(const paw_ctx *c);
+PAW_API const int32_t *paw_ctx_tokens(const paw_ctx *c);
 
 /* Runs the transformer over ids[0..n) at positions n_past.., appending their
  * K/V to the cache.  *logits (may be NULL) then points into the ctx, valid
  * until the next eval: n_vocab floats for the last position, or n*n_vocab
  * (position-major) when logits_all.  PAW_ERANGE if n_past+n exceeds n_ctx
  * (nothing is evaluated); PAW_EINVAL for an id outside the vocabulary. */
-int paw_decode(paw_ctx *c, const int32_t *ids, int32_t n, int logits_all,
+PAW_API int paw_decode(paw_ctx *c, const int32_t *ids, int32_t n, int logits_all,
              const float **logits);
 
 /* Forgets cached positions >= n_past (0 = empty the cache). */
-int paw_kv_truncate(paw_ctx *c, int32_t n_past);
+PAW_API int paw_kv_truncate(paw_ctx *c, int32_t n_past);
 
 /* A snapshot of the first n positions of a ctx's KV cache (a program's
  * prefix), restorable into any ctx of the same model (and adapters). */
 typedef struct paw_kv_state paw_kv_state;
 /* n <= paw_ctx_n_past(c); *out is owned by the caller. */
-int  paw_kv_save(const paw_ctx *c, int32_t n, paw_kv_state **out);
+PAW_API int  paw_kv_save(const paw_ctx *c, int32_t n, paw_kv_state **out);
 /* Replaces the ctx's cache with the snapshot (n_past becomes its length).
  * PAW_EINVAL if it was taken from another model or adapter set,
  * PAW_ERANGE if it does not fit the ctx. */
-int  paw_kv_restore(paw_ctx *c, const paw_kv_state *s);
-void paw_kv_state_free(paw_kv_state *s);
-int32_t paw_kv_state_n(const paw_kv_state *s);
+PAW_API int  paw_kv_restore(paw_ctx *c, const paw_kv_state *s);
+PAW_API void paw_kv_state_free(paw_kv_state *s);
+PAW_API int32_t paw_kv_state_n(const paw_kv_state *s);
 /* Same, through a file (written atomically).  The file's header holds the
  * model id and adapter id; a file from another model/adapter (PAW_EINVAL),
  * or a truncated or corrupted one (PAW_EFORMAT), is rejected and the ctx is
  * left as it was. */
-int  paw_kv_save_file(const paw_ctx *c, int32_t n, const char *path);
-int  paw_kv_load_file(paw_ctx *c, const char *path);
+PAW_API int  paw_kv_save_file(const paw_ctx *c, int32_t n, const char *path);
+PAW_API int  paw_kv_load_file(paw_ctx *c, const char *path);
 
 /* ---- LoRA adapters
  * llama.cpp's GGUF LoRA convention: general.type "adapter", adapter.type
@@ -383,36 +349,36 @@ typedef struct paw_adapter paw_adapter;
  * inconsistent rank), PAW_EUNSUPPORTED (adapter.type other than lora, an
  * architecture or tensor type paw does not run); the message names the key
  * or tensor. */
-int  paw_adapter_load(const char *path, paw_adapter **out);
+PAW_API int  paw_adapter_load(const char *path, paw_adapter **out);
 /* Same, from memory (copied; e.g. the adapter.gguf of a bundle). */
-int  paw_adapter_load_mem(const void *buf, size_t len, paw_adapter **out);
-void paw_adapter_free(paw_adapter *a);
-const char *paw_adapter_arch(const paw_adapter *a);
-int32_t paw_adapter_rank(const paw_adapter *a);
-float   paw_adapter_alpha(const paw_adapter *a);
+PAW_API int  paw_adapter_load_mem(const void *buf, size_t len, paw_adapter **out);
+PAW_API void paw_adapter_free(paw_adapter *a);
+PAW_API const char *paw_adapter_arch(const paw_adapter *a);
+PAW_API int32_t paw_adapter_rank(const paw_adapter *a);
+PAW_API float   paw_adapter_alpha(const paw_adapter *a);
 /* Number of adapted projections (lora_a/lora_b pairs). */
-int32_t paw_adapter_n_pairs(const paw_adapter *a);
+PAW_API int32_t paw_adapter_n_pairs(const paw_adapter *a);
 /* The adapter's content id: SHA-256 of its file bytes. */
-void paw_adapter_id(const paw_adapter *a, uint8_t id[32]);
+PAW_API void paw_adapter_id(const paw_adapter *a, uint8_t id[32]);
 /* Does the adapter fit the model?  PAW_EINVAL, naming the tensor, for another
  * architecture, a layer the model lacks or a shape that does not match. */
-int  paw_adapter_check(const paw_adapter *a, const paw_model *m);
+PAW_API int  paw_adapter_check(const paw_adapter *a, const paw_model *m);
 
 /* Adds `a` to the ctx's adapters with weight `scale` (or sets its scale if
  * attached already); checks it with paw_adapter_check first.  Several
  * adapters may be attached (at most 64); their contributions add up.
  * Whenever the effective adapter set changes, the KV cache is emptied: its
  * K/V were computed under the old set. */
-int  paw_ctx_attach_adapter(paw_ctx *c, const paw_adapter *a, float scale);
+PAW_API int  paw_ctx_attach_adapter(paw_ctx *c, const paw_adapter *a, float scale);
 /* PAW_ENOTFOUND if `a` is not attached. */
-int  paw_ctx_detach_adapter(paw_ctx *c, const paw_adapter *a);
+PAW_API int  paw_ctx_detach_adapter(paw_ctx *c, const paw_adapter *a);
 /* Replaces all attached adapters by `a` (NULL: none): switching programs. */
-int  paw_ctx_set_adapter(paw_ctx *c, const paw_adapter *a, float scale);
-int  paw_ctx_n_adapters(const paw_ctx *c);
+PAW_API int  paw_ctx_set_adapter(paw_ctx *c, const paw_adapter *a, float scale);
+PAW_API int  paw_ctx_n_adapters(const paw_ctx *c);
 /* The id KV states are tied to: all zeros when no adapter with a non-zero
  * scale is attached (the base model), else a SHA-256 over the sorted
  * (adapter id, scale) pairs. */
-void paw_ctx_adapter_id(const paw_ctx *c, uint8_t id[32]);
+PAW_API void paw_ctx_adapter_id(const paw_ctx *c, uint8_t id[32]);
 
 /* Sampling.  temp <= 0 is greedy (argmax; ties to the lowest id). */
 typedef struct paw_sampling {
@@ -421,12 +387,6 @@ typedef struct paw_sampling {
     float    top_p;     /* 1 (or 0) = off                                   */
     uint64_t seed;
 } paw_sampling;
-
-typedef struct paw_sampler paw_sampler;
-int     paw_sampler_new(const paw_sampling *p, int32_t n_vocab, paw_sampler **out);
-void    paw_sampler_free(paw_sampler *s);
-/* Picks a token from logits[0..n_vocab). */
-int32_t paw_sampler_sample(paw_sampler *s, const float *logits);
 
 /* Chat templates, exactly as the models' Jinja templates render them. */
 enum paw_chat_style {
@@ -440,16 +400,12 @@ typedef struct paw_chat_msg {
     const char *content;
 } paw_chat_msg;
 /* Which template a model uses (from its arch and tokenizer.chat_template). */
-int paw_chat_style_of(const paw_model *m);
+PAW_API int paw_chat_style_of(const paw_model *m);
 /* Renders messages as the model's template does; add_assistant appends the
  * assistant header (the generation prompt; for Qwen3 with the empty think
  * block, i.e. enable_thinking=False).  *out is malloc'd, NUL-terminated. */
-int paw_chat_format(const paw_model *m, const paw_chat_msg *msgs, size_t n_msgs,
+PAW_API int paw_chat_format(const paw_model *m, const paw_chat_msg *msgs, size_t n_msgs,
                     int add_assistant, char **out, size_t *len);
-/* Same for an explicit style; default_system (may be NULL) is the system
- * message a ChatML template inserts when the first message is not one. */
-int paw_chat_render(int style, const char *default_system, const paw_chat_msg *msgs,
-                    size_t n_msgs, int add_assistant, char **out, size_t *len);
 
 /* Generation. */
 /* Called with each new piece of text as it becomes final (whole UTF-8
@@ -482,9 +438,9 @@ typedef struct paw_gen_result {
 /* Evaluates prompt[0..n_prompt) after whatever the ctx already holds (a
  * restored prefix, say), then samples until EOG, a stop string, max_tokens
  * or a full ctx.  tok may be NULL (then no text, no EOG, no stop strings). */
-int  paw_generate(paw_ctx *c, const paw_tokenizer *tok, const int32_t *prompt,
+PAW_API int  paw_generate(paw_ctx *c, const paw_tokenizer *tok, const int32_t *prompt,
                   size_t n_prompt, const paw_gen_params *p, paw_gen_result *out);
-void paw_gen_result_free(paw_gen_result *r);
+PAW_API void paw_gen_result_free(paw_gen_result *r);
 
 /* ---- training (src/train; owned by the training work)
  * LoRA adapters trained through the frozen, still-quantised base model:
@@ -526,7 +482,7 @@ typedef struct paw_train_params {
 
 /* rank 8, alpha 16, all targets, seed 0, lr 5e-4, wd 0, betas 0.9/0.999,
  * eps 1e-8, clip 1, 100 steps, warmup 10, cosine. */
-paw_train_params paw_train_params_default(void);
+PAW_API paw_train_params paw_train_params_default(void);
 
 /* One example: tokens that follow the shared prefix, the first n_prompt of
  * them prompt (no loss, n_prompt >= 1), the rest the output to learn. */
@@ -539,18 +495,18 @@ typedef struct paw_train_example {
 typedef struct paw_trainer paw_trainer;
 /* The model must outlive the trainer; one thread at a time uses a trainer
  * (it runs its own pool of n_threads).  PAW_EINVAL for bad params. */
-int  paw_trainer_new(const paw_model *m, const paw_train_params *p, paw_trainer **out);
-void paw_trainer_free(paw_trainer *t);
+PAW_API int  paw_trainer_new(const paw_model *m, const paw_train_params *p, paw_trainer **out);
+PAW_API void paw_trainer_free(paw_trainer *t);
 /* Trainable parameter count (A and B of every adapted projection). */
-int64_t paw_trainer_n_params(const paw_trainer *t);
+PAW_API int64_t paw_trainer_n_params(const paw_trainer *t);
 /* The mean loss of a batch without updating anything. */
-int  paw_trainer_loss(paw_trainer *t, const int32_t *prefix, int32_t n_prefix,
+PAW_API int  paw_trainer_loss(paw_trainer *t, const int32_t *prefix, int32_t n_prefix,
                       const paw_train_example *ex, int32_t n_ex, double *loss);
 /* One optimisation step on a batch: forward, backward, clip, AdamW.
  * *loss (may be NULL) is the batch loss before the update; *grad_norm (may
  * be NULL) the gradient norm before clipping.  PAW_ERANGE if a sequence
  * exceeds the model's context; PAW_EINVAL for a bad token id or example. */
-int  paw_trainer_step(paw_trainer *t, const int32_t *prefix, int32_t n_prefix,
+PAW_API int  paw_trainer_step(paw_trainer *t, const int32_t *prefix, int32_t n_prefix,
                       const paw_train_example *ex, int32_t n_ex, double *loss,
                       double *grad_norm);
 /* Starts from an existing adapter GGUF (a warm start, as PAW's compiler
@@ -560,23 +516,17 @@ int  paw_trainer_step(paw_trainer *t, const int32_t *prefix, int32_t n_prefix,
  * trainer's other projections keep their init.  PAW_EINVAL for another
  * architecture or rank, a pair the trainer does not adapt, or a shape that
  * does not match.  Adam moments are left as they are. */
-int  paw_trainer_init_from_gguf(paw_trainer *t, const char *path);
+PAW_API int  paw_trainer_init_from_gguf(paw_trainer *t, const char *path);
 /* Writes the adapter as a llama.cpp LoRA GGUF (loadable by paw_adapter_load)
  * with tensors of `type`: F32, F16, Q8_0 or Q4_0 (quantised lora_b needs
  * r % 32 == 0; else it is written F16).  Atomic. */
-int  paw_trainer_save_gguf(const paw_trainer *t, const char *path, int type);
+PAW_API int  paw_trainer_save_gguf(const paw_trainer *t, const char *path, int type);
+/* The same GGUF bytes into memory (*out released with paw_free). */
+PAW_API int  paw_trainer_save_gguf_mem(const paw_trainer *t, int type, uint8_t **out, size_t *len);
 /* Writes dir/adapter_model.safetensors (F32) and dir/adapter_config.json in
  * Hugging Face PEFT's layout (creates dir).  Llama's q/k lora_B rows are
  * written in HF order (llama.cpp's converter permutes those rows). */
-int  paw_trainer_save_peft(const paw_trainer *t, const char *dir, const char *base_model_name);
-
-/* The order in which to visit n training examples: epochs of a shuffle drawn
- * from the seed (every example once per epoch; the same seed, the same
- * order).  `paw train` and paw_compile fill their batches from it. */
-typedef struct paw_epoch_order paw_epoch_order;
-int     paw_epoch_order_new(int32_t n, uint64_t seed, paw_epoch_order **out);
-int32_t paw_epoch_order_next(paw_epoch_order *o);   /* an index in [0, n) */
-void    paw_epoch_order_free(paw_epoch_order *o);
+PAW_API int  paw_trainer_save_peft(const paw_trainer *t, const char *dir, const char *base_model_name);
 
 /* ------------------------------------------------------- neural programs */
 /* (section owned by the programs work: .paw bundles, program cache) */
@@ -644,24 +594,24 @@ typedef struct paw_bundle {
  * PAW_EFORMAT (PAW_ERANGE for a size or count limit, PAW_EUNSUPPORTED for an
  * unknown bundle version or an encrypted member) with a message naming the
  * problem; a file path is prefixed to it. */
-int  paw_bundle_read(const char *path, paw_bundle **out);
-int  paw_bundle_read_mem(const void *buf, size_t len, paw_bundle **out);
+PAW_API int  paw_bundle_read(const char *path, paw_bundle **out);
+PAW_API int  paw_bundle_read_mem(const void *buf, size_t len, paw_bundle **out);
 /* Reads an unpacked program directory (a cache entry), same validation. */
-int  paw_bundle_read_dir(const char *dir, paw_bundle **out);
+PAW_API int  paw_bundle_read_dir(const char *dir, paw_bundle **out);
 /* Frees the bundle and everything it owns (NULL is fine). */
-void paw_bundle_free(paw_bundle *b);
+PAW_API void paw_bundle_free(paw_bundle *b);
 /* Frees the strings and arrays of a meta (not the struct itself). */
-void paw_program_meta_clear(paw_program_meta *m);
+PAW_API void paw_program_meta_clear(paw_program_meta *m);
 
 /* Writes b as a .paw bundle with deterministic bytes (fixed member order,
  * 1980-01-01 timestamps, fixed compression, sorted-key JSON): the same content
  * always gives the same file.  Atomic (temp file, fsync, rename).  The bundle
  * is validated as the reader would.  Sets b->id. */
-int  paw_bundle_write(paw_bundle *b, const char *path);
+PAW_API int  paw_bundle_write(paw_bundle *b, const char *path);
 /* Same, into memory (*out malloc'd). */
-int  paw_bundle_write_mem(paw_bundle *b, uint8_t **out, size_t *len);
+PAW_API int  paw_bundle_write_mem(paw_bundle *b, uint8_t **out, size_t *len);
 /* meta.json exactly as the writer stores it (NUL-terminated, malloc'd). */
-int  paw_program_meta_json(const paw_program_meta *m, char **out, size_t *len);
+PAW_API int  paw_program_meta_json(const paw_program_meta *m, char **out, size_t *len);
 
 /* The content ID of a bundle: the first 20 hex chars of
  *   SHA-256( "paw-program-v1\0"
@@ -676,7 +626,7 @@ int  paw_program_meta_json(const paw_program_meta *m, char **out, size_t *len);
  * out; version defaults to 3).  So the ID names what the program does, not
  * when or by whom it was packed; reading a bundle and writing it back keeps
  * the ID.  An independent Python version: tests/golden/bundle/program_id.py. */
-int  paw_program_id(const paw_bundle *b, char id[PAW_PROGRAM_ID_LEN + 1]);
+PAW_API int  paw_program_id(const paw_bundle *b, char id[PAW_PROGRAM_ID_LEN + 1]);
 
 /* ---- the program cache: <cache root>/programs/ (root from paw_cache_dir)
  *   programs/<id>/{adapter.gguf,prompt_template.txt,meta.json[,pseudo_program.txt]}
@@ -691,17 +641,17 @@ int  paw_program_id(const paw_bundle *b, char id[PAW_PROGRAM_ID_LEN + 1]);
 /* Installs a bundle under its content ID (atomic, safe against concurrent
  * installs; installing a present program is a no-op).  alias (may be NULL)
  * is then pointed at it.  id_out (may be NULL) receives the ID. */
-int  paw_program_install(paw_bundle *b, const char *alias,
+PAW_API int  paw_program_install(paw_bundle *b, const char *alias,
                          char id_out[PAW_PROGRAM_ID_LEN + 1]);
 /* Reads the .paw file at path and installs it. */
-int  paw_program_install_file(const char *path, const char *alias,
+PAW_API int  paw_program_install_file(const char *path, const char *alias,
                               char id_out[PAW_PROGRAM_ID_LEN + 1]);
 
 /* Points alias at an installed program (id: full ID or unique prefix), or
  * removes the alias when id is NULL.  Aliases are 1-64 chars of
  * [A-Za-z0-9._@/-], start with a letter or digit, contain no "..", and are
  * not all hex digits (so that they cannot be mistaken for an ID). */
-int  paw_program_alias_set(const char *alias, const char *id);
+PAW_API int  paw_program_alias_set(const char *alias, const char *id);
 
 #define PAW_PROGRAM_PATH_MAX 4096
 typedef struct paw_program_ref {
@@ -715,10 +665,10 @@ typedef struct paw_program_ref {
  * validated as a .paw bundle), an alias, a full installed ID, a unique
  * prefix (>= 4 chars) of an installed ID.  PAW_ENOTFOUND if nothing matches,
  * PAW_EINVAL for an ambiguous prefix (the message lists the candidates). */
-int  paw_program_resolve(const char *arg, paw_program_ref *out);
+PAW_API int  paw_program_resolve(const char *arg, paw_program_ref *out);
 
 /* Reads a resolved program (from its cache dir if installed, else its file). */
-int  paw_bundle_load(const char *arg, paw_bundle **out);
+PAW_API int  paw_bundle_load(const char *arg, paw_bundle **out);
 
 typedef struct paw_program_info {
     char     id[PAW_PROGRAM_ID_LEN + 1];
@@ -730,8 +680,8 @@ typedef struct paw_program_info {
 } paw_program_info;
 
 /* Lists the installed programs, sorted by ID. */
-int  paw_program_list(paw_program_info **out, size_t *n);
-void paw_program_list_free(paw_program_info *list, size_t n);
+PAW_API int  paw_program_list(paw_program_info **out, size_t *n);
+PAW_API void paw_program_list_free(paw_program_info *list, size_t n);
 
 /* ---- program runtime: running a program (or the bare base model) on inputs.
  * Official SDK semantics (paw.md §1.5-1.6): the prompt template is split at
@@ -823,10 +773,10 @@ typedef struct paw_program_stats {
  * architecture and general.basename/size_label.  A mismatch is PAW_EINVAL with
  * a message naming the base needed and the `paw pull` command that gets it.
  * opts may be NULL. */
-int  paw_program_open(const paw_model *m, const char *program,
+PAW_API int  paw_program_open(const paw_model *m, const char *program,
                       const paw_program_opts *opts, paw_program **out);
 /* Same for a bundle in memory (not installed: memory prefix cache only). */
-int  paw_program_open_bundle(const paw_model *m, const paw_bundle *b,
+PAW_API int  paw_program_open_bundle(const paw_model *m, const paw_bundle *b,
                              const paw_program_opts *opts, paw_program **out);
 /* The adapter-free base mode (SDK: paw.function(None, interpreter=...)): the
  * model's chat template with the input as the only user message and the
@@ -834,31 +784,25 @@ int  paw_program_open_bundle(const paw_model *m, const paw_bundle *b,
  * template; GPT-2 (no chat template) gets the input as is; SmolLM2's template
  * inserts its default system message (the SDK has no SmolLM2 mode; we use
  * what the model's own template renders). */
-int  paw_program_open_base(const paw_model *m, const paw_program_opts *opts, paw_program **out);
+PAW_API int  paw_program_open_base(const paw_model *m, const paw_program_opts *opts, paw_program **out);
 /* A handle for any prompt template holding exactly one {INPUT_PLACEHOLDER}
  * (rendered text, special tokens allowed), no adapter, memory prefix cache:
  * what the evaluation baselines run on. */
-int  paw_program_open_template(const paw_model *m, const char *tmpl, size_t len,
+PAW_API int  paw_program_open_template(const paw_model *m, const char *tmpl, size_t len,
                                const paw_program_opts *opts, paw_program **out);
 
 /* Runs the program on input[0..len).  max_tokens: 0 = PAW_PROGRAM_MAX_TOKENS,
  * < 0 = until EOG or a full context.  *out (malloc'd, NUL-terminated) is the
  * stripped output; out_len may be NULL. */
-int  paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_tokens,
+PAW_API int  paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_tokens,
                       char **out, size_t *out_len);
-void paw_program_close(paw_program *p);
+PAW_API void paw_program_close(paw_program *p);
 
-/* The token ids a call evaluates, for training on exactly what inference
- * sees: the template prefix (owned by the handle), and for an input the ids
- * after the prefix: tokens(input + the suffix's plain text) + the suffix's
- * tokenized rest (*ids malloc'd). */
-const int32_t *paw_program_prefix_ids(const paw_program *p, int32_t *n);
-int  paw_program_input_ids(paw_program *p, const char *input, size_t len, int32_t **ids, size_t *n);
-void paw_program_get_stats(const paw_program *p, paw_program_stats *out);
+PAW_API void paw_program_get_stats(const paw_program *p, paw_program_stats *out);
 /* The content ID ("" in base/template mode) and the prefix KV file ("" when
  * there is none). */
-const char *paw_program_handle_id(const paw_program *p);
-const char *paw_program_prefix_path(const paw_program *p);
+PAW_API const char *paw_program_handle_id(const paw_program *p);
+PAW_API const char *paw_program_prefix_path(const paw_program *p);
 
 /* ---- evaluation suites: JSONL, one task per line (../shared/eval format):
  *   {"id": "...", "category": "...", "spec": "...",
@@ -872,8 +816,8 @@ typedef struct paw_suite_task {
 
 /* Reads a suite; blank lines are skipped.  PAW_EFORMAT naming the line
  * number for a line that is not such an object (or a duplicate id). */
-int  paw_suite_read(const char *path, paw_suite_task **tasks, size_t *n);
-void paw_suite_free(paw_suite_task *tasks, size_t n);
+PAW_API int  paw_suite_read(const char *path, paw_suite_task **tasks, size_t *n);
+PAW_API void paw_suite_free(paw_suite_task *tasks, size_t n);
 
 /* The prompt baselines (base model, no adapter), as prompt templates for
  * paw_program_open_template: the model's chat template with one user message
@@ -884,10 +828,10 @@ void paw_suite_free(paw_suite_task *tasks, size_t n);
  * and the assistant header.  So the spec (and examples) are a fixed prefix
  * per task whose KV is computed once. */
 enum paw_baseline { PAW_BASELINE_ZERO_SHOT = 1, PAW_BASELINE_FEW_SHOT = 2 };
-int  paw_baseline_template(const paw_model *m, const paw_suite_task *t, int kind,
+PAW_API int  paw_baseline_template(const paw_model *m, const paw_suite_task *t, int kind,
                            char **out, size_t *len);
 /* 1 if output equals expected after stripping surrounding ASCII whitespace. */
-int  paw_exact_match(const char *expected, const char *output);
+PAW_API int  paw_exact_match(const char *expected, const char *output);
 
 /* ---- the compiler (src/compile): spec + examples -> neural program.
  * Stages: (1) the pseudo-program (paw.md §1.3 form): with a teacher, the
@@ -928,19 +872,19 @@ typedef struct paw_teacher_opts {
     uint64_t seed;
 } paw_teacher_opts;
 /* Loads a local GGUF teacher (its chat template from its metadata). */
-int  paw_teacher_open_model(const char *gguf_path, const paw_teacher_opts *o, paw_teacher **out);
+PAW_API int  paw_teacher_open_model(const char *gguf_path, const paw_teacher_opts *o, paw_teacher **out);
 /* Checks the URL's form only; nothing is sent until the first chat. */
-int  paw_teacher_open_url(const char *url, const paw_teacher_opts *o, paw_teacher **out);
+PAW_API int  paw_teacher_open_url(const char *url, const paw_teacher_opts *o, paw_teacher **out);
 /* One greedy chat turn: system (may be NULL) + user -> *reply (malloc'd, the
  * assistant text with surrounding whitespace stripped).  PAW_ENET when the
  * endpoint cannot be reached or answers HTTP >= 400 (message names the URL
  * and status), PAW_EFORMAT for a reply that is not the OpenAI shape; the
  * error message says which. */
-int  paw_teacher_chat(paw_teacher *t, const char *system, const char *user,
+PAW_API int  paw_teacher_chat(paw_teacher *t, const char *system, const char *user,
                       int32_t max_tokens, char **reply);
 /* "gguf:<file name>:<sha256 prefix>" or "url:<url>#<model name>". */
-const char *paw_teacher_name(const paw_teacher *t);
-void paw_teacher_free(paw_teacher *t);
+PAW_API const char *paw_teacher_name(const paw_teacher *t);
+PAW_API void paw_teacher_free(paw_teacher *t);
 
 typedef struct paw_compile_opts {
     paw_teacher *teacher;    /* NULL = the no-teacher path (not owned)         */
@@ -985,14 +929,9 @@ typedef struct paw_compile_result {
  * were valid and why the others were dropped); a teacher's PAW_ENET or
  * PAW_EFORMAT (each request is tried twice) is returned, naming the teacher
  * and the stage.  Nothing is written anywhere on failure. */
-int  paw_compile(const paw_model *m, const char *spec, const paw_program_example *ex, size_t n_ex,
+PAW_API int  paw_compile(const paw_model *m, const char *spec, const paw_program_example *ex, size_t n_ex,
                  const paw_compile_opts *opts, paw_compile_result *result);
-void paw_compile_result_clear(paw_compile_result *r);
-/* The pseudo-program the no-teacher path (and the fallback) writes
- * (malloc'd): the spec as its Task and the first six examples, in paw.md
- * §1.3's form. */
-int  paw_compile_pseudo_program(const char *spec, const paw_program_example *ex, size_t n_ex,
-                                char **out, size_t *len);
+PAW_API void paw_compile_result_clear(paw_compile_result *r);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,7 @@
 #include <zip.h>
 #include "paw.h"
 #include "testutil.h"
+#include "model/gguf.h"
 
 static char g_tmp[256];    /* per-test scratch directory                 */
 static char g_cache[300];  /* PAW_CACHE_DIR for the test                 */

@@ -3,6 +3,7 @@
  * it, made by editing that ZIP, must each be refused with a clear error and
  * leave nothing in the program cache. */
 #include "bundle_fixtures.h"
+#include "model/gguf.h"
 
 /* ------------------------------------------------------------- reading */
 

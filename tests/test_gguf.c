@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "testutil.h"
 #include "paw.h"
+#include "model/gguf.h"
 
 /* ----------------------------------------------------------- helpers */
 

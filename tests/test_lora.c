@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <unistd.h>
 #include "paw.h"
+#include "model/gguf.h"
 
 #define GOLDEN "tests/golden/lora/"
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

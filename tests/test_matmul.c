@@ -11,6 +11,7 @@
 #include "core/kernels.h"
 #include "core/matmul.h"
 #include "matmul_golden.h"
+#include "core/quant.h"
 
 static uint64_t rng_state = 88172645463325252ULL;
 static uint32_t rnd(void)

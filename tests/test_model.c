@@ -11,6 +11,9 @@
 #include <math.h>
 #include <unistd.h>
 #include "paw.h"
+#include "model/gguf.h"
+#include "runtime/sample.h"
+#include "runtime/chat.h"
 
 static paw_model *load_model(const char *path)
 {

@@ -10,6 +10,7 @@
 #include <glob.h>
 #include <pthread.h>
 #include "bundle_fixtures.h"
+#include "model/gguf.h"
 
 static paw_model *g_model;
 static paw_tokenizer *g_tok;

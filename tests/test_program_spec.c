@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include "testutil.h"
 #include "paw.h"
+#include "core/quant.h"
+#include "model/gguf.h"
 
 static paw_model *g_model;
 static uint8_t *g_adapter;      /* Q4_0 rank-64 LoRA on every projection    */

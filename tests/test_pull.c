@@ -253,13 +253,15 @@ static void assert_file_is_data(const char *p)
     free(got);
 }
 
-typedef struct prog { int calls; uint64_t done, total, max; int monotonic; } prog;
-static void on_prog(void *ud, uint64_t done, uint64_t total)
+typedef struct prog { int calls; uint64_t done, total, max; int monotonic, cancel_at; } prog;
+/* Records the calls; asks to cancel at call number cancel_at (0 = never). */
+static int on_prog(void *ud, uint64_t done, uint64_t total)
 {
     prog *p = ud;
     if (p->calls && done < p->done) p->monotonic = 0;
     p->calls++; p->done = done; p->total = total;
     if (done > p->max) p->max = done;
+    return p->cancel_at && p->calls >= p->cancel_at;
 }
 
 /* ---------------------------------------------------------------- sha256 */
@@ -337,6 +339,25 @@ static void test_download_ok(void **state)
     assert_int_equal(paw_download(url("/redirect.bin"), dest, 0, NULL, NULL, NULL), PAW_OK);
     assert_file_is_data(dest);
     assert_int_equal(count_entries(d), 1);
+}
+
+/* A progress callback that returns non-zero cancels: PAW_ECANCELED, and
+ * nothing appears at the destination. */
+static void test_download_cancel(void **state)
+{
+    (void)state;
+    const char *d = fresh_dir("dl-cancel");
+    char dest[600];
+    snprintf(dest, sizeof dest, "%s/m.gguf", d);
+    prog p = { .monotonic = 1, .cancel_at = 1 };
+    assert_int_equal(paw_download(url("/ok.bin"), dest, g_len, g_sha, on_prog, &p), PAW_ECANCELED);
+    assert_int_equal(p.calls, 1);
+    assert_non_null(strstr(paw_last_error(), "cancelled"));
+    assert_int_equal(access(dest, F_OK), -1);
+    /* Going on afterwards finishes the same file. */
+    prog q = { .monotonic = 1 };
+    assert_int_equal(paw_download(url("/ok.bin"), dest, g_len, g_sha, on_prog, &q), PAW_OK);
+    assert_file_is_data(dest);
 }
 
 static void test_download_truncated_then_resume(void **state)
@@ -740,6 +761,7 @@ int main(void)
         cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test(test_cache_dir),
         cmocka_unit_test(test_download_ok),
+        cmocka_unit_test(test_download_cancel),
         cmocka_unit_test(test_download_truncated_then_resume),
         cmocka_unit_test(test_download_wrong_hash),
         cmocka_unit_test(test_download_404),

@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include "paw.h"
 #include "train/train.h"
+#include "core/quant.h"
+#include "model/gguf.h"
 
 static const char *tmp_path(const char *name)
 {

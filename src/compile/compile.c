@@ -23,6 +23,9 @@
 #include <jansson.h>
 #include "compile/compile_internal.h"
 #include "runtime/fetch.h"
+#include "model/gguf.h"
+#include "train/train.h"
+#include "runtime/program.h"
 
 #define VAL_MIN_EXAMPLES 16
 #define DEFAULT_N_SYNTH 24

@@ -149,4 +149,10 @@ int paw_synth_clean_output(const char *reply, const paw_output_shape *shape, cha
 int paw_synthesise(paw_teacher *t, const paw_compile_opts *o, const char *spec, const paw_pseudo *pseudo,
                    const paw_exlist *user, int32_t n_synth, paw_exlist *out, paw_synth_report *rep);
 
+/* The pseudo-program the no-teacher path (and the fallback) writes
+ * (malloc'd): the spec as its Task and the first six examples, in paw.md
+ * §1.3's form. */
+int  paw_compile_pseudo_program(const char *spec, const paw_program_example *ex, size_t n_ex,
+                                char **out, size_t *len);
+
 #endif

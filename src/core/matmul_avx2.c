@@ -27,6 +27,7 @@
 #include "core/common.h"
 #include "core/matmul.h"
 #include "core/avx2_util.h"
+#include "core/quant.h"
 
 /* ------------------------------------------------------ float weights */
 

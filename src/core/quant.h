@@ -195,4 +195,15 @@ static inline int paw_nearest_int(float v)
     return (i & 0x007fffff) - 0x00400000;
 }
 
+/* Dequantise n elements (a multiple of the block size) of `type` to f32.
+ * Bit-exact with ggml's reference dequantisation. */
+int paw_dequantize(int type, const void *src, float *dst, int64_t n);
+/* Quantise n f32 values to `type` (F32, F16, BF16, Q8_0, Q4_0 supported).
+ * dst must hold paw_type_row_bytes(type, n) bytes. */
+int paw_quantize(int type, const float *src, void *dst, int64_t n);
+
+/* IEEE half <-> float (round to nearest even). */
+float    paw_f16_to_f32(uint16_t h);
+uint16_t paw_f32_to_f16(float f);
+
 #endif

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/common.h"
+#include "model/gguf.h"
 
 #define GGUF_MAGIC        "GGUF"
 #define GGUF_DEFAULT_ALIGN 32u

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/common.h"
+#include "model/gguf.h"
 
 #define GGUF_MAGIC_BYTES   "GGUF"
 #define GGUF_VERSION       3u
@@ -297,19 +298,49 @@ static int write_all(const paw_gguf_writer *w, FILE *f, uint32_t align)
     return ok;
 }
 
+/* The alignment, and each tensor's offset: each starts aligned, in insertion
+ * order. */
+static int writer_layout(paw_gguf_writer *w, uint32_t *align)
+{
+    int rc = writer_alignment(w, align);
+    if (rc) return rc;
+    uint64_t off = 0;
+    for (size_t i = 0; i < w->n_t; i++) {
+        w->ts[i].offset = off;
+        if (paw_add_overflow_u64(off, w->ts[i].nbytes, &off) || paw_add_overflow_u64(off, pad_to(off, *align), &off))
+            return paw_err(PAW_EINVAL, "gguf writer: total tensor size overflows");
+    }
+    return PAW_OK;
+}
+
+int paw_gguf_writer_write_mem(paw_gguf_writer *w, uint8_t **out, size_t *len)
+{
+    if (!w || !out || !len) return paw_err(PAW_EINVAL, "gguf writer: NULL argument to write_mem");
+    *out = NULL;
+    *len = 0;
+    uint32_t align;
+    int rc = writer_layout(w, &align);
+    if (rc) return rc;
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f) return paw_err(PAW_ENOMEM, "gguf writer: out of memory");
+    int ok = write_all(w, f, align);
+    if (fclose(f) != 0 || !ok) {
+        free(buf);
+        return paw_err(PAW_ENOMEM, "gguf writer: out of memory");
+    }
+    *out = (uint8_t *)buf;
+    *len = n;
+    return PAW_OK;
+}
+
 int paw_gguf_writer_write(paw_gguf_writer *w, const char *path)
 {
     if (!w || !path || !*path) return paw_err(PAW_EINVAL, "gguf writer: NULL argument to write");
     uint32_t align;
-    int rc = writer_alignment(w, &align);
+    int rc = writer_layout(w, &align);
     if (rc) return rc;
-    /* Offsets: each tensor starts aligned, in insertion order. */
-    uint64_t off = 0;
-    for (size_t i = 0; i < w->n_t; i++) {
-        w->ts[i].offset = off;
-        if (paw_add_overflow_u64(off, w->ts[i].nbytes, &off) || paw_add_overflow_u64(off, pad_to(off, align), &off))
-            return paw_err(PAW_EINVAL, "gguf writer: total tensor size overflows");
-    }
 
     size_t pl = strlen(path);
     char *tmp = malloc(pl + 16);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include "core/common.h"
 #include "model/tokenizer.h"
+#include "model/gguf.h"
 
 /* The split regexes of known Hugging Face pre-tokenizers, as tokenizer.json
  * spells them, and the tokenizer.ggml.pre name llama.cpp gives each. */

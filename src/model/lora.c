@@ -28,6 +28,7 @@
 #include <openssl/evp.h>
 #include "core/common.h"
 #include "model/lora.h"
+#include "core/quant.h"
 
 /* Bounds that keep a hostile file from sizing tables by its own claims. */
 #define LORA_MAX_LAYER 4096

@@ -9,6 +9,7 @@
 #include "core/common.h"
 #include "model/model.h"
 #include "model/lora.h"
+#include "core/quant.h"
 
 /* ------------------------------------------------------------ metadata */
 

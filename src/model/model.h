@@ -138,4 +138,8 @@ void paw_attn_flash(float *out, const float *q, const void *k, const void *v, in
 /* The model fingerprint (see paw_model_id). */
 int paw_model_compute_id(paw_model *m);
 
+/* A SHA-256 over the model's metadata, tensor table and samples of every
+ * tensor's bytes: what a saved KV state is tied to. */
+void paw_model_id(const paw_model *m, uint8_t id[32]);
+
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 #include "core/common.h"
 #include "model/model.h"
+#include "runtime/chat.h"
 
 typedef struct sbuf { char *p; size_t n, cap; int oom; } sbuf;
 

@@ -174,7 +174,12 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
     if (d->progress) {
         uint64_t total = d->expected ? d->expected
                        : dltotal > 0 ? d->have + (uint64_t)dltotal : 0;
-        d->progress(d->ud, d->have + d->written, total);
+        if (d->progress(d->ud, d->have + d->written, total)) {
+            /* The caller cancelled: curl aborts the transfer; the .part
+             * keeps what arrived, so a later call resumes. */
+            d->err = paw_err(PAW_ECANCELED, "download %s: cancelled", d->url);
+            return 1;
+        }
     }
     return 0;
 }
@@ -288,7 +293,10 @@ int paw_download(const char *url, const char *dest, uint64_t expected_size,
         if (rc == PAW_EHASH) remove_part = 1;
         if (rc) goto out;
     }
-    if (progress) progress(ud, d.have + d.written, expected_size);
+    if (progress && progress(ud, d.have + d.written, expected_size)) {
+        rc = paw_err(PAW_ECANCELED, "download %s: cancelled", url);
+        goto out;
+    }
 
     uint64_t got;
     if ((rc = file_size(d.fd, &got))) goto out;

@@ -28,6 +28,7 @@
 #include <string.h>
 #include "core/common.h"
 #include "runtime/draft.h"
+#include "runtime/sample.h"
 
 void paw_drafts_add(paw_drafts *d, const int32_t *ids, size_t n)
 {

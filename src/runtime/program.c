@@ -21,6 +21,9 @@
 #include "runtime/bundle.h"
 #include "runtime/draft.h"
 #include "runtime/fetch.h"
+#include "model/gguf.h"
+#include "model/model.h"
+#include "runtime/program.h"
 
 struct paw_program {
     const paw_model  *model;

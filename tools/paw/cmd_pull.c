@@ -25,7 +25,7 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void on_progress(void *ud, uint64_t done, uint64_t total)
+static int on_progress(void *ud, uint64_t done, uint64_t total)
 {
     bar *b = ud;
     double t = now_s();
@@ -34,7 +34,7 @@ static void on_progress(void *ud, uint64_t done, uint64_t total)
     double rate = t > b->t0 ? (double)(done - b->done0) / 1e6 / (t - b->t0) : 0;
     if (b->tty) {
         /* Redrawing more than ~10 times a second only costs time. */
-        if (done != total && t - b->last < 0.1) return;
+        if (done != total && t - b->last < 0.1) return 0;
         b->last = t;
         if (total) {
             int width = 30, fill = (int)((double)width * (double)done / (double)total);
@@ -54,7 +54,7 @@ static void on_progress(void *ud, uint64_t done, uint64_t total)
             b->last_quarter = q;
             fprintf(stderr, "%s: %3d%% (%.1f of %.1f MB)\n", b->name, 25 * q, mb, (double)total / 1e6);
         }
-    }
+    }    return 0;
 }
 
 static void usage(void)

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "cli.h"
+#include "train/train.h"
 
 static const char usage_text[] =
     "usage: paw train -m MODEL --data TRAIN.jsonl -o ADAPTER.gguf [--template TEMPLATE.txt]\n"

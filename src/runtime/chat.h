@@ -1,0 +1,15 @@
+/* chat.h — chat template rendering for an explicit style (the public
+ * paw_chat_format picks the style from the model).  Not part of the API. */
+#ifndef PAW_CHAT_H
+#define PAW_CHAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "paw.h"
+
+/* Same for an explicit style; default_system (may be NULL) is the system
+ * message a ChatML template inserts when the first message is not one. */
+int paw_chat_render(int style, const char *default_system, const paw_chat_msg *msgs,
+                    size_t n_msgs, int add_assistant, char **out, size_t *len);
+
+#endif
