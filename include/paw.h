@@ -56,6 +56,12 @@ enum paw_status {
  * share libpaw's C allocator (another language, another C runtime). */
 PAW_API void paw_free(void *p);
 
+/* Reads the whole regular file at path into *out (NUL-terminated; release
+ * with paw_free); *len (may be NULL) gets its length.  Never blocks on a
+ * FIFO or device (refused with PAW_EINVAL, as a directory is); a file over
+ * max_bytes (0 = no limit) is PAW_ERANGE; a missing one PAW_ENOTFOUND. */
+PAW_API int paw_read_file(const char *path, size_t max_bytes, char **out, size_t *len);
+
 /* The message of the last failing call on this thread ("" if none). */
 PAW_API const char *paw_last_error(void);
 /* A short constant name for a status code ("EFORMAT", ...). */
@@ -832,6 +838,51 @@ PAW_API int  paw_baseline_template(const paw_model *m, const paw_suite_task *t, 
                            char **out, size_t *len);
 /* 1 if output equals expected after stripping surrounding ASCII whitespace. */
 PAW_API int  paw_exact_match(const char *expected, const char *output);
+
+/* ---- fitting a program's adapter (src/compile/fit.c): the training loop
+ * `paw train` and paw_compile share.  Examples are tokenized exactly as the
+ * program runtime tokenizes a call on `tmpl` (its prefix shared by every
+ * example, input + suffix as the prompt), and the target is the output
+ * followed by paw_fit_end_token, so a fitted program stops where its output
+ * ends. */
+
+/* What on_step sees after each optimisation step. */
+typedef struct paw_fit_step {
+    int32_t step, steps;      /* steps done (from 1), steps planned            */
+    int32_t batch, n_prefix;  /* examples per step, shared prefix tokens       */
+    double  loss;             /* the batch loss before this step's update      */
+    double  grad_norm;        /* gradient norm before clipping                 */
+    double  seconds;          /* since fitting started                         */
+    double  tokens;           /* tokens processed so far (prefix once a step)  */
+    const paw_trainer *trainer; /* the adapter as it is now (e.g. to evaluate:
+                                   paw_trainer_save_gguf_mem)                  */
+} paw_fit_step;
+
+/* on_step's answers: 0 goes on; PAW_FIT_STOP ends fitting with the adapter
+ * as it is (paw_fit succeeds); any other value cancels (PAW_ECANCELED). */
+#define PAW_FIT_STOP 1
+typedef int (*paw_fit_fn)(void *ud, const paw_fit_step *s);
+
+typedef struct paw_fit_params {
+    paw_train_params train;   /* rank, alpha, targets, lr, steps, seed, ...    */
+    int32_t     batch;        /* examples per step; 0 = 8 (at most all)        */
+    const char *init_adapter; /* start from this adapter GGUF (NULL: fresh)    */
+    paw_fit_fn  on_step;      /* may be NULL                                   */
+    void       *ud;
+} paw_fit_params;
+
+/* The token that ends an example's target: the token the model's own chat
+ * template writes after an assistant message (<|im_end|> for ChatML and
+ * Qwen3), the model's EOS when it has no chat template. */
+PAW_API int32_t paw_fit_end_token(const paw_model *m, const paw_tokenizer *tok);
+/* Trains a new adapter on ex[0..n_ex) through template tmpl[0..tmpl_len)
+ * (exactly one {INPUT_PLACEHOLDER}; NULL = the bare input) and returns the
+ * trainer holding it (save it with paw_trainer_save_gguf / _mem / _peft;
+ * free with paw_trainer_free).  PAW_EINVAL naming the example for one that
+ * cannot be tokenized, PAW_ECANCELED when on_step cancels. */
+PAW_API int  paw_fit(const paw_model *m, const char *tmpl, size_t tmpl_len,
+                     const paw_program_example *ex, size_t n_ex,
+                     const paw_fit_params *p, paw_trainer **out);
 
 /* ---- the compiler (src/compile): spec + examples -> neural program.
  * Stages: (1) the pseudo-program (paw.md §1.3 form): with a teacher, the

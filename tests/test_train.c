@@ -674,6 +674,110 @@ static int write_text(const char *path, const char *text)
     return fclose(f);
 }
 
+/* The end of an example's target is the token the model's own chat
+ * template writes after an assistant turn: <|im_end|> on SmolLM2 (ChatML),
+ * EOS on stories260K (no chat template). */
+static void test_fit_end_token(void **state)
+{
+    (void)state;
+    paw_model *m = NULL;
+    paw_tokenizer *tok = NULL;
+    if (paw_model_load(tu_smollm2(), &m)) fail_msg("SmolLM2: %s (paw pull smollm2-135m)", paw_last_error());
+    assert_int_equal(paw_tokenizer_from_gguf(paw_model_gguf(m), &tok), PAW_OK);
+    const int32_t im_end = paw_tokenizer_find(tok, "<|im_end|>", 10);
+    assert_true(im_end >= 0 && paw_tokenizer_is_eog(tok, im_end));
+    assert_int_equal(paw_fit_end_token(m, tok), im_end);
+    paw_tokenizer_free(tok);
+    paw_model_free(m);
+    assert_int_equal(paw_model_load(tu_shared("fixtures/stories260k/stories260K.gguf"), &m), PAW_OK);
+    assert_int_equal(paw_tokenizer_from_gguf(paw_model_gguf(m), &tok), PAW_OK);
+    assert_int_equal(paw_fit_end_token(m, tok), paw_tokenizer_eos(tok));
+    paw_tokenizer_free(tok);
+    paw_model_free(m);
+}
+
+typedef struct fit_watch { int32_t calls, stop_at, cancel_at; double first_loss, last_loss; } fit_watch;
+static int fit_watcher(void *ud, const paw_fit_step *s)
+{
+    fit_watch *w = ud;
+    w->calls++;
+    if (s->step == 1) w->first_loss = s->loss;
+    w->last_loss = s->loss;
+    assert_int_equal(s->step, w->calls);
+    assert_non_null(s->trainer);
+    if (w->stop_at && s->step == w->stop_at) return PAW_FIT_STOP;
+    if (w->cancel_at && s->step == w->cancel_at) return -1;
+    return 0;
+}
+
+/* paw_fit learns a toy mapping through a program template (the program
+ * runtime then answers with the trained words), stops early when asked,
+ * cancels with PAW_ECANCELED, and names a bad example. */
+static void test_fit(void **state)
+{
+    (void)state;
+    paw_model *m = NULL;
+    assert_int_equal(paw_model_load(tu_shared("fixtures/stories260k/stories260K.gguf"), &m), PAW_OK);
+    static const char tmpl[] = "Say the secret word. The secret of {INPUT_PLACEHOLDER} is";
+    paw_program_example ex[] = {
+        {"cat", " blue"}, {"sun", " tree"}, {"ball", " happy"}, {"dog", " sky"}, {"fish", " red"},
+    };
+    paw_fit_params fp = {.train = paw_train_params_default(), .batch = 5};
+    fp.train.rank = 8;
+    fp.train.steps = 60;
+    fp.train.warmup = 5;
+    fp.train.lr = 1e-2f;
+    fp.train.n_threads = 2;
+    fit_watch w = {0};
+    fp.on_step = fit_watcher;
+    fp.ud = &w;
+    paw_trainer *t = NULL;
+    assert_int_equal(paw_fit(m, tmpl, strlen(tmpl), ex, 5, &fp, &t), PAW_OK);
+    assert_int_equal(w.calls, 60);
+    /* stories260K never learns to emit its EOS (its row of the tied output
+     * matrix is untrained), so about one target token in three keeps its
+     * loss: the end-token behaviour is checked on SmolLM2 by the compiler
+     * tests, which run through paw_fit too. */
+    if (!(w.last_loss < 0.5 * w.first_loss)) fail_msg("loss %g -> %g", w.first_loss, w.last_loss);
+    uint8_t *gguf = NULL;
+    size_t len = 0;
+    assert_int_equal(paw_trainer_save_gguf_mem(t, PAW_TYPE_F32, &gguf, &len), PAW_OK);
+    paw_trainer_free(t);
+    paw_bundle b;
+    memset(&b, 0, sizeof b);
+    b.adapter = gguf;
+    b.adapter_len = len;
+    b.prompt_template = (char *)tmpl;
+    b.prompt_template_len = strlen(tmpl);
+    paw_program_opts po = {.n_threads = 2, .no_disk_cache = 1, .no_base_check = 1};
+    paw_program *p = NULL;
+    assert_int_equal(paw_program_open_bundle(m, &b, &po, &p), PAW_OK);
+    for (int i = 0; i < 5; i++) {
+        char *out = NULL;
+        assert_int_equal(paw_program_call(p, ex[i].input, strlen(ex[i].input), 8, &out, NULL), PAW_OK);
+        if (strncmp(out, ex[i].output + 1, strlen(ex[i].output + 1)))
+            fail_msg("%s -> '%s', expected '%s'", ex[i].input, out, ex[i].output + 1);
+        paw_free(out);
+    }
+    paw_program_close(p);
+    paw_free(gguf);
+
+    w = (fit_watch){.stop_at = 3};
+    assert_int_equal(paw_fit(m, tmpl, strlen(tmpl), ex, 5, &fp, &t), PAW_OK);
+    assert_int_equal(w.calls, 3);
+    paw_trainer_free(t);
+    w = (fit_watch){.cancel_at = 2};
+    t = NULL;
+    assert_int_equal(paw_fit(m, tmpl, strlen(tmpl), ex, 5, &fp, &t), PAW_ECANCELED);
+    assert_null(t);
+    assert_int_equal(w.calls, 2);
+    paw_program_example bad[] = {{"cat", " blue"}, {"x", NULL}};
+    fp.on_step = NULL;
+    assert_int_equal(paw_fit(m, tmpl, strlen(tmpl), bad, 2, &fp, &t), PAW_EINVAL);
+    assert_non_null(strstr(paw_last_error(), "example 2"));
+    paw_model_free(m);
+}
+
 /* Runs `paw train ARGS` with stderr captured into *err; returns the exit status. */
 static int run_train(const char *args, char **err)
 {
@@ -783,6 +887,8 @@ int main(void)
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_learn_toy),
+        cmocka_unit_test(test_fit_end_token),
+        cmocka_unit_test(test_fit),
         cmocka_unit_test(test_cli_train),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

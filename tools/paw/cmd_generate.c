@@ -83,16 +83,7 @@ int cmd_generate(int argc, char **argv)
         prompt = strdup(prompt_arg);
         prompt_len = strlen(prompt_arg);
     } else if (file_arg) {
-        FILE *f = fopen(file_arg, "rb");
-        if (!f) { fprintf(stderr, "paw generate: cannot open %s\n", file_arg); return 1; }
-        fseek(f, 0, SEEK_END);
-        long n = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        prompt = n >= 0 ? malloc((size_t)n + 1) : NULL;
-        if (prompt && fread(prompt, 1, (size_t)n, f) == (size_t)n) { prompt[n] = 0; prompt_len = (size_t)n; }
-        else { free(prompt); prompt = NULL; }
-        fclose(f);
-        if (!prompt) { fprintf(stderr, "paw generate: cannot read %s\n", file_arg); return 1; }
+        if (paw_read_file(file_arg, 0, &prompt, &prompt_len)) return cli_fail("generate");
     } else {
         prompt = cli_read_stdin(&prompt_len);
     }

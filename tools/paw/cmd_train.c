@@ -2,12 +2,9 @@
  * through a frozen model, and write it as a llama.cpp GGUF adapter (and
  * optionally as a PEFT directory).  Progress goes to stderr.
  *
- * Prompts are tokenized the way the program runtime (src/runtime/program.c)
- * tokenizes a call, so that training sees the token ids inference will:
- * template prefix (BOS + special tokens parsed) = the shared prefix; then
- * input + the suffix's text up to its first special token, as plain text;
- * then the rest of the suffix with special tokens parsed.  The output is
- * tokenized as plain text and followed by the model's EOS. */
+ * The training itself is paw_fit, the loop paw_compile uses too: examples
+ * tokenized as the program runtime tokenizes a call on the template, each
+ * target ended by the model's end-of-turn token (paw_fit_end_token). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +21,7 @@ static const char usage_text[] =
     "                 [--init ADAPTER.gguf]\n"
     "  TRAIN.jsonl holds one {\"input\": ..., \"output\": ...} object per line.  The template\n"
     "  has one {INPUT_PLACEHOLDER}; its text before that is the prefix every example shares\n"
-    "  (default: the bare input).  Loss is on the output tokens (+ EOS) only.\n"
+    "  (default: the bare input).  Loss is on the output tokens (+ the end-of-turn token) only.\n"
     "  --init starts from an existing adapter of the same rank (warm start or resume).\n"
     "  Defaults: rank 8, alpha 16, all targets, 100 steps, lr 5e-4, batch 8, warmup 10,\n"
     "  cosine, wd 0, clip 1, type f32.\n";
@@ -51,116 +48,25 @@ static int parse_targets(const char *s, uint32_t *out)
     return *out != 0;
 }
 
-typedef struct example {
-    int32_t *ids;
-    int32_t  n, n_prompt;
-} example;
+/* Progress lines on stderr, ~50 per run, and the mean loss of the last 10
+ * steps for the summary. */
+typedef struct train_progress {
+    int32_t every, n_recent;
+    double recent;
+    paw_fit_step last;
+} train_progress;
 
-/* Is `id` a token only special-token parsing produces (as program.c)? */
-static int only_special(const paw_tokenizer *t, int32_t id, char **text, size_t *len)
+static int on_step(void *ud, const paw_fit_step *s)
 {
-    *text = NULL;
-    if (paw_detokenize(t, &id, 1, 1, text, len)) return 0;
-    int32_t *ids = NULL;
-    size_t n = 0;
-    int special = *len == 0 || paw_tokenize(t, *text, *len, 0, 0, &ids, &n) || n != 1 || ids[0] != id;
-    free(ids);
-    return special;
-}
-
-/* Cuts the template suffix at its first special token: *plain_len bytes of
- * plain text, then the tokenized rest. */
-static int split_suffix(const paw_tokenizer *tok, const char *suf, size_t n, size_t *plain_len,
-                        int32_t **tail, size_t *n_tail)
-{
-    int32_t *ids = NULL;
-    size_t n_ids = 0;
-    *tail = NULL;
-    *n_tail = 0;
-    int rc = paw_tokenize(tok, suf, n, 0, 1, &ids, &n_ids);
-    if (rc) return rc;
-    size_t cut = n;
-    for (size_t i = 0; i < n_ids; i++) {
-        char *text;
-        size_t len;
-        int sp = only_special(tok, ids[i], &text, &len);
-        if (sp && text && len) {
-            const char *at = memmem(suf, n, text, len);
-            if (at) cut = (size_t)(at - suf);
-        }
-        free(text);
-        if (sp) break;
+    train_progress *tp = ud;
+    tp->last = *s;
+    if (s->step > s->steps - 10) { tp->recent += s->loss; tp->n_recent++; }
+    if (s->step % tp->every == 0 || s->step == s->steps) {
+        const double per = s->seconds / s->step;
+        fprintf(stderr, "step %d/%d  loss %.4f  |g| %.3f  %.2f s/step  ETA %.0f s\n", s->step, s->steps,
+                s->loss, s->grad_norm, per, per * (s->steps - s->step));
     }
-    free(ids);
-    *plain_len = cut;
-    return cut == n ? PAW_OK : paw_tokenize(tok, suf + cut, n - cut, 0, 1, tail, n_tail);
-}
-
-/* Reads the JSONL file into examples (prompt = input + plain suffix + tail,
- * then output + EOS). */
-static int load_data(const char *path, const paw_tokenizer *tok, const char *suf, size_t suf_len,
-                     int bos_in_prompt, example **out, int32_t *n_out)
-{
-    paw_program_example *pairs = NULL;
-    size_t n_pairs = 0;
-    if (cli_load_examples("train", path, &pairs, &n_pairs)) return 1;
-    size_t plain_len, n_tail;
-    int32_t *tail;
-    if (split_suffix(tok, suf, suf_len, &plain_len, &tail, &n_tail)) {
-        cli_free_examples(pairs, n_pairs);
-        return cli_fail("train");
-    }
-    example *ex = calloc(n_pairs, sizeof *ex);
-    int32_t n = 0;
-    int bad = !ex;
-    if (bad) fprintf(stderr, "paw train: out of memory\n");
-    for (size_t k = 0; !bad && k < n_pairs; k++) {
-        size_t il = strlen(pairs[k].input), ol = strlen(pairs[k].output);
-        char *text = malloc(il + plain_len + 1);
-        int32_t *mid = NULL, *oid = NULL;
-        size_t n_mid = 0, n_oid = 0;
-        int rc = !text;
-        if (!rc) {
-            memcpy(text, pairs[k].input, il);
-            memcpy(text + il, suf, plain_len);
-            rc = paw_tokenize(tok, text, il + plain_len, bos_in_prompt, 0, &mid, &n_mid);
-        }
-        if (!rc) rc = paw_tokenize(tok, pairs[k].output, ol, 0, 0, &oid, &n_oid);
-        free(text);
-        const size_t total = n_mid + n_tail + n_oid + 1;
-        int32_t *ids = rc ? NULL : malloc(total * sizeof *ids);
-        if (rc || !ids || n_mid + n_tail == 0) {
-            fprintf(stderr, "paw train: %s: example %zu: %s\n", path, k + 1,
-                    rc || !ids ? "tokenization failed" : "empty prompt");
-            free(ids);
-            bad = 1;
-        } else {
-            memcpy(ids, mid, n_mid * sizeof *ids);
-            if (n_tail) memcpy(ids + n_mid, tail, n_tail * sizeof *ids);
-            if (n_oid) memcpy(ids + n_mid + n_tail, oid, n_oid * sizeof *ids);
-            ids[total - 1] = paw_tokenizer_eos(tok);
-            ex[n++] = (example){ ids, (int32_t)total, (int32_t)(n_mid + n_tail) };
-        }
-        free(mid);
-        free(oid);
-    }
-    free(tail);
-    cli_free_examples(pairs, n_pairs);
-    if (bad) {
-        for (int32_t i = 0; i < n; i++) free(ex[i].ids);
-        free(ex);
-        return 1;
-    }
-    *out = ex;
-    *n_out = n;
     return 0;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static long peak_rss_mb(void)
@@ -241,86 +147,29 @@ int cmd_train(int argc, char **argv)
 
     char *tmpl = NULL;
     size_t tl = 0;
-    if (tmpl_arg) {
-        FILE *f = fopen(tmpl_arg, "rb");
-        if (f) {
-            fseek(f, 0, SEEK_END);
-            long n = ftell(f);
-            fseek(f, 0, SEEK_SET);
-            tmpl = n >= 0 ? malloc((size_t)n + 1) : NULL;
-            if (tmpl && fread(tmpl, 1, (size_t)n, f) == (size_t)n) { tmpl[n] = 0; tl = (size_t)n; }
-            else { free(tmpl); tmpl = NULL; }
-            fclose(f);
-        }
-        if (!tmpl) fprintf(stderr, "paw train: cannot read %s\n", tmpl_arg);
-    } else {
-        tmpl = strdup(PAW_PROGRAM_PLACEHOLDER);
-        tl = tmpl ? strlen(tmpl) : 0;
-    }
-    const char *ph = tmpl ? strstr(tmpl, PAW_PROGRAM_PLACEHOLDER) : NULL;
-    if (tmpl && (!ph || strstr(ph + 1, PAW_PROGRAM_PLACEHOLDER)))
-        fprintf(stderr, "paw train: the template must contain exactly one %s\n", PAW_PROGRAM_PLACEHOLDER);
-    int rc = 1;
-    int32_t *prefix = NULL;
-    size_t n_prefix = 0;
-    example *ex = NULL;
-    int32_t n_ex = 0;
+    paw_program_example *pairs = NULL;
+    size_t n_pairs = 0;
     paw_trainer *t = NULL;
-    paw_train_example *batch_ex = NULL;
-    paw_epoch_order *order = NULL;
-    if (!ph || strstr(ph + 1, PAW_PROGRAM_PLACEHOLDER)) goto done;
-    const size_t pre_len = (size_t)(ph - tmpl), ph_len = strlen(PAW_PROGRAM_PLACEHOLDER);
-    if (pre_len && paw_tokenize(tok, tmpl, pre_len, paw_tokenizer_add_bos(tok), 1, &prefix, &n_prefix)) {
-        rc = cli_fail("train");
-        goto done;
-    }
-    if (load_data(data_arg, tok, ph + ph_len, tl - pre_len - ph_len,
-                  !n_prefix && paw_tokenizer_add_bos(tok), &ex, &n_ex))
-        goto done;
-    if (paw_trainer_new(m, &p, &t)) { rc = cli_fail("train"); goto done; }
-    if (init_arg && paw_trainer_init_from_gguf(t, init_arg)) { rc = cli_fail("train"); goto done; }
-    const int32_t B = (int32_t)(batch < n_ex ? batch : n_ex);
-    batch_ex = malloc((size_t)B * sizeof *batch_ex);
-    if (!batch_ex) { fprintf(stderr, "paw train: out of memory\n"); goto done; }
-    if (paw_epoch_order_new(n_ex, p.seed, &order)) { rc = cli_fail("train"); goto done; }
-    fprintf(stderr, "paw train: %s, %d examples, prefix %zu tokens, rank %d, alpha %g, %lld parameters, "
-            "batch %d, %d steps\n", paw_model_arch(m), n_ex, n_prefix, p.rank, p.alpha,
-            (long long)paw_trainer_n_params(t), B, p.steps);
-    double t0 = now_s(), loss = 0, gnorm = 0, recent = 0, tokens = 0;
-    int n_recent = 0;
-    const int every = p.steps >= 50 ? p.steps / 50 : 1;
-    for (int32_t s = 0; s < p.steps; s++) {
-        for (int32_t b = 0; b < B; b++) {
-            const example *e = &ex[paw_epoch_order_next(order)];
-            batch_ex[b] = (paw_train_example){ e->ids, e->n, e->n_prompt };
-            tokens += e->n;
-        }
-        tokens += (double)n_prefix;
-        if (paw_trainer_step(t, prefix, (int32_t)n_prefix, batch_ex, B, &loss, &gnorm)) {
-            rc = cli_fail("train");
-            goto done;
-        }
-        if (s >= p.steps - 10) { recent += loss; n_recent++; }
-        if ((s + 1) % every == 0 || s + 1 == p.steps) {
-            const double el = now_s() - t0, per = el / (s + 1);
-            fprintf(stderr, "step %d/%d  loss %.4f  |g| %.3f  %.2f s/step  ETA %.0f s\n",
-                    s + 1, p.steps, loss, gnorm, per, per * (p.steps - s - 1));
-        }
-    }
-    const double secs = now_s() - t0;
+    int rc = 1;
+    if (tmpl_arg && paw_read_file(tmpl_arg, 1 << 20, &tmpl, &tl)) { rc = cli_fail("train"); goto done; }
+    if (cli_load_examples("train", data_arg, &pairs, &n_pairs)) goto done;
+    train_progress prog = {.every = p.steps >= 50 ? p.steps / 50 : 1};
+    paw_fit_params fp = {.train = p, .batch = (int32_t)batch, .init_adapter = init_arg,
+                         .on_step = on_step, .ud = &prog};
+    fprintf(stderr, "paw train: %s, %zu examples, rank %d, alpha %g, batch %d, %d steps\n",
+            paw_model_arch(m), n_pairs, p.rank, p.alpha, (int)(batch < (double)n_pairs ? batch : (double)n_pairs),
+            p.steps);
+    if (paw_fit(m, tmpl, tl, pairs, n_pairs, &fp, &t)) { rc = cli_fail("train"); goto done; }
     if (paw_trainer_save_gguf(t, out_arg, type)) { rc = cli_fail("train"); goto done; }
     if (peft_arg && paw_trainer_save_peft(t, peft_arg, model_arg)) { rc = cli_fail("train"); goto done; }
-    fprintf(stderr, "paw train: %d steps, final loss %.4f (mean of last %d: %.4f), %.1f s, "
-            "%.0f tokens/s, peak RSS %ld MB -> %s\n", p.steps, loss, n_recent, recent / n_recent, secs,
-            tokens / secs, peak_rss_mb(), out_arg);
+    fprintf(stderr, "paw train: %lld parameters, %d steps, final loss %.4f (mean of last %d: %.4f), %.1f s, "
+            "%.0f tokens/s, peak RSS %ld MB -> %s\n", (long long)paw_trainer_n_params(t), p.steps, prog.last.loss,
+            prog.n_recent, prog.recent / (prog.n_recent ? prog.n_recent : 1), prog.last.seconds,
+            prog.last.tokens / (prog.last.seconds > 0 ? prog.last.seconds : 1), peak_rss_mb(), out_arg);
     rc = 0;
 done:
-    paw_epoch_order_free(order);
-    free(batch_ex);
     paw_trainer_free(t);
-    for (int32_t i = 0; i < n_ex; i++) free(ex[i].ids);
-    free(ex);
-    free(prefix);
+    cli_free_examples(pairs, n_pairs);
     free(tmpl);
     paw_tokenizer_free(tok);
     paw_model_free(m);
