@@ -73,11 +73,11 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libpaw.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpaw.a $(LDLIBS)
 
 # The README's test command.  Runs every test binary, prints `N passed, N failed`.
-test: $(BUILD)/paw $(TEST_BIN)
-	BUILD=$(BUILD) bash tests/run.sh
+test: $(BUILD)/paw $(BUILD)/libpaw.so $(TEST_BIN)
+	BUILD=$(BUILD) PAW_SANITIZED=$(PAW_SANITIZED) bash tests/run.sh
 
 sanitize:
-	$(MAKE) BUILD=build-san OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+	$(MAKE) BUILD=build-san PAW_SANITIZED=1 OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
 # Fuzzers: every fuzz/fuzz_*.c becomes build-fuzz/fuzz_*, built with clang and
 # libFuzzer against a libpaw instrumented for coverage, ASan and UBSan (no

@@ -1,0 +1,164 @@
+"""pawc's verbs against the CLI and against paw's documented errors."""
+
+import os
+import resource
+import threading
+
+import pytest
+
+import pawc
+from conftest import STORIES, TOY, TRIAGE_SPEC, ROOT, paw_cli
+
+
+def triage_inputs():
+    with open(os.path.join(ROOT, "examples", "triage-inputs.txt"), encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f if line.strip()]
+
+
+def test_compile_then_function_equals_paw_run(triage):
+    assert len(triage.id) == 20 and os.path.exists(triage.path)
+    assert triage.spec == TRIAGE_SPEC
+    assert "QUIET" in triage.pseudo_program and "ALERT" in triage.pseudo_program
+    assert triage.report["metrics"], triage.report
+    inputs = triage_inputs()
+    with pawc.function(triage, threads=2) as fn:
+        ours = [fn(x) for x in inputs]
+        assert fn.batch(inputs) == ours
+    cli = paw_cli("run", "-t", "2", triage.id, input_text="\n".join(inputs) + "\n")
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.splitlines() == ours
+    assert set(ours) <= {"ALERT", "QUIET"}
+    # The .paw written by compile(out=...) is the same program.
+    with pawc.function(triage.path, threads=2) as fn:
+        assert [fn(x) for x in inputs] == ours
+
+
+def test_threads_share_one_callable(triage, toy_stories):
+    inputs = triage_inputs() * 2
+    fn = pawc.function(triage, threads=1)
+    expected = [fn(x) for x in inputs]
+    results = {}
+
+    def worker(k):
+        results[k] = [fn(x) for x in inputs]
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [results[k] for k in range(4)] == [expected] * 4
+    fn.close()
+    with pytest.raises(pawc.PawError):
+        fn("after close")
+
+
+def test_base_mode_equals_paw_run_base(smollm2):
+    with pawc.function(None, base="smollm2-135m", threads=2, max_tokens=12) as fn:
+        ours = fn("Name a colour.")
+    cli = paw_cli("run", "--base", "-n", "12", "-t", "2", "Name a colour.")
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.strip() == ours and ours
+
+
+def test_errors(tmp_path, triage, toy_stories):
+    with pytest.raises(pawc.NotFoundError) as e:
+        pawc.function(str(tmp_path / "missing.paw"))
+    assert "missing.paw" in str(e.value) and e.value.code == "ENOTFOUND"
+    with pytest.raises(pawc.NotFoundError):
+        pawc.function("0123456789abcdef0123")
+    corrupt = tmp_path / "corrupt.paw"
+    with open(triage.path, "rb") as f:
+        data = f.read()
+    corrupt.write_bytes(data[: len(data) // 2])
+    with pytest.raises(pawc.FormatError):
+        pawc.function(str(corrupt))
+    # A stories260K program on SmolLM2: made for another base.
+    with pytest.raises(pawc.InvalidInputError) as e:
+        pawc.function(toy_stories, base="smollm2-135m")
+    assert "base" in str(e.value)
+    with pytest.raises(pawc.InvalidInputError):
+        pawc.compile("", TOY)
+    with pytest.raises(pawc.InvalidInputError):
+        pawc.compile("   ", TOY)
+    with pytest.raises(pawc.InvalidInputError) as e:
+        pawc.compile("Say the secret word.", TOY[:2], base=STORIES, progress=False)
+    assert "examples" in str(e.value)
+    with pytest.raises(pawc.InvalidInputError):
+        pawc.compile("Say the secret word.", [("a", 1)], base=STORIES, progress=False)
+    with pawc.function(toy_stories, base=STORIES) as fn:
+        with pytest.raises(pawc.InvalidInputError):
+            fn("cat", temperature=0.7)
+        with pytest.raises(pawc.InvalidInputError):
+            fn("word " * 5000)          # over the context: refused, not truncated
+    with pytest.raises(pawc.NotFoundError):
+        pawc.function(None, base=str(tmp_path / "no-model.gguf"))
+    # Every exception is a PawError with paw's message.
+    assert issubclass(pawc.FormatError, pawc.PawError)
+
+
+def test_rss_flat_over_10000_calls(toy_stories):
+    def rss_kb():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() // 1024
+
+    with pawc.function(toy_stories, base=STORIES, threads=1, max_tokens=4) as fn:
+        for _ in range(500):
+            fn("cat")
+        before = rss_kb()
+        for k in range(10000):
+            fn(TOY[k % len(TOY)][0])
+        grown = rss_kb() - before
+    assert grown < 5 * 1024, f"RSS grew {grown} KB over 10,000 calls"
+
+
+def test_install_list_and_aliases(triage, tmp_path):
+    prog = pawc.install(triage.path, alias="triage-test")
+    assert prog.id == triage.id
+    listed = {p["id"]: p for p in pawc.list_cached_programs()}
+    assert "triage-test" in listed[triage.id]["aliases"]
+    assert listed[triage.id]["spec"] == TRIAGE_SPEC
+    with pawc.function("triage-test", threads=2) as fn:
+        assert fn("kernel panic: not syncing") in ("ALERT", "QUIET")
+    with pytest.raises(pawc.FormatError):
+        bad = tmp_path / "bad.paw"
+        bad.write_bytes(b"not a zip")
+        pawc.install(bad)
+
+
+def test_pull_progress_and_cancel(smollm2):
+    seen = []
+    path = pawc.pull("smollm2-135m", progress=lambda done, total: seen.append((done, total)))
+    assert os.path.samefile(path, smollm2) and seen and seen[-1][0] == seen[-1][1] > 0
+    with pytest.raises(pawc.CancelledError):
+        pawc.pull("smollm2-135m", progress=lambda done, total: True)
+    with pytest.raises(pawc.NotFoundError):
+        pawc.pull("no-such-model", progress=False)
+
+
+def test_compile_progress_callback(tmp_path):
+    lines = []
+    prog = pawc.compile("Say the secret word of the thing.", TOY, base=STORIES, steps=10,
+                        progress=lambda stage, msg: lines.append((stage, msg)))
+    stages = {s for s, _ in lines}
+    assert {"data", "train", "export"} <= stages, lines
+    assert len(prog.id) == 20
+
+
+def test_evaluate(triage, tmp_path):
+    suite = tmp_path / "suite.jsonl"
+    import json
+    inputs = triage_inputs()
+    with pawc.function(triage, threads=2) as fn:
+        outs = [fn(x) for x in inputs]
+    test = [{"input": x, "output": o if k % 2 == 0 else "NEVER"} for k, (x, o) in enumerate(zip(inputs, outs))]
+    rows = [{"id": "triage", "category": "c", "spec": TRIAGE_SPEC, "train": [], "test": test},
+            {"id": "absent", "category": "c", "spec": "x", "train": [], "test": test}]
+    suite.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    progs = tmp_path / "progs"
+    progs.mkdir()
+    os.symlink(triage.path, progs / "triage.paw")
+    res = pawc.evaluate(suite, progs, threads=2)
+    assert res["tasks"]["triage"] == pytest.approx(sum(1 for k in range(len(test)) if k % 2 == 0) / len(test))
+    assert res["tasks"]["absent"] == 0 and "absent" in res["errors"]
+    assert res["mean_em"] == pytest.approx(res["tasks"]["triage"] / 2)

@@ -1,0 +1,83 @@
+"""The installed library: `make install PREFIX=...` puts the header, both
+libraries, the CLI and paw.pc in place; a C program built with
+`pkg-config --cflags --libs paw` links libpaw.so and runs; the shared object
+has a versioned SONAME and exports the public API and nothing else."""
+
+import os
+import re
+import subprocess
+import textwrap
+
+from conftest import BUILD, ROOT, STORIES
+
+EXAMPLE = textwrap.dedent(r"""
+    #include <paw.h>
+    #include <stdio.h>
+    #include <string.h>
+
+    int main(int argc, char **argv)
+    {
+        paw_model *m = NULL;
+        if (paw_model_load(argv[1], &m) != PAW_OK) { fprintf(stderr, "%s\n", paw_last_error()); return 1; }
+        paw_tokenizer *tok = NULL;
+        if (paw_tokenizer_from_gguf(paw_model_gguf(m), &tok) != PAW_OK) return 1;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        const char *text = "Once upon a time";
+        if (paw_tokenize(tok, text, strlen(text), 1, 0, &ids, &n) != PAW_OK) return 1;
+        char *back = NULL;
+        size_t len = 0;
+        if (paw_detokenize(tok, ids, n, 0, &back, &len) != PAW_OK) return 1;
+        printf("%s %s %zu %s\n", PAW_VERSION, paw_model_arch(m), n, back);
+        paw_free(back);
+        paw_free(ids);
+        paw_tokenizer_free(tok);
+        paw_model_free(m);
+        return argc == 2 ? 0 : 2;
+    }
+""")
+
+
+def header_functions():
+    with open(os.path.join(ROOT, "include", "paw.h"), encoding="utf-8") as f:
+        return set(re.findall(r"PAW_API\s+[^;(]*?\b(paw_\w+)\s*\(", f.read()))
+
+
+def test_install_and_build_with_pkg_config(tmp_path):
+    prefix = tmp_path / "prefix"
+    env = dict(os.environ, BUILD=os.path.relpath(BUILD, ROOT))
+    r = subprocess.run(["make", "-C", ROOT, "install", f"PREFIX={prefix}", f"BUILD={env['BUILD']}"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for rel in ["bin/paw", "include/paw.h", "lib/libpaw.a", "lib/libpaw.so", "lib/libpaw.so.0",
+                "lib/pkgconfig/paw.pc"]:
+        assert (prefix / rel).exists(), rel
+    assert os.path.realpath(prefix / "lib" / "libpaw.so").endswith("libpaw.so.0.1.0")
+
+    src = tmp_path / "example.c"
+    src.write_text(EXAMPLE)
+    env["PKG_CONFIG_PATH"] = str(prefix / "lib" / "pkgconfig")
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "paw"], capture_output=True, text=True, env=env)
+    assert flags.returncode == 0, flags.stderr
+    assert f"-I{prefix}/include" in flags.stdout and "-lpaw" in flags.stdout
+    exe = tmp_path / "example"
+    cc = subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", str(src), "-o", str(exe), *flags.stdout.split(),
+                         f"-Wl,-rpath,{prefix}/lib"], capture_output=True, text=True)
+    assert cc.returncode == 0, cc.stderr
+    # It runs against the installed shared object, not a static copy.
+    ldd = subprocess.run(["ldd", str(exe)], capture_output=True, text=True).stdout
+    assert f"{prefix}/lib/libpaw.so.0" in ldd, ldd
+    run = subprocess.run([str(exe), STORIES], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "0.1.0 llama 5 Once upon a time", run.stdout
+
+
+def test_shared_object_exports_only_the_api():
+    so = os.path.realpath(os.path.join(BUILD, "libpaw.so"))
+    dyn = subprocess.run(["readelf", "-d", so], capture_output=True, text=True).stdout
+    assert "Library soname: [libpaw.so.0]" in dyn, dyn
+    nm = subprocess.run(["nm", "-D", "--defined-only", so], capture_output=True, text=True).stdout
+    exported = {line.split()[-1] for line in nm.splitlines() if line.split()[1] in "TtDdBbRrWwVvi"}
+    api = header_functions()
+    assert exported == api, (f"exported but not in paw.h: {sorted(exported - api)}; "
+                             f"in paw.h but not exported: {sorted(api - exported)}")
