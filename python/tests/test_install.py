@@ -81,3 +81,27 @@ def test_shared_object_exports_only_the_api():
     api = header_functions()
     assert exported == api, (f"exported but not in paw.h: {sorted(exported - api)}; "
                              f"in paw.h but not exported: {sorted(api - exported)}")
+
+
+def test_pip_install_builds_and_ships_libpaw(tmp_path):
+    """`pip install ./python` runs the Makefile and ships libpaw.so.0 inside
+    the package: the installed pawc works with no PAWC_LIB and no checkout on
+    its path.  (Offline: setuptools and wheel come from the interpreter that
+    runs the tests, see tests/requirements.txt.)"""
+    import sys
+    venv = tmp_path / "venv"
+    r = subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-index", "--no-build-isolation",
+                          os.path.join(ROOT, "python")], capture_output=True, text=True)
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("PAWC_LIB", "PYTHONPATH")}
+    code = ("import pawc, pawc._ffi as f; print(f.lib()._name); "
+            f"print(pawc.function(None, base={STORIES!r}, max_tokens=5)('Once upon a time'))")
+    run = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, env=env,
+                         cwd=str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    lib_path, text = run.stdout.splitlines()
+    assert lib_path.startswith(str(venv)) and lib_path.endswith("pawc/libpaw.so.0")
+    assert text == ", there was a little"   # stories260K's greedy continuation, as `paw run --base` gives
