@@ -243,9 +243,13 @@ typedef void (*paw_progress_fn)(void *ud, uint64_t done, uint64_t total);
 
 /* Fetch a known model ("smollm2-135m", "qwen3-0.6b", "gpt2") into
  * <cache>/models/<name>.gguf, verified against the size and SHA-256 pinned in
- * the source, written atomically.  A cached file of the pinned size is kept
- * (it was hash-checked when installed); one of another size is replaced. */
+ * the source, written atomically.  A cached file of the pinned size and hash
+ * is kept (the hash remembered per file identity, so an untouched file is not
+ * re-read); any other file there is replaced. */
 int paw_pull(const char *name, paw_progress_fn progress, void *ud);
+/* Where paw_pull(name) fetches from: $PAW_MODEL_URL_<NAME> when set, else the
+ * known model's source.  NULL for an unknown name. */
+const char *paw_pull_source(const char *name);
 
 /* Resolve a model argument: an existing path is returned as is; a known model
  * name becomes its cache path (PAW_ENOTFOUND, with the pull command in the
@@ -278,7 +282,9 @@ const paw_known_model *paw_known_model_find(const char *name);
 
 /* Is known model `name` in the cache with its pinned size (and SHA-256 when
  * check_hash)?  Writes the cache path to buf either way.  PAW_ENOTFOUND if it
- * is absent (or `name` is unknown), PAW_EHASH if size or hash is wrong. */
+ * is absent (or `name` is unknown), PAW_EHASH if size or hash is wrong.
+ * check_hash 1 trusts a digest remembered for the file's unchanged identity
+ * (device, inode, size, mtime, ctime); 2 always hashes the bytes again. */
 int paw_cache_check(const char *name, int check_hash, char *buf, size_t cap);
 
 /* ------------------------------------------- interpreter (models, decoding) */

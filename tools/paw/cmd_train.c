@@ -221,6 +221,8 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "paw train: -m, --data and -o are required\n%s", usage_text);
         return 2;
     }
+    if (cli_check_out_path("train", out_arg, 0) || (peft_arg && cli_check_out_path("train", peft_arg, 1)))
+        return 1;
     p.rank = (int32_t)rank;
     p.alpha = alpha > 0 ? (float)alpha : 2.0f * p.rank;
     p.steps = (int32_t)steps;
