@@ -46,4 +46,7 @@ char *cli_read_stdin(size_t *len);
  * line, an unreadable or empty file: "paw <cmd>: ..." on stderr, returns 1. */
 int  cli_load_examples(const char *cmd, const char *path, paw_program_example **ex, size_t *n);
 void cli_free_examples(paw_program_example *ex, size_t n);
+/* The same, also giving each example's line in the file (*lines malloc'd). */
+int  cli_load_examples_at(const char *cmd, const char *path, paw_program_example **ex, size_t *n,
+                          int **lines);
 #endif

@@ -1,7 +1,8 @@
 /* cmd_generate.c — `paw generate`: run a model on a prompt and stream the
  * continuation to stdout; timings go to stderr.  --json prints one line
- * instead: {"prompt_ids":[...],"ids":[...],"text":"...","prefill_tok_s":x,
- * "decode_tok_s":y}. */
+ * instead: {"prompt_ids":[...],"ids":[...],"text":"...","finish":"stop"|"length",
+ * "prefill_tok_s":x,"decode_tok_s":y}; a generation cut by the end of the
+ * context is announced on stderr either way. */
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"

@@ -98,11 +98,12 @@ static int split_suffix(const paw_tokenizer *tok, const char *suf, size_t n, siz
 /* Reads the JSONL file into examples (prompt = input + plain suffix + tail,
  * then output + EOS). */
 static int load_data(const char *path, const paw_tokenizer *tok, const char *suf, size_t suf_len,
-                     int bos_in_prompt, example **out, int32_t *n_out)
+                     int bos_in_prompt, int32_t room, example **out, int32_t *n_out)
 {
     paw_program_example *pairs = NULL;
     size_t n_pairs = 0;
-    if (cli_load_examples("train", path, &pairs, &n_pairs)) return 1;
+    int *lines = NULL;
+    if (cli_load_examples_at("train", path, &pairs, &n_pairs, &lines)) return 1;
     size_t plain_len, n_tail;
     int32_t *tail;
     if (split_suffix(tok, suf, suf_len, &plain_len, &tail, &n_tail)) {
@@ -129,8 +130,14 @@ static int load_data(const char *path, const paw_tokenizer *tok, const char *suf
         const size_t total = n_mid + n_tail + n_oid + 1;
         int32_t *ids = rc ? NULL : malloc(total * sizeof *ids);
         if (rc || !ids || n_mid + n_tail == 0) {
-            fprintf(stderr, "paw train: %s: example %zu: %s\n", path, k + 1,
+            fprintf(stderr, "paw train: %s:%d: %s\n", path, lines[k],
                     rc || !ids ? "tokenization failed" : "empty prompt");
+            free(ids);
+            bad = 1;
+        } else if (total > (size_t)room) {
+            /* named by its line before any memory is sized from it */
+            fprintf(stderr, "paw train: %s:%d: the example is %zu tokens; with the template it must fit "
+                    "in %d (the model's context); shorten it\n", path, lines[k], total, (int)room);
             free(ids);
             bad = 1;
         } else {
@@ -144,6 +151,7 @@ static int load_data(const char *path, const paw_tokenizer *tok, const char *suf
         free(oid);
     }
     free(tail);
+    free(lines);
     cli_free_examples(pairs, n_pairs);
     if (bad) {
         for (int32_t i = 0; i < n; i++) free(ex[i].ids);
@@ -276,7 +284,8 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     if (load_data(data_arg, tok, ph + ph_len, tl - pre_len - ph_len,
-                  !n_prefix && paw_tokenizer_add_bos(tok), &ex, &n_ex))
+                  !n_prefix && paw_tokenizer_add_bos(tok), paw_model_n_ctx_train(m) - (int32_t)n_prefix,
+                  &ex, &n_ex))
         goto done;
     if (paw_trainer_new(m, &p, &t)) { rc = cli_fail("train"); goto done; }
     if (init_arg && paw_trainer_init_from_gguf(t, init_arg)) { rc = cli_fail("train"); goto done; }

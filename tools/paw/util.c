@@ -84,6 +84,13 @@ void cli_free_examples(paw_program_example *ex, size_t n)
 
 int cli_load_examples(const char *cmd, const char *path, paw_program_example **out, size_t *n_out)
 {
+    return cli_load_examples_at(cmd, path, out, n_out, NULL);
+}
+
+int cli_load_examples_at(const char *cmd, const char *path, paw_program_example **out, size_t *n_out,
+                         int **lines_out)
+{
+    int *lines = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) { fprintf(stderr, "paw %s: cannot open %s\n", cmd, path); return 1; }
     paw_program_example *ex = NULL;
@@ -117,8 +124,11 @@ int cli_load_examples(const char *cmd, const char *path, paw_program_example **o
                 cap = cap ? 2 * cap : 32;
                 paw_program_example *ne = realloc(ex, cap * sizeof *ex);
                 if (!ne) bad = 1; else ex = ne;
+                int *nl = bad ? NULL : realloc(lines, cap * sizeof *lines);
+                if (!nl) bad = 1; else lines = nl;
             }
             if (!bad) {
+                lines[n] = lineno;
                 ex[n].input = strdup(json_string_value(in));
                 ex[n].output = strdup(json_string_value(o));
                 n++;
@@ -132,10 +142,13 @@ int cli_load_examples(const char *cmd, const char *path, paw_program_example **o
     if (!bad && !n) { fprintf(stderr, "paw %s: %s has no examples\n", cmd, path); bad = 1; }
     if (bad) {
         cli_free_examples(ex, n);
+        free(lines);
         return 1;
     }
     *out = ex;
     *n_out = n;
+    if (lines_out) *lines_out = lines;
+    else free(lines);
     return 0;
 }
 
