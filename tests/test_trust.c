@@ -81,7 +81,7 @@ static void test_tampered_program_refused(void **state)
     /* Swap in B's adapter: same size, valid GGUF. */
     prog_path(p, sizeof p, id, "adapter.gguf");
     prog_path(q, sizeof q, b->id, "adapter.gguf");
-    char cmd[2000];
+    char cmd[4000];
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", q, p);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(paw_bundle_load("prog-a", &l), PAW_EHASH);
@@ -163,7 +163,7 @@ static void test_alias_checked_first(void **state)
     assert_non_null(strstr(paw_last_error(), "invalid alias"));
     assert_cache_has_no_program();
     assert_int_equal(paw_bundle_write(b, tpath("a.paw")), PAW_OK);
-    char args[700];
+    char args[3000];
     snprintf(args, sizeof args, "install %s --alias cafe", tpath("a.paw"));
     assert_int_equal(run_paw(args, NULL), 1);
     expect_err("invalid alias");
@@ -176,7 +176,7 @@ static void test_out_path_checked_first(void **state)
 {
     (void)state;
     write_bytes(tpath("ex.jsonl"), "{\"input\": \"a\", \"output\": \"b\"}\n", 31);
-    char args[1200];
+    char args[3000];
     snprintf(args, sizeof args, "compile 'Echo.' --examples %s -m /nonexistent/model.gguf -o %s/no/such/dir/x.paw",
              tpath("ex.jsonl"), g_tmp);
     assert_int_equal(run_paw(args, NULL), 1);
@@ -256,7 +256,7 @@ static void test_adapter_checked_at_install(void **state)
     b = bundle_with_adapter(f32_adapter(0, 64, 64, 4, 4, 1, &len), &len);
     /* paw_bundle_write runs the reader's checks only, so the file exists. */
     assert_int_equal(paw_bundle_write(b, tpath("nan.paw")), PAW_OK);
-    char args[700];
+    char args[3000];
     snprintf(args, sizeof args, "install %s", tpath("nan.paw"));
     assert_int_equal(run_paw(args, NULL), 1);
     expect_err("NaN");
@@ -279,7 +279,7 @@ static void test_staging_swept_by_lock(void **state)
     paw_bundle *b = make_paw_bundle("Sweep by lock.");
     assert_int_equal(paw_program_install(b, NULL, NULL), PAW_OK);
     const char *live_id = "00112233445566778899", *dead_id = "99887766554433221100";
-    char live[800], dead[800], lock[800], cmd[3000];
+    char live[800], dead[800], lock[800], cmd[4000];
     prog_path(live, sizeof live, ".staging/", NULL);
     strcat(live, live_id);
     strcat(live, "-live01");
@@ -341,7 +341,7 @@ static void test_kill_install_at_every_point(void **state)
     prog_path(staging, sizeof staging, ".staging", NULL);
     enum { POINTS = 60 };
     for (int i = 0; i < POINTS; i++) {
-        char cmd[1000];
+        char cmd[4000];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         assert_int_equal(system(cmd), 0);
         int go[2];
@@ -402,7 +402,7 @@ static void test_fifo_refused(void **state)
     assert_int_not_equal(paw_adapter_load(fifo, &a), PAW_OK);
     assert_non_null(strstr(paw_last_error(), "FIFO"));
     alarm(0);
-    char args[2000];
+    char args[3000];
     snprintf(args, sizeof args, "info %s", fifo);
     assert_int_equal(run_paw(args, NULL), 1);
     expect_err("FIFO");
@@ -428,7 +428,7 @@ static void test_control_chars_escaped(void **state)
     b->pseudo_program = strdup("[PSEUDO_PROGRAM]\nTask: \x1b[8mhidden\x1b[0m\n[END_PSEUDO_PROGRAM]");
     b->pseudo_program_len = strlen(b->pseudo_program);
     assert_int_equal(paw_bundle_write(b, tpath("esc.paw")), PAW_OK);
-    char args[700];
+    char args[3000];
     snprintf(args, sizeof args, "info %s", tpath("esc.paw"));
     assert_int_equal(run_paw(args, NULL), 0);
     char *o = out_txt();
@@ -459,7 +459,7 @@ static void test_control_chars_escaped(void **state)
 static void test_minor_messages(void **state)
 {
     (void)state;
-    char args[1200];
+    char args[3000];
     /* a bad example line: the parser's own message and the line */
     write_bytes(tpath("bad.jsonl"), "{\"input\": \"a\", \"output\": \"b\"}\n{\"input\": \"a\", \"output\": }\n", 58);
     snprintf(args, sizeof args, "compile Echo. -m /nonexistent.gguf --examples %s", tpath("bad.jsonl"));
@@ -742,7 +742,7 @@ static void test_adapter_fits_base_and_logits_finite(void **state)
     assert_string_equal(out, "");
     free(out);
     write_bytes(tpath("overflow.gguf"), b->adapter, b->adapter_len);
-    char args[800];
+    char args[3000];
     snprintf(args, sizeof args, "generate -m smollm2-135m -c 256 -n 4 --lora %s -p hello", tpath("overflow.gguf"));
     assert_int_equal(run_paw(args, NULL), 1);
     expect_err("non-finite");
@@ -782,11 +782,31 @@ static void test_kv_temps_swept(void **state)
     waitpid(live, NULL, 0);
     unlink(live_f);
 
+    /* A FIFO where the prefix-KV file goes is not read (it would block):
+     * the prefix is recomputed and a regular file replaces it. */
+    assert_int_equal(paw_program_open(g_model, "kv", &o, &p), PAW_OK);
+    char kv[900];
+    snprintf(kv, sizeof kv, "%s", paw_program_prefix_path(p));
+    paw_program_close(p);
+    assert_true(kv[0] != 0);
+    assert_int_equal(unlink(kv), 0);
+    assert_int_equal(mkfifo(kv, 0644), 0);
+    alarm(60);
+    assert_int_equal(paw_program_open(g_model, "kv", &o, &p), PAW_OK);
+    alarm(0);
+    paw_program_stats pst;
+    paw_program_get_stats(p, &pst);
+    assert_int_equal(pst.prefix_source, PAW_PREFIX_COMPUTED);
+    paw_program_close(p);
+    struct stat kst;
+    assert_int_equal(lstat(kv, &kst), 0);
+    assert_true(S_ISREG(kst.st_mode));
+
     /* kill -9 of `paw run` at many points of its first run */
     snprintf(glob_cmd, sizeof glob_cmd, "ls '%s' | grep -c '\\.bin\\.w' > '%s'", dir, tpath("n.txt"));
     enum { POINTS = 24 };
     for (int i = 0; i < POINTS; i++) {
-        char cmd[1200];
+        char cmd[4000];
         snprintf(cmd, sizeof cmd, "rm -f '%s'/prefix_kv.*", dir);
         assert_int_equal(system(cmd), 0);
         pid_t kid = fork();
@@ -842,7 +862,7 @@ static void test_ctx_full_reported(void **state)
     free(ids);
     paw_program_close(p);
     const int ctx = n_pre + (int)n_in + 6;
-    char args[600];
+    char args[3000];
     write_bytes(tpath("in.jsonl"), "{\"input\": \"Write a long story about a dragon.\"}\n", 48);
     snprintf(args, sizeof args, "run --base -c %d -n 100 --jsonl", ctx);
     assert_int_equal(run_paw(args, tpath("in.jsonl")), 0);
@@ -923,7 +943,7 @@ static void test_long_example_named(void **state)
     for (int i = 0; i < 9000; i++) fputs("word ", f);
     fputs("\", \"output\": \"b\"}\n", f);
     fclose(f);
-    char args[800];
+    char args[3000];
     snprintf(args, sizeof args, "train -m smollm2-135m --data %s -o %s/a.gguf --steps 1", tpath("long.jsonl"), g_tmp);
     assert_int_equal(run_paw(args, NULL), 1);
     expect_err("long.jsonl:3:");
