@@ -58,7 +58,7 @@ PAW_API void paw_free(void *p);
 
 /* Reads the whole regular file at path into *out (NUL-terminated; release
  * with paw_free); *len (may be NULL) gets its length.  Never blocks on a
- * FIFO or device (refused with PAW_EINVAL, as a directory is); a file over
+ * FIFO or device (refused with PAW_EIO, as a directory is); a file over
  * max_bytes (0 = no limit) is PAW_ERANGE; a missing one PAW_ENOTFOUND. */
 PAW_API int paw_read_file(const char *path, size_t max_bytes, char **out, size_t *len);
 
@@ -224,9 +224,13 @@ typedef int (*paw_progress_fn)(void *ud, uint64_t done, uint64_t total);
 
 /* Fetch a known model ("smollm2-135m", "qwen3-0.6b", "gpt2") into
  * <cache>/models/<name>.gguf, verified against the size and SHA-256 pinned in
- * the source, written atomically.  A cached file of the pinned size is kept
- * (it was hash-checked when installed); one of another size is replaced. */
+ * the source, written atomically.  A cached file of the pinned size and hash
+ * is kept (the hash remembered per file identity, so an untouched file is not
+ * re-read); any other file there is replaced. */
 PAW_API int paw_pull(const char *name, paw_progress_fn progress, void *ud);
+/* Where paw_pull(name) fetches from: $PAW_MODEL_URL_<NAME> when set, else the
+ * known model's source.  NULL for an unknown name. */
+PAW_API const char *paw_pull_source(const char *name);
 
 /* Resolve a model argument: an existing path is returned as is; a known model
  * name becomes its cache path (PAW_ENOTFOUND, with the pull command in the
@@ -253,7 +257,9 @@ PAW_API const paw_known_model *paw_known_model_find(const char *name);
 
 /* Is known model `name` in the cache with its pinned size (and SHA-256 when
  * check_hash)?  Writes the cache path to buf either way.  PAW_ENOTFOUND if it
- * is absent (or `name` is unknown), PAW_EHASH if size or hash is wrong. */
+ * is absent (or `name` is unknown), PAW_EHASH if size or hash is wrong.
+ * check_hash 1 trusts a digest remembered for the file's unchanged identity
+ * (device, inode, size, mtime, ctime); 2 always hashes the bytes again. */
 PAW_API int paw_cache_check(const char *name, int check_hash, char *buf, size_t cap);
 
 /* ------------------------------------------- interpreter (models, decoding) */
@@ -873,6 +879,8 @@ typedef struct paw_fit_params {
     const char *init_adapter; /* start from this adapter GGUF (NULL: fresh)    */
     paw_fit_fn  on_step;      /* may be NULL                                   */
     void       *ud;
+    int32_t    *failed_example; /* may be NULL; receives the index of the
+                                   example an error is about, else -1       */
 } paw_fit_params;
 
 /* The token that ends an example's target: the token the model's own chat
@@ -883,7 +891,8 @@ PAW_API int32_t paw_fit_end_token(const paw_model *m, const paw_tokenizer *tok);
  * (exactly one {INPUT_PLACEHOLDER}; NULL = the bare input) and returns the
  * trainer holding it (save it with paw_trainer_save_gguf / _mem / _peft;
  * free with paw_trainer_free).  PAW_EINVAL naming the example for one that
- * cannot be tokenized, PAW_ECANCELED when on_step cancels. */
+ * cannot be tokenized, PAW_ERANGE for one that does not fit the model's
+ * context with the template, PAW_ECANCELED when on_step cancels. */
 PAW_API int  paw_fit(const paw_model *m, const char *tmpl, size_t tmpl_len,
                      const paw_program_example *ex, size_t n_ex,
                      const paw_fit_params *p, paw_trainer **out);

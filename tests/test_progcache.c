@@ -1,6 +1,7 @@
 /* test_progcache.c — the program cache: install, resolve by path, ID,
  * prefix and alias, aliases, listing, concurrent installs from several
  * processes, and failed installs that must leave nothing behind. */
+#include <sys/file.h>
 #include "bundle_fixtures.h"
 
 /* ------------------------------------------------------------- cache */
@@ -206,22 +207,29 @@ static void test_failed_install_leaves_nothing(void **state)
 }
 
 /* A staging directory left by a crashed install is swept by a later install
- * once it is old enough; a fresh one (maybe another process's, in flight)
- * is left alone. */
+ * as soon as its writer is gone (the program's install lock is free); one
+ * whose writer still holds the lock (in flight) is left alone. */
 static void test_stale_staging_swept(void **state)
 {
     (void)state;
-    char stale[700], fresh[700], cmd[3000];
+    char stale[700], fresh[700], lock[700], cmd[3000];
     programs_path(stale, sizeof stale, ".staging/0123456789abcdef0123-dead01");
-    programs_path(fresh, sizeof fresh, ".staging/0123456789abcdef0123-live01");
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s' && echo x > '%s/adapter.gguf' && "
-             "touch -d '7 hours ago' '%s'", stale, fresh, stale, stale);
+    programs_path(fresh, sizeof fresh, ".staging/abcdef01234567890123-live01");
+    programs_path(lock, sizeof lock, ".locks/abcdef01234567890123.lock");
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s' && echo x > '%s/adapter.gguf' && mkdir -p '%s/programs/.locks'",
+             stale, fresh, stale, g_cache);
     assert_int_equal(system(cmd), 0);
+    int fd = open(lock, O_RDWR | O_CREAT, 0644);  /* the in-flight writer's lock */
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0);
     paw_bundle *b = make_paw_bundle("Sweep.");
     assert_int_equal(paw_program_install(b, NULL, NULL), PAW_OK);
     struct stat st;
     assert_int_not_equal(stat(stale, &st), 0);
     assert_int_equal(stat(fresh, &st), 0);
+    close(fd);  /* the writer is gone */
+    assert_int_equal(paw_program_install(b, NULL, NULL), PAW_OK);
+    assert_int_not_equal(stat(fresh, &st), 0);
     paw_bundle_free(b);
 }
 

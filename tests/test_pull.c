@@ -507,19 +507,21 @@ static void test_pull_and_check(void **state)
     snprintf(want, sizeof want, "%s/models", c);
     assert_int_equal(count_entries(want), 0);
 
-    /* A cached file of the pinned size is kept without any request (the
-     * override now points at a 404, so a fetch would fail). */
+    /* A cached file of the pinned size but the wrong bytes is not kept:
+     * pull checks its hash and fetches it again (the override now points at
+     * a 404, so the fetch fails and the bad file is gone). */
     setenv("PAW_MODEL_URL_GPT2", url("/missing.bin"), 1);
     snprintf(want, sizeof want, "%s/models/gpt2.gguf", c);
     int fd = open(want, O_WRONLY | O_CREAT, 0644);
     assert_int_equal(ftruncate(fd, 139804832), 0);   /* sparse: no disk used */
     close(fd);
-    assert_int_equal(paw_pull("gpt2", NULL, NULL), PAW_OK);
     assert_int_equal(paw_cache_check("gpt2", 0, path, sizeof path), PAW_OK);
     assert_string_equal(path, want);
     assert_int_equal(paw_cache_check("gpt2", 1, path, sizeof path), PAW_EHASH);  /* zeros */
+    assert_int_equal(paw_pull("gpt2", NULL, NULL), PAW_ENET);
+    assert_false(exists(want));
     /* A file of the wrong size is replaced (here by a failing fetch). */
-    fd = open(want, O_WRONLY | O_TRUNC);
+    fd = open(want, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     assert_int_equal(write(fd, "xy", 2), 2);
     close(fd);
     assert_int_equal(paw_cache_check("gpt2", 0, path, sizeof path), PAW_EHASH);
@@ -725,14 +727,11 @@ static void test_cli_pull_models(void **state)
     assert_non_null(strstr(out, "unknown"));
     assert_non_null(strstr(out, "not downloaded: smollm2-135m, qwen3-0.6b"));
     assert_int_equal(run_cli("models --json", out, sizeof out), 0);
-    assert_non_null(strstr(out, "\"name\": \"gpt2\", \"size\": 139804832, \"status\": \"ok\""));
-
-    /* Present at the pinned size: no fetch, says so. */
-    assert_int_equal(run_cli("pull gpt2", out, sizeof out), 0);
-    assert_non_null(strstr(out, "already present"));
-    /* --verify finds the zeros, drops them, and the (404) fetch fails. */
-    assert_int_equal(run_cli("pull gpt2 --verify", out, sizeof out), 1);
+    /* Pinned size, wrong bytes (zeros): not "ok", and pull replaces it. */
+    assert_non_null(strstr(out, "\"name\": \"gpt2\", \"size\": 139804832, \"status\": \"corrupt"));
+    assert_int_equal(run_cli("pull gpt2", out, sizeof out), 1);
     assert_non_null(strstr(out, "sha256"));
+    assert_non_null(strstr(out, "fetching it again"));
     assert_non_null(strstr(out, "HTTP 404"));
     snprintf(p, sizeof p, "%s/models/gpt2.gguf", c);
     assert_false(exists(p));

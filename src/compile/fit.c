@@ -51,11 +51,13 @@ typedef struct fit_example {
 } fit_example;
 
 /* ex[i] -> input ids (as a call evaluates them after the prefix), output
- * ids, end token.  Errors name the example (1-based). */
-static int tokenize_examples(paw_program *tp, const paw_tokenizer *tok, int32_t end,
-                             const paw_program_example *ex, size_t n, fit_example *out)
+ * ids, end token; each must fit in `room` tokens.  Errors name the example
+ * (1-based) and set *bad to its index. */
+static int tokenize_examples(paw_program *tp, const paw_tokenizer *tok, int32_t end, int32_t room,
+                             const paw_program_example *ex, size_t n, fit_example *out, int32_t *bad)
 {
     for (size_t i = 0; i < n; i++) {
+        *bad = (int32_t)i;
         if (!ex[i].input || !ex[i].output)
             return paw_err(PAW_EINVAL, "fit: example %zu: NULL input or output", i + 1);
         int32_t *in = NULL, *o = NULL;
@@ -64,6 +66,9 @@ static int tokenize_examples(paw_program *tp, const paw_tokenizer *tok, int32_t 
         if (!rc) rc = paw_tokenize(tok, ex[i].output, strlen(ex[i].output), 0, 0, &o, &n_o);
         if (rc) rc = paw_err_wrap(rc, "fit: example %zu", i + 1);
         else if (!n_in) rc = paw_err(PAW_EINVAL, "fit: example %zu: empty prompt (empty input and template)", i + 1);
+        if (!rc && n_in + n_o + 1 > (size_t)room)
+            rc = paw_err(PAW_ERANGE, "fit: example %zu is %zu tokens; with the template it must fit in %d (the "
+                         "model's context); shorten it", i + 1, n_in + n_o + 1, (int)room);
         int32_t *ids = rc ? NULL : malloc((n_in + n_o + 1) * sizeof *ids);
         if (!rc && !ids) rc = paw_err(PAW_ENOMEM, "fit: out of memory");
         if (!rc) {
@@ -77,6 +82,7 @@ static int tokenize_examples(paw_program *tp, const paw_tokenizer *tok, int32_t 
         free(o);
         if (rc) return rc;
     }
+    *bad = -1;
     return PAW_OK;
 }
 
@@ -103,12 +109,15 @@ int paw_fit(const paw_model *m, const char *tmpl, size_t tmpl_len, const paw_pro
     int rc = !fx || !batch ? paw_err(PAW_ENOMEM, "fit: out of memory") : PAW_OK;
     if (!rc) rc = paw_program_open_template(m, tmpl, tmpl_len, &po, &tp);
     if (!rc) rc = paw_tokenizer_from_gguf(paw_model_gguf(m), &tok);
-    if (!rc) rc = tokenize_examples(tp, tok, paw_fit_end_token(m, tok), ex, n_ex, fx);
+    int32_t n_prefix = 0, bad = -1;
+    const int32_t *prefix = rc ? NULL : paw_program_prefix_ids(tp, &n_prefix);
+    if (!rc)
+        rc = tokenize_examples(tp, tok, paw_fit_end_token(m, tok), paw_model_n_ctx_train(m) - n_prefix, ex, n_ex,
+                               fx, &bad);
+    if (fp->failed_example) *fp->failed_example = bad;
     if (!rc) rc = paw_trainer_new(m, &fp->train, &t);
     if (!rc && fp->init_adapter) rc = paw_trainer_init_from_gguf(t, fp->init_adapter);
     if (!rc) rc = paw_epoch_order_new(n, fp->train.seed, &order);
-    int32_t n_prefix = 0;
-    const int32_t *prefix = rc ? NULL : paw_program_prefix_ids(tp, &n_prefix);
     paw_fit_step st = {.steps = fp->train.steps, .batch = B, .n_prefix = n_prefix, .trainer = t};
     const double t0 = paw_now();
     for (int32_t s = 0; !rc && s < fp->train.steps; s++) {

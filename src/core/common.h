@@ -31,6 +31,20 @@ static inline uint32_t paw_ld_u32(const void *p) { uint32_t v; memcpy(&v, p, 4);
 static inline uint64_t paw_ld_u64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static inline float    paw_ld_f32(const void *p) { float v; memcpy(&v, p, 4); return v; }
 
+/* Opens path read-only (O_CLOEXEC | extra_flags, e.g. O_NOFOLLOW) without
+ * ever blocking: a FIFO, device or directory is refused with a PAW_EIO error
+ * saying what it is, a missing file is PAW_ENOTFOUND.  On success *fd_out is
+ * a blocking descriptor of a regular file and *st_out (may be NULL) its
+ * fstat (file.c). */
+struct stat;
+int paw_open_regular(const char *path, int extra_flags, int *fd_out, struct stat *st_out);
+
+/* PAW_OK when all n logits are finite, else an error saying that the model
+ * (or an adapter on it) produced NaN/Inf: sampling from such a row would
+ * pick token 0 or an arbitrary one and end as an empty or garbage answer
+ * with no sign of the fault (sample.c). */
+int paw_logits_check(const float *logits, int32_t n);
+
 /* Monotonic clock in seconds. */
 double paw_now(void);
 

@@ -41,6 +41,7 @@ struct paw_gguf {
     const uint8_t   *base;      /* the file bytes                               */
     size_t           size;
     void            *map;       /* mmap'd region to unmap, NULL for open_mem    */
+    struct stat      st;        /* the file's fstat at open (st_ino 0: memory)  */
     uint32_t         version;
     uint32_t         alignment;
     uint64_t         data_off;  /* start of the data section in the file        */
@@ -468,18 +469,11 @@ int paw_gguf_open(const char *path, paw_gguf **out)
 {
     if (!path || !out) return paw_err(PAW_EINVAL, "gguf: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return paw_err(PAW_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return paw_err(PAW_EIO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return paw_err(PAW_EIO, "%s: not a regular file", path);
-    }
+    int rc0 = paw_open_regular(path, 0, &fd, &st);  /* a FIFO is refused, not waited on */
+    if (rc0) return rc0 == PAW_ENOTFOUND ? paw_err(PAW_EIO, "%s: cannot open: %s", path, strerror(ENOENT))
+                                         : rc0;
     if (st.st_size < 24) {
         close(fd);
         return paw_err(PAW_EFORMAT, "%s: gguf: file too small (%lld bytes) to be a GGUF file", path,
@@ -497,6 +491,7 @@ int paw_gguf_open(const char *path, paw_gguf **out)
     g->map = map;
     g->base = map;
     g->size = (size_t)st.st_size;
+    g->st = st;
     int rc = open_common(g, out);
     return rc ? paw_err_wrap(rc, "%s", path) : PAW_OK;
 }
@@ -524,6 +519,13 @@ void paw_gguf_close(paw_gguf *g)
 uint32_t paw_gguf_version(const paw_gguf *g) { return g->version; }
 uint32_t paw_gguf_alignment(const paw_gguf *g) { return g->alignment; }
 size_t   paw_gguf_file_size(const paw_gguf *g) { return g->size; }
+
+int paw_gguf_file_stat(const paw_gguf *g, struct stat *st)
+{
+    if (!g->map) return 0;
+    *st = g->st;
+    return 1;
+}
 const void *paw_gguf_bytes(const paw_gguf *g) { return g->base; }
 int64_t  paw_gguf_n_kv(const paw_gguf *g) { return g->n_kv; }
 int64_t  paw_gguf_n_tensors(const paw_gguf *g) { return g->n_tensors; }

@@ -204,8 +204,12 @@ int paw_kv_save_file(const paw_ctx *c, int32_t n, const char *path)
 
 int paw_kv_load_file(paw_ctx *c, const char *path)
 {
-    hashed_file r = {fopen(path, "rb"), 0xcbf29ce484222325ULL, 1};
-    if (!r.f) return paw_err(PAW_EIO, "kv: cannot open %s: %s", path, strerror(errno));
+    /* A FIFO planted at a prefix-KV path must not block the program open. */
+    int fd;
+    int orc = paw_open_regular(path, 0, &fd, NULL);
+    if (orc) return paw_err_wrap(orc, "kv");
+    hashed_file r = {fdopen(fd, "rb"), 0xcbf29ce484222325ULL, 1};
+    if (!r.f) { close(fd); return paw_err(PAW_EIO, "kv: cannot open %s: %s", path, strerror(errno)); }
     int rc = PAW_OK;
     paw_kv_state *s = NULL;
     char magic[8];

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <openssl/evp.h>
 #include "core/common.h"
 #include "model/lora.h"
@@ -265,8 +266,10 @@ int paw_adapter_load_mem(const void *buf, size_t len, paw_adapter **out)
 int paw_adapter_load(const char *path, paw_adapter **out)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return paw_err(PAW_EIO, "adapter: cannot open %s: %s", path, strerror(errno));
+    int fd;
+    if (paw_open_regular(path, 0, &fd, NULL)) return paw_err_wrap(PAW_EIO, "adapter");
+    FILE *f = fdopen(fd, "rb");
+    if (!f) { close(fd); return paw_err(PAW_EIO, "adapter: cannot open %s: %s", path, strerror(errno)); }
     struct stat st;
     if (fstat(fileno(f), &st) || st.st_size < 0 || (uint64_t)st.st_size > SIZE_MAX / 2) {
         fclose(f);

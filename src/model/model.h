@@ -15,6 +15,11 @@
 #include "core/kernels.h"
 #include "model/arch.h"
 
+/* The fstat of the file a GGUF was mapped from, taken when it was opened
+ * (its identity for the SHA-256 memo); 0 for a GGUF read from memory. */
+struct stat;
+int paw_gguf_file_stat(const paw_gguf *g, struct stat *st);
+
 typedef struct paw_hparams {
     int32_t n_vocab, n_embd, n_layer, n_ff;
     int32_t n_head, n_head_kv;

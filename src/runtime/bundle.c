@@ -276,6 +276,9 @@ int paw_bundle_read_mem(const void *buf, size_t len, paw_bundle **out)
     if (len > PAW_BUNDLE_MAX_FILE)
         return paw_err(PAW_ERANGE, "bundle: %zu bytes, over the %llu-byte limit", len,
                        (unsigned long long)PAW_BUNDLE_MAX_FILE);
+    /* libzip takes an empty buffer for an empty archive; say what it is. */
+    if (len < 22)
+        return paw_err(PAW_EFORMAT, "bundle: not a ZIP archive (%zu bytes; the smallest ZIP has 22)", len);
     zip_error_t ze;
     zip_error_init(&ze);
     zip_source_t *src = zip_source_buffer_create(buf, len, 0, &ze);
@@ -304,13 +307,10 @@ int paw_bundle_read(const char *path, paw_bundle **out)
 {
     if (!path || !out) return paw_err(PAW_EINVAL, "paw_bundle_read: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return paw_err(errno == ENOENT ? PAW_ENOTFOUND : PAW_EIO, "%s: %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return paw_err(PAW_EIO, "%s: not a regular file", path);
-    }
+    int rc0 = paw_open_regular(path, 0, &fd, &st);  /* never blocks on a FIFO */
+    if (rc0) return rc0;
     if ((uint64_t)st.st_size > PAW_BUNDLE_MAX_FILE) {
         close(fd);
         return paw_err(PAW_ERANGE, "%s: %lld bytes, over the %llu-byte limit for a .paw bundle",
@@ -332,13 +332,10 @@ int paw_bundle_read(const char *path, paw_bundle **out)
 
 int paw_read_file_capped(const char *path, uint64_t cap, uint8_t **out, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return paw_err(errno == ENOENT ? PAW_ENOTFOUND : PAW_EIO, "%s: %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return paw_err(PAW_EIO, "%s: not a regular file", path);
-    }
+    int rc0 = paw_open_regular(path, O_NOFOLLOW, &fd, &st);
+    if (rc0) return rc0;
     if ((uint64_t)st.st_size > cap) {
         close(fd);
         return paw_err(PAW_ERANGE, "%s: %lld bytes, over the %llu-byte limit", path,

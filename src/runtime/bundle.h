@@ -53,4 +53,18 @@ int paw_fsync_dir(const char *dir);
  * *out malloc'd with a NUL after the data. */
 int paw_read_file_capped(const char *path, uint64_t cap, uint8_t **out, size_t *len);
 
+/* Reads the program a resolved reference names: the installed directory,
+ * checked against its content ID (PAW_EHASH naming the program and the fix
+ * when its files were modified), or else the .paw file. */
+int paw_program_read_ref(const paw_program_ref *ref, paw_bundle **out);
+
+/* The checks `paw install` makes on a program's adapter (progcheck.c):
+ * well-formed pairs, ranks that agree, finite weights,
+ * and shapes and layers that fit the declared interpreter when it is cached. */
+int paw_program_check_adapter(const paw_bundle *b);
+
+/* The name paw_pull knows the program's interpreter by ("smollm2-135m"),
+ * from meta's runtime_id or interpreter; 0 and "" when it names none. */
+int paw_meta_known_base(const paw_program_meta *meta, char known[64]);
+
 #endif

@@ -146,9 +146,10 @@ int paw_cache_check(const char *name, int check_hash, char *buf, size_t cap)
                        buf, (long long)st.st_size, (unsigned long long)m->size, name);
     if (!check_hash) return PAW_OK;
     char hex[65];
-    if ((rc = paw_sha256_file(buf, hex))) return rc;
+    if ((rc = paw_sha256_file_memo(buf, check_hash == 2, hex))) return rc;
     if (!paw_sha256_hex_equal(hex, m->sha256))
-        return paw_err(PAW_EHASH, "%s: sha256 %s, expected %s", buf, hex, m->sha256);
+        return paw_err(PAW_EHASH, "%s: sha256 %s, expected %s (damaged or modified); "
+                       "`paw pull %s` replaces it", buf, hex, m->sha256, name);
     return PAW_OK;
 }
 
@@ -161,6 +162,10 @@ int paw_model_resolve(const char *name_or_path, char *buf, size_t cap)
      * "gpt2" is never shadowed by the cache. */
     if (stat(name_or_path, &st) == 0 && !S_ISDIR(st.st_mode))
         return paw_path_fmt(buf, cap, "%s", name_or_path);
+    if (stat(name_or_path, &st) == 0 && !paw_known_model_find(name_or_path)) {
+        if (cap) buf[0] = 0;
+        return paw_err(PAW_EINVAL, "model: %s is a directory, not a GGUF file", name_or_path);
+    }
     if (paw_known_model_find(name_or_path)) {
         int rc = paw_model_cache_path(name_or_path, buf, cap);
         if (rc) return rc;

@@ -117,6 +117,7 @@ int paw_spec_generate(paw_ctx *c, const paw_tokenizer *tok, paw_drafts *d, const
         size_t j = 0;
         for (;; j++) {
             if (max && out->n_ids >= max) { stop = PAW_STOP_MAX_TOKENS; break; }
+            if ((rc = paw_logits_check(lg + j * (size_t)nv, nv))) break;
             const int32_t id = paw_sampler_sample(smp, lg + j * (size_t)nv);
             if (tok && paw_tokenizer_is_eog(tok, id)) { stop = PAW_STOP_EOG; break; }
             if ((rc = push_id(out, &cap, id))) break;

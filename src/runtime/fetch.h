@@ -27,6 +27,24 @@ int  paw_sha256_hex_equal(const char *a, const char *b);
 /* Feeds the first n bytes of fd (from offset 0) into h. */
 int  paw_sha256_fd_prefix(paw_sha256 *h, int fd, uint64_t n);
 
+/* ---- hashmemo.c: SHA-256 of model files, remembered by file identity. */
+/* <cache>/models/<PAW_SHA256_MEMO_DIR>/ holds the memo files. */
+#define PAW_SHA256_MEMO_DIR ".sha256"
+struct stat;
+typedef struct paw_file_id {
+    uint64_t dev, ino, size;
+    int64_t  mtime_s, mtime_ns, ctime_s, ctime_ns;
+    int      valid;   /* 0: not from a file (e.g. a GGUF read from memory)  */
+} paw_file_id;
+void paw_file_id_from_stat(const struct stat *st, paw_file_id *id);
+/* 1 and the digest when the memo holds one for exactly this identity. */
+int  paw_sha256_memo_get(const paw_file_id *id, char hex[65]);
+/* Remembers hex for id (best effort: errors are ignored). */
+void paw_sha256_memo_put(const paw_file_id *id, const char hex[65]);
+/* SHA-256 of a regular file: from the memo when its identity is unchanged
+ * (unless `fresh`), else hashed and remembered. */
+int  paw_sha256_file_memo(const char *path, int fresh, char hex[65]);
+
 /* ---- cache.c: paths and atomic installs. */
 /* snprintf that reports truncation as PAW_ERANGE instead of hiding it. */
 int paw_path_fmt(char *buf, size_t cap, const char *fmt, ...)

@@ -137,6 +137,7 @@ int paw_generate(paw_ctx *c, const paw_tokenizer *tok, const int32_t *prompt,
             out->stop_reason = PAW_STOP_MAX_TOKENS;
             break;
         }
+        if ((rc = paw_logits_check(logits, n_vocab))) goto fail;
         int32_t id = paw_sampler_sample(smp, logits);
         if (tok && paw_tokenizer_is_eog(tok, id)) {
             out->stop_reason = PAW_STOP_EOG;

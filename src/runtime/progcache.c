@@ -96,17 +96,43 @@ static void remove_flat_dir(const char *dir)
     rmdir(dir);
 }
 
-static void sweep_stale_staging(const char *staging)
+/* 1 if no process holds <id>'s install lock now.  Every staging directory
+ * <id>-* is written with that lock held (install, clear_damaged), so a free
+ * lock means its writer is gone: killed, crashed, or done and failed to
+ * clean up.  Our own held lock reads as busy (flock is per open file). */
+static int writer_gone(const char *progs, const char *id)
 {
+    char p[PAW_PATH_MAX];
+    if (paw_path_fmt(p, sizeof p, "%s/.locks/%s.lock", progs, id)) return 0;
+    int fd = open(p, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT;  /* never locked: no writer */
+    int gone = !flock(fd, LOCK_EX | LOCK_NB);
+    close(fd);  /* releases it again */
+    return gone;
+}
+
+/* Removes staging directories whose writer is gone: at once when the name
+ * says whose lock it was written under, after STALE_STAGING_SECONDS
+ * otherwise (names of older versions).  Run whenever the cache is opened
+ * (resolve, install), so that a kill -9 leaves nothing that lasts. */
+static void sweep_staging(const char *progs)
+{
+    char staging[PAW_PATH_MAX];
+    if (paw_path_fmt(staging, sizeof staging, "%s/.staging", progs)) return;
     DIR *d = opendir(staging);
     if (!d) return;
     struct dirent *e;
-    char p[PAW_PATH_MAX];
+    char p[PAW_PATH_MAX], id[PAW_PROGRAM_ID_LEN + 1];
     time_t now = time(NULL);
     struct stat st;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.' || paw_path_fmt(p, sizeof p, "%s/%s", staging, e->d_name)) continue;
-        if (!lstat(p, &st) && S_ISDIR(st.st_mode) && now - st.st_mtime > STALE_STAGING_SECONDS)
+        if (lstat(p, &st) || !S_ISDIR(st.st_mode)) continue;
+        memcpy(id, e->d_name, PAW_PROGRAM_ID_LEN);
+        id[PAW_PROGRAM_ID_LEN] = 0;
+        int named = strlen(e->d_name) > PAW_PROGRAM_ID_LEN && e->d_name[PAW_PROGRAM_ID_LEN] == '-' &&
+                    is_id(id);
+        if (named ? writer_gone(progs, id) : now - st.st_mtime > STALE_STAGING_SECONDS)
             remove_flat_dir(p);
     }
     closedir(d);
@@ -151,7 +177,6 @@ static int stage_and_rename(const char *progs, const paw_bundle *b, const char *
     if (!rc) rc = paw_path_fmt(tmp, sizeof tmp, "%s/%s-XXXXXX", staging, b->id);
     if (!rc) rc = paw_path_fmt(dest, sizeof dest, "%s/%s", progs, b->id);
     if (rc) return rc;
-    sweep_stale_staging(staging);
     if (!mkdtemp(tmp)) return paw_err(PAW_EIO, "program cache: mkdtemp in %s: %s", staging, strerror(errno));
     chmod(tmp, 0755);  /* mkdtemp makes 0700; the cache is readable like the models */
     rc = write_member(tmp, PAW_MEMBER_META, meta, meta_len);
@@ -162,10 +187,12 @@ static int stage_and_rename(const char *progs, const paw_bundle *b, const char *
     if (!rc) rc = paw_fsync_dir(tmp);
     if (!rc && rename(tmp, dest)) {
         /* Someone installed it without our lock (another host on a shared
-         * cache): theirs is as good as ours. */
-        if ((errno == ENOTEMPTY || errno == EEXIST) && installed(progs, b->id)) rc = PAW_OK;
+         * cache): theirs is as good as ours.  errno is kept before
+         * installed() overwrites it, so the error names the real cause. */
+        int err = errno;
+        if ((err == ENOTEMPTY || err == EEXIST) && installed(progs, b->id)) rc = PAW_OK;
         else rc = paw_err(PAW_EIO, "program cache: cannot move %s into place as %s: %s", tmp, dest,
-                          strerror(errno));
+                          strerror(err));
         remove_flat_dir(tmp);
         return rc;
     }
@@ -173,16 +200,63 @@ static int stage_and_rename(const char *progs, const paw_bundle *b, const char *
     return paw_fsync_dir(progs);
 }
 
+static int alias_valid(const char *a);
+
+static int alias_invalid(const char *alias)
+{
+    return paw_err(PAW_EINVAL, "invalid alias \"%s\": use 1-64 chars of [A-Za-z0-9._@/-], "
+                   "starting with a letter or digit, no \"..\", not all hex digits", alias);
+}
+
+/* 1 if programs/<id> is installed and its files still hash to <id>. */
+static int intact(const char *progs, const char *id)
+{
+    char dir[PAW_PATH_MAX];
+    paw_bundle *b = NULL;
+    if (!installed(progs, id) || paw_path_fmt(dir, sizeof dir, "%s/%s", progs, id) ||
+        paw_bundle_read_dir(dir, &b))
+        return 0;
+    int ok = !strcmp(b->id, id);
+    paw_bundle_free(b);
+    return ok;
+}
+
+/* Moves aside and removes a programs/<id> directory that is not an intact
+ * install (a member missing, edited or swapped), so that installing the
+ * program again repairs it.  Called with <id>'s lock held, so no installer
+ * is writing it; a reader that has it open keeps its open files. */
+static int clear_damaged(const char *progs, const char *id)
+{
+    char dest[PAW_PATH_MAX], aside[PAW_PATH_MAX];
+    struct stat st;
+    int rc = paw_path_fmt(dest, sizeof dest, "%s/%s", progs, id);
+    if (rc || lstat(dest, &st) || !S_ISDIR(st.st_mode)) return rc;  /* nothing there, or not ours */
+    rc = paw_path_fmt(aside, sizeof aside, "%s/.staging", progs);
+    if (!rc) rc = paw_mkdir_p(aside);
+    if (!rc) rc = paw_path_fmt(aside, sizeof aside, "%s/.staging/%s-damaged-%ld", progs, id, (long)getpid());
+    if (rc) return rc;
+    remove_flat_dir(aside);  /* a leftover of an earlier process with our pid */
+    if (rename(dest, aside))
+        return paw_err(PAW_EIO, "program cache: cannot move the damaged %s aside: %s", dest, strerror(errno));
+    remove_flat_dir(aside);
+    return PAW_OK;
+}
+
 int paw_program_install(paw_bundle *b, const char *alias, char id_out[PAW_PROGRAM_ID_LEN + 1])
 {
     if (!b) return paw_err(PAW_EINVAL, "paw_program_install: NULL bundle");
+    /* Everything that can be refused is refused before the cache changes. */
+    if (alias && !alias_valid(alias)) return alias_invalid(alias);
     char *meta = NULL;
     size_t meta_len = 0;
     char progs[PAW_PATH_MAX];
     int rc = paw_bundle_prepare(b, &meta, &meta_len);
+    if (!rc) rc = paw_program_check_adapter(b);
     if (!rc) rc = programs_dir(progs, sizeof progs, 1);
+    if (!rc) sweep_staging(progs);
     int fd = -1;
     if (!rc) rc = lock_take(progs, b->id, &fd);
+    if (!rc && !intact(progs, b->id)) rc = clear_damaged(progs, b->id);
     if (!rc && !installed(progs, b->id)) rc = stage_and_rename(progs, b, meta, meta_len);
     lock_drop(fd);
     free(meta);
@@ -285,9 +359,7 @@ static int find_installed(const char *progs, const char *arg, char id[PAW_PROGRA
 int paw_program_alias_set(const char *alias, const char *id)
 {
     if (!alias) return paw_err(PAW_EINVAL, "paw_program_alias_set: NULL alias");
-    if (!alias_valid(alias))
-        return paw_err(PAW_EINVAL, "invalid alias \"%s\": use 1-64 chars of [A-Za-z0-9._@/-], "
-                       "starting with a letter or digit, no \"..\", not all hex digits", alias);
+    if (!alias_valid(alias)) return alias_invalid(alias);
     char progs[PAW_PATH_MAX], full[PAW_PROGRAM_ID_LEN + 1], p[PAW_PATH_MAX];
     int rc = programs_dir(progs, sizeof progs, 1);
     if (!rc && id) rc = find_installed(progs, id, full);
@@ -325,6 +397,7 @@ int paw_program_resolve(const char *arg, paw_program_ref *out)
     if (!arg[0]) return paw_err(PAW_EINVAL, "empty program argument");
     char progs[PAW_PATH_MAX];
     int have_cache = !programs_dir(progs, sizeof progs, 0);
+    if (have_cache) sweep_staging(progs);  /* debris of killed installs */
     struct stat st;
     if (!stat(arg, &st)) {
         if (!S_ISREG(st.st_mode))
@@ -364,6 +437,31 @@ int paw_program_resolve(const char *arg, paw_program_ref *out)
     return paw_path_fmt(out->dir, sizeof out->dir, "%s/%s", progs, out->id);
 }
 
+/* Reads an installed program and checks that its files still hash to the ID
+ * they are filed under: a swapped adapter.gguf or an edited template would
+ * otherwise run as the program the user asked for. */
+static int read_installed(const char *dir, const char *id, paw_bundle **out)
+{
+    paw_bundle *b;
+    int rc = paw_bundle_read_dir(dir, &b);
+    if (rc) return paw_err_wrap(rc, "program %s is damaged; reinstall it with `paw install FILE.paw`", id);
+    if (strcmp(b->id, id)) {
+        rc = paw_err(PAW_EHASH, "program %s: its files in %s hash to %s, not to the ID they are "
+                     "installed under (modified or damaged); reinstall it with `paw install FILE.paw` "
+                     "or remove the directory", id, dir, b->id);
+        paw_bundle_free(b);
+        return rc;
+    }
+    *out = b;
+    return PAW_OK;
+}
+
+int paw_program_read_ref(const paw_program_ref *ref, paw_bundle **out)
+{
+    *out = NULL;
+    return ref->dir[0] ? read_installed(ref->dir, ref->id, out) : paw_bundle_read(ref->file, out);
+}
+
 int paw_bundle_load(const char *arg, paw_bundle **out)
 {
     if (!out) return paw_err(PAW_EINVAL, "paw_bundle_load: NULL argument");
@@ -371,7 +469,7 @@ int paw_bundle_load(const char *arg, paw_bundle **out)
     paw_program_ref ref;
     int rc = paw_program_resolve(arg, &ref);
     if (rc) return rc;
-    return ref.dir[0] ? paw_bundle_read_dir(ref.dir, out) : paw_bundle_read(ref.file, out);
+    return paw_program_read_ref(&ref, out);
 }
 
 /* -------------------------------------------------------------- listing */

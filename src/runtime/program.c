@@ -11,13 +11,17 @@
  * first special token: input + the plain text before it is tokenized as
  * ordinary text (one fragment, exactly as the SDK's tokenizer sees it), and
  * the rest of the suffix, tokenized once at open, is appended. */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "core/common.h"
+#include "model/model.h"
 #include "runtime/bundle.h"
 #include "runtime/draft.h"
 #include "runtime/fetch.h"
@@ -49,60 +53,46 @@ struct paw_program {
 
 /* ------------------------------------------------------ base model check */
 
-/* SHA-256 of a model's GGUF, memoized per model id in the process and in
- * <cache>/models/.sha256/<model id>: hashing Qwen3-0.6B's 600 MB costs about
- * a second, and every `paw run` of a program that names its base by hash
- * would pay it.  The model id (metadata, tensor table and samples of every
- * tensor) is what KV files are keyed by too. */
+/* SHA-256 of a model's GGUF, memoized by the identity of the file it was
+ * mapped from (device, inode, size, mtime, ctime; hashmemo.c): hashing
+ * Qwen3-0.6B's 600 MB costs about a second, and every `paw run` of a program
+ * that names its base by hash would pay it.  The memo is never keyed by the
+ * model id, which samples only the ends of each tensor: an edit of a
+ * tensor's middle changes the file's mtime and ctime and so is re-hashed.
+ * The bytes hashed are the mapped ones, the bytes that will run. */
 static pthread_mutex_t sha_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct { uint8_t id[32]; char hex[65]; } sha_memo[8];
+static struct { paw_file_id id; char hex[65]; } sha_memo[8];
 static int sha_memo_n;
-
-static int sha_file_path(const uint8_t id[32], char *buf, size_t cap, int create)
-{
-    char dir[PAW_PATH_MAX], idhex[65];
-    for (int i = 0; i < 32; i++) snprintf(idhex + 2 * i, 3, "%02x", id[i]);
-    int rc = paw_models_dir(dir, sizeof dir, create);
-    if (!rc) rc = paw_path_fmt(buf, cap, "%s/.sha256", dir);
-    if (!rc && create) rc = paw_mkdir_p(buf);
-    if (!rc) rc = paw_path_fmt(buf, cap, "%s/.sha256/%s", dir, idhex);
-    return rc;
-}
 
 static int model_sha256(const paw_model *m, char hex[65])
 {
-    uint8_t id[32];
-    paw_model_id(m, id);
-    pthread_mutex_lock(&sha_lock);
-    for (int i = 0; i < sha_memo_n; i++)
-        if (!memcmp(sha_memo[i].id, id, 32)) {
-            memcpy(hex, sha_memo[i].hex, 65);
-            pthread_mutex_unlock(&sha_lock);
-            return PAW_OK;
-        }
-    pthread_mutex_unlock(&sha_lock);
-    char path[PAW_PATH_MAX];
-    uint8_t *txt = NULL;
-    size_t len = 0;
-    int rc = sha_file_path(id, path, sizeof path, 0);
-    if (!rc && !paw_read_file_capped(path, 64, &txt, &len) && len == 64 &&
-        paw_sha256_hex_valid((const char *)txt)) {
-        memcpy(hex, txt, 65);
-    } else {
-        const paw_gguf *g = paw_model_gguf(m);
+    const paw_gguf *g = paw_model_gguf(m);
+    struct stat st;
+    paw_file_id id = {0};
+    if (paw_gguf_file_stat(g, &st)) paw_file_id_from_stat(&st, &id);
+    if (id.valid) {
+        pthread_mutex_lock(&sha_lock);
+        for (int i = 0; i < sha_memo_n; i++)
+            if (!memcmp(&sha_memo[i].id, &id, sizeof id)) {
+                memcpy(hex, sha_memo[i].hex, 65);
+                pthread_mutex_unlock(&sha_lock);
+                return PAW_OK;
+            }
+        pthread_mutex_unlock(&sha_lock);
+    }
+    if (!id.valid || !paw_sha256_memo_get(&id, hex)) {
         paw_sha256 *h = paw_sha256_new();
-        if (!h) { free(txt); return paw_err(PAW_ENOMEM, "program: cannot start SHA-256"); }
-        rc = paw_sha256_update(h, paw_gguf_bytes(g), paw_gguf_file_size(g));
+        if (!h) return paw_err(PAW_ENOMEM, "program: cannot start SHA-256");
+        int rc = paw_sha256_update(h, paw_gguf_bytes(g), paw_gguf_file_size(g));
         if (!rc) rc = paw_sha256_final_hex(h, hex);
         paw_sha256_free(h);
-        if (rc) { free(txt); return rc; }
-        /* best effort: a read-only cache only costs the next run a rehash */
-        if (!sha_file_path(id, path, sizeof path, 1)) paw_write_file_atomic(path, hex, 64);
+        if (rc) return rc;
+        if (id.valid) paw_sha256_memo_put(&id, hex);
     }
-    free(txt);
+    if (!id.valid) return PAW_OK;
     pthread_mutex_lock(&sha_lock);
     int slot = sha_memo_n < 8 ? sha_memo_n++ : 7;
-    memcpy(sha_memo[slot].id, id, 32);
+    sha_memo[slot].id = id;
     memcpy(sha_memo[slot].hex, hex, 65);
     pthread_mutex_unlock(&sha_lock);
     return PAW_OK;
@@ -156,6 +146,15 @@ static int parse_base(const char *s, base_name *b)
     if (paw_known_model_find(name)) snprintf(b->known, sizeof b->known, "%s", name);
     else if (paw_known_model_find(b->family)) snprintf(b->known, sizeof b->known, "%s", b->family);
     return b->family[0] != 0;
+}
+
+int paw_meta_known_base(const paw_program_meta *meta, char known[64])
+{
+    base_name need;
+    known[0] = 0;
+    if (!parse_base(meta->runtime_id, &need) || !need.known[0]) parse_base(meta->interpreter, &need);
+    snprintf(known, 64, "%s", need.known);
+    return known[0] != 0;
 }
 
 /* The architecture a model family runs as, NULL when paw does not know. */
@@ -357,6 +356,29 @@ static void kv_file_write(paw_program *p)
     if (slash) { *slash = 0; paw_fsync_dir(dir); }
 }
 
+/* Removes prefix-KV temp files (<kv file>.w<pid>.<n>, see kv_file_write)
+ * whose writer process no longer exists: a `paw run` killed while writing
+ * leaves one, and nothing else would ever remove it.  A live writer's file
+ * (kill(pid, 0) succeeds or says EPERM) is left alone, and so are this
+ * process's own. */
+static void sweep_kv_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[PAW_PATH_MAX];
+    while ((e = readdir(d))) {
+        const char *w = strstr(e->d_name, ".bin.w");
+        if (strncmp(e->d_name, "prefix_kv.", 10) || !w) continue;
+        char *end;
+        long pid = strtol(w + 6, &end, 10);
+        if (pid <= 0 || *end != '.' || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) && errno == ESRCH && !paw_path_fmt(p, sizeof p, "%s/%s", dir, e->d_name))
+            unlink(p);
+    }
+    closedir(d);
+}
+
 /* Does the ctx hold exactly the prefix (and maybe more after it)? */
 static int ctx_has_prefix(const paw_program *p)
 {
@@ -444,6 +466,7 @@ static int open_template(const paw_model *m, const char *tmpl, size_t len, const
     if (!rc && !p->opts.no_speculation && !(p->drafts = calloc(1, sizeof *p->drafts)))
         rc = paw_err(PAW_ENOMEM, "program: out of memory");
     if (!rc && p->drafts) p->drafts->always = p->opts.spec_always;
+    if (!rc && dir && dir[0]) sweep_kv_temps(dir);
     if (!rc && dir && dir[0] && !p->opts.no_disk_cache && !p->opts.no_prefix_cache)
         rc = kv_file_path(p, dir);
     p->stats.n_prefix = p->n_prefix;
@@ -502,7 +525,7 @@ int paw_program_open(const paw_model *m, const char *program, const paw_program_
     int rc = paw_program_resolve(program, &ref);
     if (rc) return rc;
     paw_bundle *b;
-    rc = ref.dir[0] ? paw_bundle_read_dir(ref.dir, &b) : paw_bundle_read(ref.file, &b);
+    rc = paw_program_read_ref(&ref, &b);  /* hashes the members once per open */
     if (rc) return rc;
     rc = open_bundle(m, b, ref.dir, opts, out);
     paw_bundle_free(b);

@@ -352,6 +352,14 @@ static const char *url_override(const char *name)
     return v && *v ? v : NULL;
 }
 
+const char *paw_pull_source(const char *name)
+{
+    const model_source *m = name ? find_model(name) : NULL;
+    if (!m) return NULL;
+    const char *url = url_override(m->info.name);
+    return url ? url : m->info.source;
+}
+
 int paw_pull(const char *name, paw_progress_fn progress, void *ud)
 {
     const model_source *m = find_model(name);
@@ -370,9 +378,13 @@ int paw_pull(const char *name, paw_progress_fn progress, void *ud)
 
     struct stat st;
     if (stat(dest, &st) == 0) {
-        /* A file of the pinned size was verified when it was installed (it
-         * only ever appears by rename after the hash check), so it stays. */
-        if (S_ISREG(st.st_mode) && (uint64_t)st.st_size == m->info.size) {
+        /* A file of the pinned size stays if it still hashes right: it was
+         * verified when it was installed, but may have been edited since.
+         * The digest is remembered per file identity, so this is free when
+         * the file was not touched (hashmemo.c). */
+        char hex[65];
+        if (S_ISREG(st.st_mode) && (uint64_t)st.st_size == m->info.size &&
+            !paw_sha256_file_memo(dest, 0, hex) && paw_sha256_hex_equal(hex, m->info.sha256)) {
             if (progress && progress(ud, m->info.size, m->info.size))
                 return paw_err(PAW_ECANCELED, "pull %s: cancelled", name);
             return PAW_OK;

@@ -121,3 +121,13 @@ int32_t paw_sampler_sample(paw_sampler *s, const float *logits)
     }
     return c[k - 1].id;
 }
+
+int paw_logits_check(const float *logits, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++)
+        if (!isfinite(logits[i]))
+            return paw_err(PAW_EFORMAT, "the model produced non-finite logits (%s for token %d): its "
+                           "weights or an attached LoRA adapter hold values that overflow; the "
+                           "adapter (program) is broken", isnan(logits[i]) ? "NaN" : "Inf", (int)i);
+    return PAW_OK;
+}

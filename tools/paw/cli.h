@@ -26,9 +26,19 @@ int cli_info_program(const char *arg, int as_json);
 int cli_fail(const char *cmd);
 /* Writes s as a JSON string literal (quotes included) to f. */
 void cli_json_str(FILE *f, const char *s, size_t len);
+/* Writes text from an untrusted file (spec, pseudo-program, tensor name,
+ * meta field) for a terminal: control characters (C0 but for tab, DEL, and
+ * the UTF-8-encoded C1 range U+0080..U+009F) become \xNN / \u00NN escapes,
+ * so that a file cannot move the cursor, retitle the terminal or hide text. */
+void cli_put_text(FILE *f, const char *s, size_t len);
 /* Parses s as a number in [lo, hi] into *out; 1 on success, 0 if s is not
  * wholly a number or is out of range. */
 int cli_num_arg(const char *s, double lo, double hi, double *out);
+/* Checks up front that an output path can be written (not a directory, its
+ * directory exists and is writable; is_dir: a directory to create or fill),
+ * so that a long compile or training run does not fail only at the end.
+ * Prints "paw <cmd>: ..." and returns 1 when it cannot. */
+int cli_check_out_path(const char *cmd, const char *path, int is_dir);
 /* Reads all of stdin (malloc'd, NUL-terminated). NULL on failure. */
 char *cli_read_stdin(size_t *len);
 /* Reads a JSONL file of {"input": string, "output": string} objects (blank
@@ -36,4 +46,7 @@ char *cli_read_stdin(size_t *len);
  * line, an unreadable or empty file: "paw <cmd>: ..." on stderr, returns 1. */
 int  cli_load_examples(const char *cmd, const char *path, paw_program_example **ex, size_t *n);
 void cli_free_examples(paw_program_example *ex, size_t n);
+/* The same, also giving each example's line in the file (*lines malloc'd). */
+int  cli_load_examples_at(const char *cmd, const char *path, paw_program_example **ex, size_t *n,
+                          int **lines);
 #endif

@@ -123,6 +123,7 @@ int cmd_compile(int argc, char **argv)
     int help = 0, st = parse_args(argc, argv, &a, &help);
     if (help) { fputs(usage_text, stdout); return 0; }
     if (st) return st;
+    if (a.out && cli_check_out_path("compile", a.out, 0)) return 1;
     paw_program_example *ex = NULL;
     size_t n_ex = 0;
     if (a.examples && cli_load_examples("compile", a.examples, &ex, &n_ex)) return 1;

@@ -88,6 +88,19 @@ int cmd_eval(int argc, char **argv)
     char **paths = calloc(n_tasks, sizeof *paths);
     int rc = paths ? 0 : 1;
     for (size_t t = 0; !rc && programs && t < n_tasks; t++) {
+        /* The id becomes a file name: no path separators, no "." or "..",
+         * nothing a terminal or a shell would read as more than a name. */
+        const char *id = tasks[t].id;
+        int bad_id = !id[0] || !strcmp(id, ".") || !strcmp(id, "..") || strlen(id) > 200;
+        for (const char *c = id; !bad_id && *c; c++) bad_id = *c == '/' || (unsigned char)*c < 0x20 || *c == 0x7f;
+        if (bad_id) {
+            fputs("paw eval: task ", stderr);
+            cli_put_text(stderr, id, strlen(id));
+            fprintf(stderr, " (task %zu): the id cannot name a program file under --programs (it must be a "
+                    "plain file name: no '/', not \".\" or \"..\", no control characters)\n", t + 1);
+            rc = 1;
+            break;
+        }
         size_t n = strlen(programs) + strlen(tasks[t].id) + 8;
         paths[t] = malloc(n);
         snprintf(paths[t], n, "%s/%s.paw", programs, tasks[t].id);
@@ -111,7 +124,7 @@ int cmd_eval(int argc, char **argv)
     json_object_set_new(report, "tasks", jtasks);
 
     double sum_em = 0, sum_ms = 0;
-    size_t all_n = 0, all_ok = 0, n_errors = 0;
+    size_t all_n = 0, all_ok = 0, n_errors = 0, n_broken = 0;
     paw_program_opts opts = {.n_threads = (int)threads};
     for (size_t t = 0; !rc && t < n_tasks; t++) {
         const paw_suite_task *task = &tasks[t];
@@ -128,9 +141,26 @@ int cmd_eval(int argc, char **argv)
             free(tmpl);
         }
         if (orc) {
+            /* A broken program fails its own task (every input counts as
+             * wrong) and the suite goes on; the exit status says so. */
             fprintf(stderr, "paw eval: task %s: %s\n", task->id, paw_last_error());
-            rc = 1;
-            break;
+            size_t n = task->n_test;
+            if (limit && (size_t)limit < n) n = (size_t)limit;
+            printf("%-32s %-16s em=%6.2f%% (0/%zu)  error: the program did not open\n", task->id,
+                   task->category, 0.0, n);
+            fflush(stdout);
+            all_n += n;
+            n_errors += n;
+            n_broken++;
+            json_t *jt = json_object();
+            json_object_set_new(jt, "id", json_string(task->id));
+            json_object_set_new(jt, "category", json_string(task->category));
+            json_object_set_new(jt, "n", json_integer((json_int_t)n));
+            json_object_set_new(jt, "correct", json_integer(0));
+            json_object_set_new(jt, "em", json_real(0));
+            json_object_set_new(jt, "error", json_string(paw_last_error()));
+            json_array_append_new(jtasks, jt);
+            continue;
         }
         t_open = now_ms() - t_open;
         size_t n = task->n_test, ok = 0;
@@ -194,6 +224,10 @@ int cmd_eval(int argc, char **argv)
         printf("overall: %zu tasks, %zu inputs, %zu correct (micro %.2f%%), mean latency %.1f ms/input, "
                "%zu errors\n", n_tasks, all_n, all_ok, all_n ? 100.0 * all_ok / all_n : 0, mean_ms, n_errors);
         printf("mean_em=%.2f\n", mean_em);
+        if (n_broken) {
+            fprintf(stderr, "paw eval: %zu task(s) failed because their program did not open\n", n_broken);
+            rc = 1;
+        }
     }
     json_decref(report);
     for (size_t t = 0; paths && t < n_tasks; t++) free(paths[t]);

@@ -1,7 +1,8 @@
 /* cmd_generate.c — `paw generate`: run a model on a prompt and stream the
  * continuation to stdout; timings go to stderr.  --json prints one line
- * instead: {"prompt_ids":[...],"ids":[...],"text":"...","prefill_tok_s":x,
- * "decode_tok_s":y}. */
+ * instead: {"prompt_ids":[...],"ids":[...],"text":"...","finish":"stop"|"length",
+ * "prefill_tok_s":x,"decode_tok_s":y}; a generation cut by the end of the
+ * context is announced on stderr either way. */
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
@@ -139,6 +140,8 @@ int cmd_generate(int argc, char **argv)
         print_ids(res.ids, res.n_ids);
         fputs(",\"text\":", stdout);
         cli_json_str(stdout, res.text, res.len);
+        printf(",\"finish\":\"%s\"", res.stop_reason == PAW_STOP_CTX_FULL ||
+                                       res.stop_reason == PAW_STOP_MAX_TOKENS ? "length" : "stop");
         printf(",\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f}\n", prefill_tps, decode_tps);
     } else {
         putchar('\n');
@@ -147,6 +150,9 @@ int cmd_generate(int argc, char **argv)
     char threads_str[16];
     if (threads > 0) snprintf(threads_str, sizeof threads_str, "%d", (int)threads);
     else snprintf(threads_str, sizeof threads_str, "all");
+    if (res.stop_reason == PAW_STOP_CTX_FULL)
+        fprintf(stderr, "paw generate: stopped at the end of the context (%d tokens); raise -c\n",
+                paw_ctx_n_ctx(ctx));
     fprintf(stderr, "paw generate: prompt %d tokens, %.1f tok/s; generated %zu tokens, %.1f tok/s (%s threads, %s)\n",
             res.n_prompt, prefill_tps, res.n_ids, decode_tps, threads_str, paw_simd_name());
     rc = 0;

@@ -3,8 +3,11 @@
  * The file kind is sniffed from its first bytes, so that other formats (the
  * .paw program bundles, which are ZIP archives) can get their own describer
  * beside info_gguf() without changing the command line. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <jansson.h>
 #include "cli.h"
 
@@ -183,7 +186,7 @@ static json_t *describe_gguf(const char *path, const paw_gguf *g)
 static void print_value(const json_t *v)
 {
     if (json_is_null(v)) { fputs("-", stdout); return; }
-    if (json_is_string(v)) { fwrite(json_string_value(v), 1, json_string_length(v), stdout); return; }
+    if (json_is_string(v)) { cli_put_text(stdout, json_string_value(v), json_string_length(v)); return; }
     char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(9));
     if (s) fputs(s, stdout);
     free(s);
@@ -207,7 +210,9 @@ static void print_text(const json_t *o)
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)json_object_get(o, "hyperparameters"), key, v) {
-        printf("  %-40s ", key);
+        fputs("  ", stdout);
+        cli_put_text(stdout, key, strlen(key));
+        printf("%*s ", strlen(key) < 40 ? (int)(40 - strlen(key)) : 0, "");
         print_value(v);
         fputc('\n', stdout);
     }
@@ -226,7 +231,12 @@ static void print_text(const json_t *o)
         json_t *d;
         json_array_foreach(json_object_get(v, "shape"), k, d)
             n += (size_t)snprintf(shape + n, sizeof shape - n, "%s%lld", k ? " x " : "", (long long)json_integer_value(d));
-        printf("  %-40s %-6s %-24s %12lld\n", json_string_value(json_object_get(v, "name")),
+        /* tensor names come from the file: escaped like any untrusted text */
+        const json_t *jn = json_object_get(v, "name");
+        size_t nl = json_string_length(jn);
+        fputs("  ", stdout);
+        cli_put_text(stdout, json_string_value(jn), nl);
+        printf("%*s %-6s %-24s %12lld\n", nl < 40 ? (int)(40 - nl) : 0, "",
                json_string_value(json_object_get(v, "type")), shape,
                (long long)json_integer_value(json_object_get(v, "bytes")));
     }
@@ -275,12 +285,16 @@ int cmd_info(int argc, char **argv)
     /* Sniff the format.  Anything not recognised goes to the GGUF reader,
      * whose error says plainly that the file is not GGUF. */
     char magic[4] = {0};
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        size_t n = fread(magic, 1, sizeof magic, f);
+    /* Non-blocking open: a FIFO must not hang `paw info`; the readers
+     * below refuse anything that is not a regular file. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    int f = fd >= 0;
+    if (f && !fstat(fd, &st) && S_ISREG(st.st_mode)) {
+        ssize_t n = read(fd, magic, sizeof magic);
         (void)n;
-        fclose(f);
     }
+    if (fd >= 0) close(fd);
     /* .paw bundles are ZIPs; a name that is no file may be an installed
      * program's alias or ID. */
     if (!memcmp(magic, "PK\3\4", 4) || (!f && paw_program_resolve(path, &(paw_program_ref){0}) == PAW_OK))

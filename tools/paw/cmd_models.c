@@ -50,8 +50,16 @@ static void classify(const char *file, const struct stat *st, char *name, size_t
         snprintf(name, ncap, "%.*s", (int)(n - 5), file);
         if (!m)
             snprintf(status, scap, "unknown (not a model paw pulls)");
-        else if ((uint64_t)st->st_size == m->size)
-            snprintf(status, scap, "ok");
+        else if ((uint64_t)st->st_size == m->size) {
+            /* Same size is not enough: a same-size edit must not say "ok".
+             * The digest is remembered per file identity, so this reads the
+             * file only when it changed since it was last hashed. */
+            char p[4096];
+            if (paw_cache_check(m->name, 1, p, sizeof p) == PAW_EHASH)
+                snprintf(status, scap, "corrupt (wrong sha256; `paw pull %s` replaces it)", m->name);
+            else
+                snprintf(status, scap, "ok");
+        }
         else
             snprintf(status, scap, "wrong size (expected %llu bytes; `paw pull %s` replaces it)",
                      (unsigned long long)m->size, m->name);
@@ -82,7 +90,8 @@ int cmd_models(int argc, char **argv)
         char path[8400], name[256], status[256];
         struct stat st;
         snprintf(path, sizeof path, "%s/%s", dir, f);
-        if (strcmp(f, ".") && strcmp(f, "..") && lstat(path, &st) == 0) {
+        /* .sha256/ is paw's own memo of model digests, not a leftover */
+        if (strcmp(f, ".") && strcmp(f, "..") && strcmp(f, ".sha256") && lstat(path, &st) == 0) {
             classify(f, &st, name, sizeof name, status, sizeof status);
             if (!strcmp(status, "ok"))
                 for (int k = 0; paw_known_model_at(k) && k < 16; k++)

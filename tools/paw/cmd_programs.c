@@ -39,9 +39,15 @@ int cmd_programs(int argc, char **argv)
         puts("no programs installed (paw install FILE.paw)");
     } else {
         printf("%-20s  %-16s  %-36s  %8s  %s\n", "ID", "ALIASES", "INTERPRETER", "SIZE", "SPEC");
-        for (size_t i = 0; i < n; i++)
-            printf("%-20s  %-16s  %-36s  %7.1fM  %.60s\n", list[i].id, list[i].aliases[0] ? list[i].aliases : "-",
-                   list[i].interpreter, list[i].size / 1048576.0, list[i].spec_line);
+        for (size_t i = 0; i < n; i++) {
+            /* aliases are validated; interpreter and spec come from meta.json */
+            printf("%-20s  %-16s  ", list[i].id, list[i].aliases[0] ? list[i].aliases : "-");
+            size_t il = strlen(list[i].interpreter), sl = strlen(list[i].spec_line);
+            cli_put_text(stdout, list[i].interpreter, il);
+            printf("%*s  %7.1fM  ", il < 36 ? (int)(36 - il) : 0, "", list[i].size / 1048576.0);
+            cli_put_text(stdout, list[i].spec_line, sl < 60 ? sl : 60);
+            putchar('\n');
+        }
     }
     paw_program_list_free(list, n);
     return 0;
@@ -134,9 +140,8 @@ int cli_info_program(const char *arg, int as_json)
 {
     paw_program_ref ref;
     paw_bundle *b = NULL;
-    if (paw_program_resolve(arg, &ref) ||
-        (ref.dir[0] ? paw_bundle_read_dir(ref.dir, &b) : paw_bundle_read(ref.file, &b)))
-        return cli_fail("info");
+    /* paw_bundle_load checks an installed program against its content ID. */
+    if (paw_program_resolve(arg, &ref) || paw_bundle_load(arg, &b)) return cli_fail("info");
     const paw_program_meta *m = &b->meta;
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(b->id));
@@ -173,14 +178,18 @@ int cli_info_program(const char *arg, int as_json)
                 const char *p = json_string_value(v);
                 while (*p) {
                     size_t l = strcspn(p, "\n");
-                    printf("    %.*s\n", (int)l, p);
+                    fputs("    ", stdout);
+                    cli_put_text(stdout, p, l);
+                    putchar('\n');
                     p += l + (p[l] == '\n');
                 }
                 continue;
             }
             char *vs = json_is_string(v) ? strdup(json_string_value(v))
                                          : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(6));
-            printf("%-15s %s\n", k, vs ? vs : "?");
+            printf("%-15s ", k);
+            cli_put_text(stdout, vs ? vs : "?", vs ? strlen(vs) : 1);
+            putchar('\n');
             free(vs);
         }
     }

@@ -59,7 +59,9 @@ static int on_progress(void *ud, uint64_t done, uint64_t total)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: paw pull NAME [--verify]\n  known models:\n");
+    fprintf(stderr, "usage: paw pull NAME [--verify] [--force]\n"
+            "  --verify  hash the file again even if it is unchanged since it was last hashed\n"
+            "  --force   delete the cached file and fetch it again\n  known models:\n");
     for (int i = 0; paw_known_model_at(i); i++) {
         const paw_known_model *m = paw_known_model_at(i);
         fprintf(stderr, "    %-14s %6.1f MB  %s\n", m->name, (double)m->size / 1e6, m->description);
@@ -69,9 +71,10 @@ static void usage(void)
 int cmd_pull(int argc, char **argv)
 {
     const char *name = NULL;
-    int verify = 0;
+    int verify = 0, force = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--verify")) verify = 1;
+        else if (!strcmp(argv[i], "--force")) force = 1;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(); return 0; }
         else if (argv[i][0] == '-' || name) { usage(); return 2; }
         else name = argv[i];
@@ -87,22 +90,24 @@ int cmd_pull(int argc, char **argv)
     }
 
     char path[4096];
-    int rc = paw_cache_check(name, verify, path, sizeof path);
-    if (rc == PAW_OK) {
-        printf("%s is already present: %s (%s)\n", name, path,
-               verify ? "size and sha256 verified" : "size ok; --verify checks sha256");
+    /* The hash is always checked: from the memo when the file is untouched,
+     * afresh with --verify (paw_cache_check). */
+    int rc = paw_cache_check(name, verify ? 2 : 1, path, sizeof path);
+    if (rc == PAW_OK && !force) {
+        printf("%s is already present: %s (size and sha256 verified%s)\n", name, path,
+               verify ? "" : "; --force fetches it again");
         return 0;
     }
-    if (rc == PAW_EHASH && verify) {
-        /* Right size, wrong bytes: paw_pull would keep it, so drop it first. */
-        fprintf(stderr, "paw pull: %s; fetching it again\n", paw_last_error());
+    if (rc == PAW_EHASH || (rc == PAW_OK && force)) {
+        /* Wrong bytes (or --force): drop the file, then fetch it anew. */
+        if (rc == PAW_EHASH) fprintf(stderr, "paw pull: %s; fetching it again\n", paw_last_error());
         if (unlink(path) != 0) { perror("paw pull: unlink"); return 1; }
     }
 
     /* pip prints nothing here (its output goes to a log), so say what is
      * happening before a possibly long quiet phase. */
     fprintf(stderr, "paw pull: fetching %s (%.1f MB) from %s\n", name, (double)m->size / 1e6,
-            m->source);
+            paw_pull_source(name));
     bar b = { .name = name, .tty = isatty(2), .start = now_s() };
     rc = paw_pull(name, on_progress, &b);
     if (b.drawn) fputc('\n', stderr);

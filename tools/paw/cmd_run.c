@@ -7,7 +7,8 @@
  * and writes one output per line, flushed as soon as it is ready, so that
  * `tail -f app.log | paw run triage.paw` works.  Newlines inside an output
  * become spaces there (one line in, one line out); --jsonl gives the exact
- * text: it reads {"input": ...} objects and writes {"input","output","ms"}.
+ * text: it reads {"input": ...} objects and writes {"input","output","finish",
+ * "ms"}.
  * A line that fails (malformed JSON, an input over the context) gets an
  * error on stderr naming its line number and an empty output line (or an
  * {"line","error"} object), the rest still runs, and the exit status is 1. */
@@ -26,7 +27,8 @@ static const char usage_text[] =
     "  -n, --max-tokens N  new tokens per output (default 512)\n"
     "  -t, --threads N     threads (default: one per CPU)\n"
     "  -c, --ctx N         context size (default 2048)\n"
-    "  --jsonl             stdin holds {\"input\": ...} lines; writes {\"input\",\"output\",\"ms\"}\n"
+    "  --jsonl             stdin holds {\"input\": ...} lines; writes {\"input\",\"output\",\"finish\",\"ms\"}\n"
+    "                      (finish: \"stop\", or \"length\" when cut by -n or the context)\n"
     "  --base              no program: the bare base model, chat template only\n"
     "  --no-install        do not install a .paw file into the program cache (by default\n"
     "                      it is, so that its prefix KV is cached on disk)\n"
@@ -46,6 +48,22 @@ static void print_json_line(json_t *o)
     else puts("{\"error\":\"cannot encode the output as JSON\"}");
     free(s);
     fflush(stdout);
+}
+
+/* "stop" (end of turn) or "length" (max tokens or a full context) for the
+ * last call, as OpenAI-style APIs say it.  An output cut by the end of the
+ * context is also announced on stderr (lineno 0: the INPUT argument), so
+ * that a truncated answer never passes for a whole one. */
+static const char *finish_reason(const paw_program *p, size_t lineno)
+{
+    paw_program_stats st;
+    paw_program_get_stats(p, &st);
+    if (st.stop_reason == PAW_STOP_CTX_FULL) {
+        if (lineno) fprintf(stderr, "paw run: stdin line %zu: ", lineno);
+        else fputs("paw run: ", stderr);
+        fputs("the output stopped at the end of the context; raise -c/--ctx\n", stderr);
+    }
+    return st.stop_reason == PAW_STOP_CTX_FULL || st.stop_reason == PAW_STOP_MAX_TOKENS ? "length" : "stop";
 }
 
 /* One stdin line; returns 0 on success, 1 if the line failed. */
@@ -78,11 +96,13 @@ static int run_line(paw_program *p, char *line, size_t len, size_t lineno, int j
     int rc = paw_program_call(p, input, in_len, max_tokens, &out, &out_len);
     double ms = now_ms() - t0;
     if (rc) fprintf(stderr, "paw run: stdin line %zu: %s\n", lineno, paw_last_error());
+    const char *finish = rc ? NULL : finish_reason(p, lineno);
     if (jsonl) {
         json_t *o = json_object();
         json_object_set_new(o, "input", json_stringn(input, in_len));
         if (rc) json_object_set_new(o, "error", json_string(paw_last_error()));
         else json_object_set_new(o, "output", json_stringn(out, out_len));
+        if (finish) json_object_set_new(o, "finish", json_string(finish));
         json_object_set_new(o, "ms", json_real(ms));
         print_json_line(o);
         json_decref(o);
@@ -170,6 +190,7 @@ int cmd_run(int argc, char **argv)
         } else {
             fwrite(out, 1, out_len, stdout);
             putchar('\n');
+            finish_reason(p, 0);
         }
         free(out);
     } else {

@@ -128,6 +128,10 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "paw train: -m, --data and -o are required\n%s", usage_text);
         return 2;
     }
+    if (cli_check_out_path("train", out_arg, 0) || (peft_arg && cli_check_out_path("train", peft_arg, 1)))
+        return 1;
+    if (cli_check_out_path("train", out_arg, 0) || (peft_arg && cli_check_out_path("train", peft_arg, 1)))
+        return 1;
     p.rank = (int32_t)rank;
     p.alpha = alpha > 0 ? (float)alpha : 2.0f * p.rank;
     p.steps = (int32_t)steps;
@@ -150,16 +154,23 @@ int cmd_train(int argc, char **argv)
     paw_program_example *pairs = NULL;
     size_t n_pairs = 0;
     paw_trainer *t = NULL;
+    int *lines = NULL;
     int rc = 1;
     if (tmpl_arg && paw_read_file(tmpl_arg, 1 << 20, &tmpl, &tl)) { rc = cli_fail("train"); goto done; }
-    if (cli_load_examples("train", data_arg, &pairs, &n_pairs)) goto done;
+    if (cli_load_examples_at("train", data_arg, &pairs, &n_pairs, &lines)) goto done;
     train_progress prog = {.every = p.steps >= 50 ? p.steps / 50 : 1};
+    int32_t bad = -1;
     paw_fit_params fp = {.train = p, .batch = (int32_t)batch, .init_adapter = init_arg,
-                         .on_step = on_step, .ud = &prog};
+                         .on_step = on_step, .ud = &prog, .failed_example = &bad};
     fprintf(stderr, "paw train: %s, %zu examples, rank %d, alpha %g, batch %d, %d steps\n",
             paw_model_arch(m), n_pairs, p.rank, p.alpha, (int)(batch < (double)n_pairs ? batch : (double)n_pairs),
             p.steps);
-    if (paw_fit(m, tmpl, tl, pairs, n_pairs, &fp, &t)) { rc = cli_fail("train"); goto done; }
+    if (paw_fit(m, tmpl, tl, pairs, n_pairs, &fp, &t)) {
+        /* An error about one example names its line in the file. */
+        if (bad >= 0) fprintf(stderr, "paw train: %s:%d: %s\n", data_arg, lines[bad], paw_last_error());
+        else cli_fail("train");
+        goto done;
+    }
     if (paw_trainer_save_gguf(t, out_arg, type)) { rc = cli_fail("train"); goto done; }
     if (peft_arg && paw_trainer_save_peft(t, peft_arg, model_arg)) { rc = cli_fail("train"); goto done; }
     fprintf(stderr, "paw train: %lld parameters, %d steps, final loss %.4f (mean of last %d: %.4f), %.1f s, "
@@ -169,6 +180,7 @@ int cmd_train(int argc, char **argv)
     rc = 0;
 done:
     paw_trainer_free(t);
+    free(lines);
     cli_free_examples(pairs, n_pairs);
     free(tmpl);
     paw_tokenizer_free(tok);

@@ -1,5 +1,8 @@
 /* util.c — small helpers shared by the CLI commands. */
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 #include <jansson.h>
 #include "cli.h"
@@ -27,6 +30,21 @@ void cli_json_str(FILE *f, const char *s, size_t len)
         }
     }
     fputc('"', f);
+}
+
+void cli_put_text(FILE *f, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            fprintf(f, "\\x%02x", c);
+        } else if (c == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+                   (unsigned char)s[i + 1] <= 0x9F) {
+            fprintf(f, "\\u%04x", (unsigned char)s[++i]);
+        } else {
+            fputc(c, f);
+        }
+    }
 }
 
 int cli_num_arg(const char *s, double lo, double hi, double *out)
@@ -66,6 +84,13 @@ void cli_free_examples(paw_program_example *ex, size_t n)
 
 int cli_load_examples(const char *cmd, const char *path, paw_program_example **out, size_t *n_out)
 {
+    return cli_load_examples_at(cmd, path, out, n_out, NULL);
+}
+
+int cli_load_examples_at(const char *cmd, const char *path, paw_program_example **out, size_t *n_out,
+                         int **lines_out)
+{
+    int *lines = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) { fprintf(stderr, "paw %s: cannot open %s\n", cmd, path); return 1; }
     paw_program_example *ex = NULL;
@@ -78,9 +103,19 @@ int cli_load_examples(const char *cmd, const char *path, paw_program_example **o
         lineno++;
         if (strspn(line, " \t\r\n") == (size_t)len) continue;
         json_error_t e;
-        json_t *j = json_loadb(line, (size_t)len, 0, &e);
+        int bom = lineno == 1 && len >= 3 && !memcmp(line, "\xef\xbb\xbf", 3);
+        json_t *j = bom ? NULL : json_loadb(line, (size_t)len, 0, &e);
         json_t *in = j ? json_object_get(j, "input") : NULL, *o = j ? json_object_get(j, "output") : NULL;
-        if (!json_is_string(in) || !json_is_string(o)) {
+        if (bom) {
+            fprintf(stderr, "paw %s: %s:1: the file starts with a UTF-8 byte order mark; save it "
+                    "without one (JSONL is plain UTF-8)\n", cmd, path);
+            bad = 1;
+        } else if (!j) {
+            /* the parser's own words: where and what went wrong */
+            fprintf(stderr, "paw %s: %s:%d: invalid JSON at column %d: %s\n", cmd, path, lineno, e.column,
+                    e.text);
+            bad = 1;
+        } else if (!json_is_string(in) || !json_is_string(o)) {
             fprintf(stderr, "paw %s: %s:%d: expected {\"input\": string, \"output\": string}\n", cmd, path,
                     lineno);
             bad = 1;
@@ -89,8 +124,11 @@ int cli_load_examples(const char *cmd, const char *path, paw_program_example **o
                 cap = cap ? 2 * cap : 32;
                 paw_program_example *ne = realloc(ex, cap * sizeof *ex);
                 if (!ne) bad = 1; else ex = ne;
+                int *nl = bad ? NULL : realloc(lines, cap * sizeof *lines);
+                if (!nl) bad = 1; else lines = nl;
             }
             if (!bad) {
+                lines[n] = lineno;
                 ex[n].input = strdup(json_string_value(in));
                 ex[n].output = strdup(json_string_value(o));
                 n++;
@@ -104,9 +142,40 @@ int cli_load_examples(const char *cmd, const char *path, paw_program_example **o
     if (!bad && !n) { fprintf(stderr, "paw %s: %s has no examples\n", cmd, path); bad = 1; }
     if (bad) {
         cli_free_examples(ex, n);
+        free(lines);
         return 1;
     }
     *out = ex;
     *n_out = n;
+    if (lines_out) *lines_out = lines;
+    else free(lines);
     return 0;
+}
+
+int cli_check_out_path(const char *cmd, const char *path, int is_dir)
+{
+    struct stat st;
+    char dir[4096];
+    const char *why = NULL;
+    if (!*path) why = "empty path";
+    else if (!stat(path, &st)) {
+        if (!is_dir && S_ISDIR(st.st_mode)) why = "is a directory";
+        else if (is_dir && !S_ISDIR(st.st_mode)) why = "exists and is not a directory";
+        else if (!is_dir && !S_ISREG(st.st_mode)) why = "exists and is not a regular file";
+        else if (access(path, W_OK)) why = strerror(errno);
+    }
+    if (!why) {
+        /* the file is written beside itself and renamed, so its directory
+         * must exist and be writable */
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (!slash) snprintf(dir, sizeof dir, ".");
+        else if (slash == dir) slash[1] = 0;
+        else *slash = 0;
+        if (stat(dir, &st) || !S_ISDIR(st.st_mode)) why = "its directory does not exist";
+        else if (access(dir, W_OK | X_OK)) why = "its directory is not writable";
+    }
+    if (!why) return 0;
+    fprintf(stderr, "paw %s: cannot write %s: %s (checked before any work is done)\n", cmd, path, why);
+    return 1;
 }
