@@ -53,4 +53,8 @@ int paw_fsync_dir(const char *dir);
  * *out malloc'd with a NUL after the data. */
 int paw_read_file_capped(const char *path, uint64_t cap, uint8_t **out, size_t *len);
 
+/* paw_program_resolve without the hub maps: a file, an alias, an installed
+ * content ID or prefix (progcache.c). */
+int paw_program_resolve_local(const char *arg, paw_program_ref *out);
+
 #endif

@@ -25,6 +25,7 @@
 #include "core/common.h"
 #include "runtime/bundle.h"
 #include "runtime/fetch.h"
+#include "net/hub.h"
 
 #define ALIASES_FILE "aliases.json"
 #define MIN_PREFIX 4
@@ -318,7 +319,7 @@ int paw_program_alias_set(const char *alias, const char *id)
 
 /* ------------------------------------------------------------ resolving */
 
-int paw_program_resolve(const char *arg, paw_program_ref *out)
+int paw_program_resolve_local(const char *arg, paw_program_ref *out)
 {
     if (!arg || !out) return paw_err(PAW_EINVAL, "paw_program_resolve: NULL argument");
     memset(out, 0, sizeof *out);
@@ -362,6 +363,20 @@ int paw_program_resolve(const char *arg, paw_program_ref *out)
         if (rc) return rc;
     }
     return paw_path_fmt(out->dir, sizeof out->dir, "%s/%s", progs, out->id);
+}
+
+int paw_program_resolve(const char *arg, paw_program_ref *out)
+{
+    int rc = paw_program_resolve_local(arg, out);
+    if (rc != PAW_ENOTFOUND || !paw_hub_ref_shape(arg)) return rc;
+    /* A hub reference fetched before (src/net/hub.c): its maps, no network. */
+    char progs[PAW_PATH_MAX], id[PAW_PROGRAM_ID_LEN + 1];
+    if (paw_hub_lookup_cached(arg, id) || programs_dir(progs, sizeof progs, 0))
+        return paw_err(PAW_ENOTFOUND, "\"%s\" is neither a .paw file, an alias, the ID (or a unique prefix "
+                       "of >= %d chars) of an installed program, nor a hub program fetched before (`paw pull %s` "
+                       "fetches it)", arg, MIN_PREFIX, arg);
+    memcpy(out->id, id, sizeof out->id);
+    return paw_path_fmt(out->dir, sizeof out->dir, "%s/%s", progs, id);
 }
 
 int paw_bundle_load(const char *arg, paw_bundle **out)
