@@ -713,7 +713,9 @@ typedef struct paw_program_ref {
 
 /* Resolves a PROGRAM argument, in this order: an existing file (read and
  * validated as a .paw bundle), an alias, a full installed ID, a unique
- * prefix (>= 4 chars) of an installed ID.  PAW_ENOTFOUND if nothing matches,
+ * prefix (>= 4 chars) of an installed ID, a hub reference fetched before
+ * (from the local maps only: this never touches the network; see "programs
+ * from the hub").  PAW_ENOTFOUND if nothing matches,
  * PAW_EINVAL for an ambiguous prefix (the message lists the candidates). */
 int  paw_program_resolve(const char *arg, paw_program_ref *out);
 

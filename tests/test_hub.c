@@ -12,6 +12,7 @@
 #include <spawn.h>
 #include <jansson.h>
 #include "bundle_fixtures.h"
+#include "core/common.h"
 #include "net/hub.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -283,7 +284,8 @@ static void test_ref_shapes(void **state)
     static const char *yes[] = {ID1, ID4, "email-triage", "alice/triage", "alice/triage@v2",
                                 "Alice_1/tri.age-2@v10"};
     static const char *no[] = {"", "a/b/c", "../x", "alice/../x", "x@v1", "alice/triage@v", "alice/triage@2",
-                               "alice/", "/triage", "tri age", ".hidden", "alice/tri%41", "ABCDEF0123456789ABCDEF/x/y"};
+                               "alice/", "/triage", "tri age", ".hidden", "alice/tri%41", "ABCDEF0123456789ABCDEF/x/y",
+                               "build/triage.paw", "x.paw"};
     for (size_t i = 0; i < N_OF(yes); i++)
         if (!paw_hub_ref_shape(yes[i])) fail_msg("'%s' should be a hub reference", yes[i]);
     for (size_t i = 0; i < N_OF(no); i++)
@@ -374,6 +376,26 @@ static void test_202_then_200(void **state)
     if (rc) fail_msg("%s", paw_last_error());
     assert_int_equal(requests("hub", "/download", NULL), 3);
     assert_int_equal(programs_installed(), 1);
+}
+
+/* A bundle that stays "being generated" is polled only up to the limit. */
+static void test_202_forever(void **state)
+{
+    (void)state;
+    routes("{'/api/v1/programs/" ID1 "/download': {'status': 202, 'headers': {'Retry-After': '1'}}}");
+    paw_hub_test_poll_limit(2);
+    char id[PAW_PROGRAM_ID_LEN + 1];
+    double t0 = paw_now();
+    int rc = paw_program_fetch(ID1, NULL, NULL, id);
+    double waited = paw_now() - t0;
+    paw_hub_test_poll_limit(60);
+    expect_error(rc, PAW_ENET, "still generating the bundle after 2 s");
+    /* it gives up instead of sleeping past the limit (2 polls 1 s apart;
+     * fewer on a slow machine) */
+    int n = requests("hub", "/download", NULL);
+    assert_true(n >= 1 && n <= 2);
+    assert_true(waited < 2.0 + 1.0);
+    assert_cache_has_no_program();
 }
 
 /* 404, 401, 429 and 500, on resolve and on download: a clear error each,
@@ -723,6 +745,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reference_forms, hub_setup, hub_teardown),
         cmocka_unit_test_setup_teardown(test_redirect_to_cdn, hub_setup, hub_teardown),
         cmocka_unit_test_setup_teardown(test_202_then_200, hub_setup, hub_teardown),
+        cmocka_unit_test_setup_teardown(test_202_forever, hub_setup, hub_teardown),
         cmocka_unit_test_setup_teardown(test_http_errors, hub_setup, hub_teardown),
         cmocka_unit_test_setup_teardown(test_bad_downloads, hub_setup, hub_teardown),
         cmocka_unit_test_setup_teardown(test_offline, hub_setup, hub_teardown),

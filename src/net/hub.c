@@ -28,7 +28,9 @@
 
 #define DEFAULT_API_URL   "https://programasweights.com"
 #define JSON_CAP          ((uint64_t)4 << 20)
-#define POLL_SECONDS      60   /* the SDK's limit for a bundle being generated */
+/* How long a bundle still being generated (202) is waited for: the SDK's
+ * 60 s; tests shorten it with paw_hub_test_poll_limit. */
+static int poll_seconds = 60;
 #define MAX_REDIRECTS     5
 #define SLUG_FILE         "slug_cache.json"
 #define IDS_FILE          "hub_ids.json"
@@ -94,6 +96,8 @@ static int ref_kind(const char *s, int *pinned)
     if (!s || !*s) return REF_NONE;
     if (hex_id(s, 16, 64)) return REF_HEX;
     size_t n = strlen(s);
+    /* "dir/x.paw" that does not exist is a missing file, not a slug. */
+    if (n >= 4 && !strcmp(s + n - 4, ".paw")) return REF_NONE;
     const char *at = strchr(s, '@');
     if (at) {
         const char *v = at + 1;
@@ -344,7 +348,8 @@ static int download_bundle(const char *hub_id, paw_progress_fn progress, void *u
     char what[120];
     snprintf(what, sizeof what, "downloading program %s", hub_id);
     const char *key = api_key();
-    double deadline = paw_now() + POLL_SECONDS;
+    int limit = __atomic_load_n(&poll_seconds, __ATOMIC_RELAXED);
+    double deadline = paw_now() + limit;
     int hops = 0;
     for (;;) {
         hub_resp r;
@@ -360,7 +365,7 @@ static int download_bundle(const char *hub_id, paw_progress_fn progress, void *u
             hub_resp_clear(&r);
             if (paw_now() + (double)wait > deadline)
                 return paw_err(PAW_ENET, "%s: the hub was still generating the bundle after %d s; try again later",
-                               what, POLL_SECONDS);
+                               what, limit);
             sleep_s(wait);
             continue;
         }
@@ -537,3 +542,5 @@ int hub_manifest_check(const char *runtime_id, const char *model, const char *pi
 }
 
 int hub_offline(void) { return offline(); }
+
+void paw_hub_test_poll_limit(int seconds) { __atomic_store_n(&poll_seconds, seconds, __ATOMIC_RELAXED); }

@@ -52,5 +52,7 @@ int  hub_offline(void);
  * runtimes are the built-in table with its pinned hashes. */
 int  paw_hub_test_runtime(const char *runtime_id, const char *model, const char *url,
                           uint64_t size, const char *sha256);
+/* Tests only: how long a 202 (bundle being generated) is polled (default 60 s). */
+void paw_hub_test_poll_limit(int seconds);
 
 #endif

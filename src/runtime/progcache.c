@@ -370,11 +370,11 @@ int paw_program_resolve(const char *arg, paw_program_ref *out)
     int rc = paw_program_resolve_local(arg, out);
     if (rc != PAW_ENOTFOUND || !paw_hub_ref_shape(arg)) return rc;
     /* A hub reference fetched before (src/net/hub.c): its maps, no network. */
-    char progs[PAW_PATH_MAX], id[PAW_PROGRAM_ID_LEN + 1];
-    if (paw_hub_lookup_cached(arg, id) || programs_dir(progs, sizeof progs, 0))
-        return paw_err(PAW_ENOTFOUND, "\"%s\" is neither a .paw file, an alias, the ID (or a unique prefix "
-                       "of >= %d chars) of an installed program, nor a hub program fetched before (`paw pull %s` "
-                       "fetches it)", arg, MIN_PREFIX, arg);
+    char progs[PAW_PATH_MAX], id[PAW_PROGRAM_ID_LEN + 1], msg[1024];
+    snprintf(msg, sizeof msg, "%s", paw_last_error());
+    int hrc = paw_hub_lookup_cached(arg, id);
+    if (hrc == PAW_ENOTFOUND) return paw_err(rc, "%s", msg);   /* the local lookup's message stands */
+    if (hrc || (hrc = programs_dir(progs, sizeof progs, 0))) return hrc;
     memcpy(out->id, id, sizeof out->id);
     return paw_path_fmt(out->dir, sizeof out->dir, "%s/%s", progs, id);
 }
