@@ -565,6 +565,51 @@ static void test_pinned_and_moving(void **state)
     free(z2);
 }
 
+/* An official GPT-2 bundle's prefix_cache.bin / prefix_tokens.json are
+ * never trusted: they pass the reader's member checks, are not installed,
+ * and paw computes the prefix itself (here they are garbage, and the output
+ * is still the one of the bundle without them). */
+static void test_prefix_members_ignored(void **state)
+{
+    (void)state;
+    size_t len, plen;
+    uint8_t *plain = hub_bundle(NULL, ID1, "one", TEST_RUNTIME, 1, &len);
+    paw_bundle *b;
+    assert_int_equal(paw_bundle_read_mem(plain, len, &b), PAW_OK);
+    char meta[1024];
+    snprintf(meta, sizeof meta,
+             "{\"version\": 3, \"program_id\": \"%s\", \"spec\": \"one\", \"interpreter\": \"stories260K\", "
+             "\"runtime_id\": \"%s\", \"runtime_manifest_version\": 1, \"lora_rank\": 4, \"lora_alpha\": 4.0, "
+             "\"base_sha256\": \"%s\", \"created_at\": \"2026-12-01T00:00:00Z\", \"prefix_steps\": 64}",
+             ID1, TEST_RUNTIME, g_stories_sha);
+    static const char cache[] = "not a llama.cpp session file at all";
+    static const char toks[] = "[1, 2, 3, 99999]";
+    zmember m[5] = {
+        {"adapter.gguf", b->adapter, b->adapter_len, 0},
+        {"prompt_template.txt", TEMPLATE, strlen(TEMPLATE), 0},
+        {"meta.json", meta, strlen(meta), 0},
+        {"prefix_cache.bin", cache, sizeof cache, 0},
+        {"prefix_tokens.json", toks, strlen(toks), 0},
+    };
+    uint8_t *z = zbuild(m, 5, &plen);
+    write_bytes(hdir("gpt2ish.paw"), z, plen);
+    routes("{'/api/v1/programs/" ID1 "/download': {'file': 'gpt2ish.paw'}}");
+    char *want = reference_output(plain, len, "a bird");
+    char *got = run_ref(ID1, "a bird");
+    assert_string_equal(got, want);
+    char id[PAW_PROGRAM_ID_LEN + 1], p[700];
+    assert_int_equal(paw_program_fetch(ID1, NULL, NULL, id), PAW_OK);
+    snprintf(p, sizeof p, "%s/programs/%s/prefix_cache.bin", g_cache, id);
+    assert_int_equal(access(p, F_OK), -1);
+    snprintf(p, sizeof p, "%s/programs/%s/prefix_tokens.json", g_cache, id);
+    assert_int_equal(access(p, F_OK), -1);
+    free(got);
+    free(want);
+    free(z);
+    free(plain);
+    paw_bundle_free(b);
+}
+
 /* The same program fetched twice, by ID and by slug, or under two hub IDs
  * with the same content, is downloaded once per hub ID and stored once. */
 static void test_stored_once(void **state)
@@ -729,6 +774,19 @@ static void test_cli(void **state)
     assert_int_equal(run_paw("pull " ID2, &out), 1);
     assert_non_null(strstr(out, "does not know"));
     free(out);
+    /* without -m, `paw run` pulls the base the runtime names: here gpt2,
+     * from a server with the wrong bytes, refused against the pin */
+    free(hub_bundle("g.paw", ID3, "gpt", "gpt2-q8_0", 3, &len));
+    routes("{'/api/v1/programs/" ID3 "/download': {'file': 'g.paw'}, 'cdn:/gpt2.gguf': {'body': 'nope'}}");
+    char u[128];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/gpt2.gguf", g_cdn_port);
+    setenv("PAW_MODEL_URL_GPT2", u, 1);
+    assert_int_equal(run_paw("run " ID3 " 'x'", &out), 1);
+    unsetenv("PAW_MODEL_URL_GPT2");
+    assert_non_null(strstr(out, "pull gpt2"));
+    assert_non_null(strstr(out, "expected 139804832"));
+    free(out);
+    assert_int_equal(requests("cdn", "/gpt2.gguf", NULL), 1);
     setenv("PAW_OFFLINE", "1", 1);
     snprintf(args, sizeof args, "run bob/other 'x' -m '%s'", g_stories);
     assert_int_equal(run_paw(args, &out), 1);
@@ -751,6 +809,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offline, hub_setup, hub_teardown),
         cmocka_unit_test_setup_teardown(test_pinned_and_moving, hub_setup, hub_teardown),
         cmocka_unit_test_setup_teardown(test_stored_once, hub_setup, hub_teardown),
+        cmocka_unit_test_setup_teardown(test_prefix_members_ignored, hub_setup, hub_teardown),
         cmocka_unit_test_setup_teardown(test_base_model, hub_setup, hub_teardown),
         cmocka_unit_test_setup_teardown(test_official_runtime_pin, hub_setup, hub_teardown),
         cmocka_unit_test_setup_teardown(test_cli, hub_setup, hub_teardown),
