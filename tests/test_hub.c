@@ -429,6 +429,13 @@ static void test_http_errors(void **state)
         snprintf(p, sizeof p, "%s/programs/slug_cache.json", g_cache);
         assert_int_equal(access(p, F_OK), -1);
     }
+    /* a key that would inject headers is refused before any request */
+    int before = total_requests();
+    setenv("PAW_API_KEY", "paw_sk_x\r\nX-Other: 1", 1);
+    char id0[PAW_PROGRAM_ID_LEN + 1];
+    expect_error(paw_program_fetch("alice/triage", NULL, NULL, id0), PAW_EINVAL, "control characters");
+    unsetenv("PAW_API_KEY");
+    assert_int_equal(total_requests(), before);
     /* a hub that is not there at all */
     setenv("PAW_API_URL", "http://127.0.0.1:1", 1);
     char id[PAW_PROGRAM_ID_LEN + 1];

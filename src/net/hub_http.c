@@ -99,6 +99,16 @@ int hub_http_get(const char *url, const char *api_key, uint64_t cap,
     struct curl_slist *hdr = NULL;
     char keyhdr[512];
     if (api_key) {
+        /* A newline in the key would smuggle headers into the request. */
+        for (const char *k = api_key; *k; k++)
+            if ((unsigned char)*k < 0x20 || *k == 0x7f) {
+                curl_easy_cleanup(c);
+                return paw_err(PAW_EINVAL, "hub: PAW_API_KEY holds control characters");
+            }
+        if (strlen(api_key) > sizeof keyhdr - 16) {
+            curl_easy_cleanup(c);
+            return paw_err(PAW_EINVAL, "hub: PAW_API_KEY is too long");
+        }
         snprintf(keyhdr, sizeof keyhdr, "X-API-Key: %s", api_key);
         hdr = curl_slist_append(hdr, keyhdr);
     }
