@@ -285,7 +285,7 @@ static void test_ref_shapes(void **state)
                                 "Alice_1/tri.age-2@v10"};
     static const char *no[] = {"", "a/b/c", "../x", "alice/../x", "x@v1", "alice/triage@v", "alice/triage@2",
                                "alice/", "/triage", "tri age", ".hidden", "alice/tri%41", "ABCDEF0123456789ABCDEF/x/y",
-                               "build/triage.paw", "x.paw"};
+                               "build/triage.paw", "x.paw", "dx6x671/Tn..no"};
     for (size_t i = 0; i < N_OF(yes); i++)
         if (!paw_hub_ref_shape(yes[i])) fail_msg("'%s' should be a hub reference", yes[i]);
     for (size_t i = 0; i < N_OF(no); i++)

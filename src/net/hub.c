@@ -74,7 +74,7 @@ static int hex_id(const char *s, size_t lo, size_t hi)
 }
 
 /* One name part of a slug: 1-100 of [A-Za-z0-9._-], starting with a letter
- * or digit (so never "." or ".."; the reference becomes part of a URL path). */
+ * or digit, no ".." (the reference becomes part of a URL path). */
 static int slug_part(const char *s, size_t n)
 {
     if (n < 1 || n > 100) return 0;
@@ -85,6 +85,7 @@ static int slug_part(const char *s, size_t n)
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-'))
             return 0;
+        if (c == '.' && i + 1 < n && s[i + 1] == '.') return 0;   /* no "..", as for aliases */
     }
     return 1;
 }
