@@ -671,9 +671,7 @@ static void test_base_model(void **state)
     routes("{'/api/v1/programs/" ID1 "/download': {'file': 'p1.paw'},"
            " '/api/v1/models/runtimes/" TEST_RUNTIME "': {'json': {'runtime_id': '" TEST_RUNTIME "'}},"
            " 'cdn:/models/stories260K.gguf': {'file': 'stories260K.gguf'}}");
-    uint64_t last_done = 0;
     assert_int_equal(paw_program_base_model(ID1, 1, NULL, NULL, path, sizeof path), PAW_OK);
-    (void)last_done;
     char hex[65];
     assert_int_equal(paw_sha256_file(path, hex), PAW_OK);
     assert_string_equal(hex, g_stories_sha);
