@@ -675,7 +675,9 @@ typedef struct paw_program_ref {
 
 /* Resolves a PROGRAM argument, in this order: an existing file (read and
  * validated as a .paw bundle), an alias, a full installed ID, a unique
- * prefix (>= 4 chars) of an installed ID.  PAW_ENOTFOUND if nothing matches,
+ * prefix (>= 4 chars) of an installed ID, a hub reference fetched before
+ * (from the local maps only: this never touches the network; see "programs
+ * from the hub").  PAW_ENOTFOUND if nothing matches,
  * PAW_EINVAL for an ambiguous prefix (the message lists the candidates). */
 PAW_API int  paw_program_resolve(const char *arg, paw_program_ref *out);
 
@@ -750,6 +752,9 @@ typedef struct paw_program_opts {
     int     spec_always;      /* verify drafts even while this handle's timings
                                  say single-token calls are faster (tests and
                                  measurements of the mechanism)               */
+    int     no_fetch;         /* never contact the hub: a hub reference must
+                                 have been fetched before (see "programs from
+                                 the hub"); PAW_OFFLINE=1 has the same effect */
 } paw_program_opts;
 
 /* Where a handle's prefix KV came from when it was opened. */
@@ -782,7 +787,8 @@ typedef struct paw_program_stats {
 } paw_program_stats;
 
 /* Opens PROGRAM (a .paw path, an alias, an ID or a unique ID prefix; see
- * paw_program_resolve) on model m, attaches its adapter and readies the
+ * paw_program_resolve; or a hub reference, fetched first with
+ * paw_program_fetch unless opts.no_fetch) on model m, attaches its adapter and readies the
  * prefix KV.  The program must have been made for this base: meta.base_sha256
  * (when present) must equal the SHA-256 of the model's GGUF; otherwise the
  * base named by meta.runtime_id / meta.interpreter must match the model's
@@ -819,6 +825,53 @@ PAW_API void paw_program_get_stats(const paw_program *p, paw_program_stats *out)
  * there is none). */
 PAW_API const char *paw_program_handle_id(const paw_program *p);
 PAW_API const char *paw_program_prefix_path(const paw_program *p);
+
+/* ---- programs from the hub (src/net; paw.md §5.4-5.5)
+ * Hub references, accepted wherever a PROGRAM is (after the local forms: a
+ * .paw file, an alias, an installed ID or prefix, which win):
+ *   - a hub program ID: 16-64 lowercase hex digits ("d67162f3ab9562fe2826");
+ *   - "user/slug" and an official bare name ("email-triage"): resolved with
+ *     GET /api/v1/programs/resolve/{slug} each time they are fetched (the
+ *     slug may point at a new version); when the hub cannot be reached (or
+ *     answers 429/5xx) the ID it gave last time is used;
+ *   - "user/slug@vN": pinned and immutable, resolved once, never again.
+ * The bundle comes from GET /api/v1/programs/{id}/download (200; a 3xx to a
+ * CDN, followed without the API key; 202 + Retry-After while the hub builds
+ * it, polled for up to 60 s), is validated exactly as paw_bundle_read does,
+ * must name the requested ID in meta.program_id and a runtime paw knows, and
+ * is installed by content ID (the same program fetched twice, or by ID and by
+ * slug, is stored once).  Maps: programs/slug_cache.json (slug -> hub ID)
+ * and programs/hub_ids.json (hub ID -> content ID), written only after a
+ * successful install; a failed fetch leaves nothing in the cache.
+ * Official GPT-2 bundles' prefix_cache.bin / prefix_tokens.json are never
+ * used: paw computes the prefix KV itself (see "program runtime").
+ * Environment: PAW_API_URL (default https://programasweights.com),
+ * PAW_API_KEY (sent as X-API-Key, to the hub only), PAW_OFFLINE=1 (never
+ * touch the network; a reference not cached is PAW_ENOTFOUND naming it).
+ * Errors: 404 PAW_ENOTFOUND; 401/403 PAW_EINVAL; 429, 5xx and transport
+ * failures PAW_ENET; a bad bundle PAW_EFORMAT (or the reader's code). */
+
+/* Makes PROGRAM runnable offline: a local form resolves as in
+ * paw_program_resolve (a .paw file not installed is installed); a hub
+ * reference is resolved, downloaded and installed as above.  id_out gets the
+ * content ID.  progress (may be NULL) reports the bundle download. */
+PAW_API int  paw_program_fetch(const char *program, paw_progress_fn progress, void *ud,
+                       char id_out[PAW_PROGRAM_ID_LEN + 1]);
+
+/* The base model PROGRAM (anything paw_program_resolve accepts) runs on:
+ * its meta.runtime_id (else meta.interpreter) mapped to a model paw_pull
+ * knows (qwen3-0.6b-q6_k -> qwen3-0.6b, gpt2-q8_0 -> gpt2,
+ * smollm2-135m-q4_1 -> smollm2-135m).  Writes the model's cache path.  When
+ * it is not cached: PAW_ENOTFOUND if !pull or PAW_OFFLINE=1, else it is
+ * pulled (pinned size + SHA-256; the hub's runtime manifest, when it names
+ * another SHA-256, makes it PAW_EHASH).  An unknown runtime is
+ * PAW_EUNSUPPORTED. */
+PAW_API int  paw_program_base_model(const char *program, int pull, paw_progress_fn progress, void *ud,
+                            char *path, size_t cap);
+
+/* GET /api/v1/programs?q=QUERY: the hub's JSON answer, as sent (validated as
+ * JSON; *json NUL-terminated, release with paw_free). */
+PAW_API int  paw_hub_search(const char *query, char **json, size_t *len);
 
 /* ---- evaluation suites: JSONL, one task per line (../shared/eval format):
  *   {"id": "...", "category": "...", "spec": "...",

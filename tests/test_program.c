@@ -667,7 +667,10 @@ static void test_cli_run_stream(void **state)
     free(got);
 
     /* missing program, usage errors */
+    /* (a bare name is also a hub name: PAW_OFFLINE keeps the test off the network) */
+    setenv("PAW_OFFLINE", "1", 1);
     assert_int_equal(run_paw("run no-such-program 'x'", NULL), 1);
+    unsetenv("PAW_OFFLINE");
     err = err_txt();
     assert_non_null(strstr(err, "paw run: "));
     assert_non_null(strstr(err, "no-such-program"));

@@ -705,7 +705,10 @@ static void test_cli_pull_models(void **state)
     setenv("PAW_MODEL_URL_GPT2", url("/missing.bin"), 1);
     char out[8192], p[600];
 
+    /* not a model, so a hub program name: PAW_OFFLINE keeps it off the network */
+    setenv("PAW_OFFLINE", "1", 1);
     assert_int_equal(run_cli("pull nosuch", out, sizeof out), 1);
+    unsetenv("PAW_OFFLINE");
     assert_non_null(strstr(out, "smollm2-135m, qwen3-0.6b, gpt2"));
     assert_int_equal(run_cli("pull", out, sizeof out), 2);
 

@@ -67,4 +67,8 @@ int paw_program_check_adapter(const paw_bundle *b);
  * from meta's runtime_id or interpreter; 0 and "" when it names none. */
 int paw_meta_known_base(const paw_program_meta *meta, char known[64]);
 
+/* paw_program_resolve without the hub maps: a file, an alias, an installed
+ * content ID or prefix (progcache.c). */
+int paw_program_resolve_local(const char *arg, paw_program_ref *out);
+
 #endif

@@ -25,6 +25,7 @@
 #include "core/common.h"
 #include "runtime/bundle.h"
 #include "runtime/fetch.h"
+#include "net/hub.h"
 
 #define ALIASES_FILE "aliases.json"
 #define MIN_PREFIX 4
@@ -390,7 +391,7 @@ int paw_program_alias_set(const char *alias, const char *id)
 
 /* ------------------------------------------------------------ resolving */
 
-int paw_program_resolve(const char *arg, paw_program_ref *out)
+int paw_program_resolve_local(const char *arg, paw_program_ref *out)
 {
     if (!arg || !out) return paw_err(PAW_EINVAL, "paw_program_resolve: NULL argument");
     memset(out, 0, sizeof *out);
@@ -460,6 +461,20 @@ int paw_program_read_ref(const paw_program_ref *ref, paw_bundle **out)
 {
     *out = NULL;
     return ref->dir[0] ? read_installed(ref->dir, ref->id, out) : paw_bundle_read(ref->file, out);
+}
+
+int paw_program_resolve(const char *arg, paw_program_ref *out)
+{
+    int rc = paw_program_resolve_local(arg, out);
+    if (rc != PAW_ENOTFOUND || !paw_hub_ref_shape(arg)) return rc;
+    /* A hub reference fetched before (src/net/hub.c): its maps, no network. */
+    char progs[PAW_PATH_MAX], id[PAW_PROGRAM_ID_LEN + 1], msg[1024];
+    snprintf(msg, sizeof msg, "%s", paw_last_error());
+    int hrc = paw_hub_lookup_cached(arg, id);
+    if (hrc == PAW_ENOTFOUND) return paw_err(rc, "%s", msg);   /* the local lookup's message stands */
+    if (hrc || (hrc = programs_dir(progs, sizeof progs, 0))) return hrc;
+    memcpy(out->id, id, sizeof out->id);
+    return paw_path_fmt(out->dir, sizeof out->dir, "%s/%s", progs, id);
 }
 
 int paw_bundle_load(const char *arg, paw_bundle **out)

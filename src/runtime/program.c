@@ -29,6 +29,8 @@
 #include "model/model.h"
 #include "runtime/program.h"
 
+#include "net/hub.h"
+
 struct paw_program {
     const paw_model  *model;
     paw_tokenizer    *tok;
@@ -522,7 +524,16 @@ int paw_program_open(const paw_model *m, const char *program, const paw_program_
     if (!out || !m || !program) return paw_err(PAW_EINVAL, "paw_program_open: NULL argument");
     *out = NULL;
     paw_program_ref ref;
-    int rc = paw_program_resolve(program, &ref);
+    int rc;
+    char id[PAW_PROGRAM_ID_LEN + 1];
+    /* A hub reference that is not a local name is fetched (or, for a bare
+     * slug, rechecked) unless the caller asked for no network. */
+    if (!(opts && opts->no_fetch) && paw_hub_ref_shape(program) &&
+        paw_program_resolve_local(program, &ref) == PAW_ENOTFOUND) {
+        if ((rc = paw_program_fetch(program, NULL, NULL, id))) return rc;
+        program = id;
+    }
+    rc = paw_program_resolve(program, &ref);
     if (rc) return rc;
     paw_bundle *b;
     rc = paw_program_read_ref(&ref, &b);  /* hashes the members once per open */

@@ -49,4 +49,24 @@ void cli_free_examples(paw_program_example *ex, size_t n);
 /* The same, also giving each example's line in the file (*lines malloc'd). */
 int  cli_load_examples_at(const char *cmd, const char *path, paw_program_example **ex, size_t *n,
                           int **lines);
+
+
+/* A download progress bar on stderr (cmd_pull.c): pass cli_progress and a
+ * cli_bar as a paw_progress_fn and its ud. */
+typedef struct cli_bar {
+    const char *name;
+    int    tty;          /* redraw in place, or print a line per quarter      */
+    double start;        /* when the command began (for the total time)       */
+    double t0, last;     /* first progress report (rates start there: the pip
+                            phase before it reports nothing), last redraw      */
+    uint64_t done0;
+    int    last_quarter;
+    int    drawn;
+} cli_bar;
+int  cli_progress(void *ud, uint64_t done, uint64_t total);
+/* Fetches a hub PROGRAM (paw_program_fetch) and, when model is non-NULL, the
+ * base model it runs on (paw_program_base_model), with progress bars;
+ * cmd_pull.c.  Returns 0 or prints the error and returns 1. */
+int cli_fetch_program(const char *cmd, const char *program, char id[PAW_PROGRAM_ID_LEN + 1],
+                      char *model, size_t model_cap);
 #endif

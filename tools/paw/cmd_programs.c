@@ -1,5 +1,6 @@
 /* cmd_programs.c — the program cache from the command line:
  *   paw programs [--json]               list installed programs
+ *   paw programs --remote [QUERY]       search the hub (GET /programs?q=)
  *   paw install FILE.paw [--alias NAME] install a bundle (prints its ID)
  * and cli_info_program(), which `paw info` calls for a .paw file or an
  * installed program: spec, pseudo-program, base, adapter shape, metrics. */
@@ -8,19 +9,72 @@
 #include <jansson.h>
 #include "cli.h"
 
+/* The first string among keys in o ("" if none). */
+static const char *first_str(json_t *o, const char *const *keys)
+{
+    for (; *keys; keys++) {
+        json_t *v = json_object_get(o, *keys);
+        if (json_is_string(v)) return json_string_value(v);
+    }
+    return "";
+}
+
+/* `paw programs --remote [QUERY]`: the hub's GET /programs?q=.  The answer's
+ * list may be the top level or under programs/items/results; each entry's
+ * id, slug and first line of its spec (or name/description) are shown. */
+static int list_remote(const char *query, int as_json)
+{
+    char *txt = NULL;
+    if (paw_hub_search(query, &txt, NULL)) return cli_fail("programs");
+    if (as_json) {
+        puts(txt);
+        paw_free(txt);
+        return 0;
+    }
+    json_t *o = json_loads(txt, 0, NULL);
+    paw_free(txt);
+    json_t *list = o;
+    static const char *const lists[] = {"programs", "items", "results", "data", NULL};
+    for (int i = 0; lists[i] && !json_is_array(list); i++) list = json_object_get(o, lists[i]);
+    if (!json_is_array(list)) {
+        json_decref(o);
+        fprintf(stderr, "paw programs: the hub's answer holds no list of programs (try --json)\n");
+        return 1;
+    }
+    static const char *const ids[] = {"id", "program_id", NULL}, *const slugs[] = {"slug", "full_slug", NULL},
+                             *const specs[] = {"spec", "description", "name", NULL};
+    size_t i;
+    json_t *e;
+    if (!json_array_size(list)) puts("no programs found");
+    else printf("%-20s  %-32s  %s\n", "ID", "SLUG", "SPEC");
+    json_array_foreach(list, i, e) {
+        if (!json_is_object(e)) continue;
+        const char *spec = first_str(e, specs), *slug = first_str(e, slugs);
+        printf("%-20s  %-32s  %.*s\n", first_str(e, ids), *slug ? slug : "-", (int)strcspn(spec, "\r\n"), spec);
+    }
+    json_decref(o);
+    return 0;
+}
+
 int cmd_programs(int argc, char **argv)
 {
-    int as_json = 0;
+    int as_json = 0, remote = 0;
+    const char *query = NULL;
+    static const char use[] = "usage: paw programs [--json]\n       paw programs --remote [QUERY] [--json]\n";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) as_json = 1;
+        else if (!strcmp(argv[i], "--remote")) remote = 1;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            puts("usage: paw programs [--json]");
+            fputs(use, stdout);
             return 0;
+        } else if (remote && !query && argv[i][0] != '-') {
+            query = argv[i];
         } else {
-            fprintf(stderr, "paw programs: unknown argument '%s'\nusage: paw programs [--json]\n", argv[i]);
+            fprintf(stderr, "paw programs: unknown argument '%s'\n%s", argv[i], use);
             return 2;
         }
     }
+    if (remote) return list_remote(query, as_json);
     paw_program_info *list = NULL;
     size_t n = 0;
     if (paw_program_list(&list, &n)) return cli_fail("programs");

@@ -15,15 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <jansson.h>
 #include "cli.h"
 
 static const char usage_text[] =
     "usage: paw run [options] PROGRAM [INPUT]\n"
     "       paw run --base [options] [INPUT]\n"
-    "  PROGRAM is a .paw file, an alias, or an installed program's ID (or unique prefix).\n"
+    "  PROGRAM is a .paw file, an alias, an installed program's ID (or unique prefix), or a\n"
+    "  hub program: its ID, user/slug, user/slug@vN or an official name (fetched on first use).\n"
     "  Without INPUT, stdin is read: one input per line, one output per line.\n"
-    "  -m MODEL            base model (default smollm2-135m)\n"
+    "  -m MODEL            base model (default: the one the program names, pulled on first\n"
+    "                      use; smollm2-135m when it names none paw knows)\n"
     "  -n, --max-tokens N  new tokens per output (default 512)\n"
     "  -t, --threads N     threads (default: one per CPU)\n"
     "  -c, --ctx N         context size (default 2048)\n"
@@ -120,7 +123,7 @@ static int run_line(paw_program *p, char *line, size_t len, size_t lineno, int j
 
 int cmd_run(int argc, char **argv)
 {
-    const char *model_arg = "smollm2-135m", *program = NULL, *input = NULL;
+    const char *model_arg = NULL, *program = NULL, *input = NULL;
     long max_tokens = PAW_PROGRAM_MAX_TOKENS, threads = 0, n_ctx = 0;
     int base = 0, jsonl = 0, no_install = 0;
     for (int i = 1; i < argc; i++) {
@@ -161,20 +164,35 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "paw run: --jsonl reads stdin; drop INPUT\n");
         return 2;
     }
-    char path[4096];
+    char path[4096], base_path[4096];
     paw_model *m = NULL;
     paw_program *p = NULL;
-    if (paw_model_resolve(model_arg, path, sizeof path) || paw_model_load(path, &m)) return cli_fail("run");
-    paw_program_opts opts = {.n_threads = (int)threads, .n_ctx = (int32_t)n_ctx};
+    paw_program_opts opts = {.n_threads = (int)threads, .n_ctx = (int32_t)n_ctx, .no_fetch = 1};
     /* A .paw file is installed on first use, as the SDK caches the programs
      * it runs: the install is content-addressed and idempotent, and it gives
      * the prefix KV a home on disk, so the next `paw run` of the same file
-     * skips the prefix evaluation. */
+     * skips the prefix evaluation.  Any other PROGRAM is fetched here (a
+     * no-op for an installed one), with progress bars, before the model
+     * loads. */
     char id[PAW_PROGRAM_ID_LEN + 1];
     paw_program_ref ref;
-    if (!base && !no_install && !paw_program_resolve(program, &ref) && ref.is_file && !ref.dir[0] &&
-        !paw_program_install_file(program, NULL, id))
+    int is_file = !base && !paw_program_resolve(program, &ref) && ref.is_file;
+    if (is_file && !no_install && !ref.dir[0] && !paw_program_install_file(program, NULL, id))
         program = id;
+    else if (!base && !is_file) {
+        if (cli_fetch_program("run", program, id, NULL, 0)) return 1;
+        program = id;
+    }
+    if (!model_arg && !base) {
+        /* The program's own base, pulled on first use. */
+        cli_bar mb = { .name = "base model", .tty = isatty(2) };
+        int rc = paw_program_base_model(program, 1, cli_progress, &mb, base_path, sizeof base_path);
+        if (mb.drawn) fputc('\n', stderr);
+        if (rc == PAW_OK) model_arg = base_path;
+        else if (rc != PAW_EUNSUPPORTED) return cli_fail("run");
+    }
+    if (!model_arg) model_arg = "smollm2-135m";
+    if (paw_model_resolve(model_arg, path, sizeof path) || paw_model_load(path, &m)) return cli_fail("run");
     int rc = base ? paw_program_open_base(m, &opts, &p) : paw_program_open(m, program, &opts, &p);
     if (rc) {
         cli_fail("run");
