@@ -683,10 +683,6 @@ PAW_API int  paw_program_resolve(const char *arg, paw_program_ref *out);
 
 /* Reads a resolved program (from its cache dir if installed, else its file). */
 PAW_API int  paw_bundle_load(const char *arg, paw_bundle **out);
-/* The known model (paw_pull's name, e.g. "smollm2-135m") a program runs on,
- * from meta.runtime_id or meta.interpreter.  PAW_ENOTFOUND when it names a
- * base paw cannot pull (the caller must then give the model's GGUF). */
-PAW_API int  paw_bundle_base_model(const paw_bundle *b, char *name, size_t cap);
 
 typedef struct paw_program_info {
     char     id[PAW_PROGRAM_ID_LEN + 1];

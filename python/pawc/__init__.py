@@ -33,7 +33,7 @@ __version__ = "0.1.0"
 DEFAULT_BASE = "smollm2-135m"
 
 __all__ = [
-    "compile", "function", "compile_and_load", "install", "list_cached_programs", "pull",
+    "compile", "function", "compile_and_load", "install", "list_cached_programs", "pull", "fetch",
     "evaluate", "Program", "Function", "PawError", "InvalidInputError", "FormatError",
     "NetworkError", "NotFoundError", "CancelledError", "DEFAULT_BASE", "__version__",
 ]
@@ -133,28 +133,7 @@ def pull(model: str = DEFAULT_BASE, *, progress: bool | Callable[[int, int], Any
     the cache, checked against its pinned size and SHA-256; returns its path.
     ``progress``: True for a bar, False for none, or a callable(done, total)
     that returns True to cancel (CancelledError)."""
-    bar = _Bar(model) if progress is True else None
-    error: list[BaseException] = []
-
-    def on_progress(_ud, done, total):
-        try:
-            if bar is not None:
-                bar.update(done, total)
-                return 0
-            return 1 if callable(progress) and progress(done, total) else 0
-        except BaseException as e:  # an exception in the callback cancels
-            error.append(e)
-            return 1
-
-    cb = _ffi.paw_progress_fn(on_progress)
-    try:
-        status = _ffi.lib().paw_pull(_b(model), cb, None)
-    finally:
-        if bar is not None:
-            bar.close()
-    if error:
-        raise error[0]
-    check(status)
+    _with_progress(model, progress, lambda cb: _ffi.lib().paw_pull(_b(model), cb, None))
     return _resolve_model(model)
 
 
@@ -188,6 +167,12 @@ class Program:
         report = {"metrics": meta.get("metrics", {}), "settings": (meta.get("compiler") or {}).get("settings", {})}
         return cls(id=ref.id.decode(), path=path or directory, spec=meta.get("spec", ""),
                    pseudo_program=pseudo, report=report)
+
+
+def _is_remote(program: str) -> bool:
+    """Not a local file, alias or installed program (then perhaps the hub's)."""
+    ref = _ffi.paw_program_ref()
+    return _ffi.lib().paw_program_resolve(_b(program), ctypes.byref(ref)) == _ffi.ENOTFOUND
 
 
 def _resolve(program: str) -> _ffi.paw_program_ref:
@@ -303,16 +288,56 @@ def list_cached_programs() -> list[dict]:
         lib.paw_program_list_free(arr, n)
 
 
-def _program_base(program: str) -> str:
-    lib = _ffi.lib()
-    b = ctypes.c_void_p()
-    check(lib.paw_bundle_load(_b(program), ctypes.byref(b)))
+def _progress_cb(what: str, progress: "bool | Callable[[int, int], Any]", errors: list):
+    """A paw_progress_fn for downloads: a bar, nothing, or the caller's
+    callable(done, total) (True cancels); keep the result alive during the
+    call.  Returns (callback, bar or None)."""
+    bar = _Bar(what) if progress is True else None
+
+    def on_progress(_ud, done, total):
+        try:
+            if bar is not None:
+                bar.update(done, total)
+                return 0
+            return 1 if callable(progress) and progress(done, total) else 0
+        except BaseException as e:  # an exception in the callback cancels
+            errors.append(e)
+            return 1
+    return _ffi.paw_progress_fn(on_progress), bar
+
+
+def _with_progress(what, progress, call):
+    errors: list = []
+    cb, bar = _progress_cb(what, progress, errors)
     try:
-        buf = ctypes.create_string_buffer(64)
-        check(lib.paw_bundle_base_model(b, buf, len(buf)))
-        return buf.value.decode()
+        status = call(cb)
     finally:
-        lib.paw_bundle_free(b)
+        if bar is not None:
+            bar.close()
+    if errors:
+        raise errors[0]
+    check(status)
+
+
+def _program_base(program: str, progress) -> str:
+    """The path of the base model a program names, pulled (with a progress
+    bar) on first use, as the official SDK fetches its base."""
+    buf = ctypes.create_string_buffer(4096)
+    _with_progress("base model", progress,
+                   lambda cb: _ffi.lib().paw_program_base_model(_b(program), 1, cb, None, buf, len(buf)))
+    return buf.value.decode()
+
+
+def fetch(program: str, *, progress: bool | Callable[[int, int], Any] = True) -> Program:
+    """Makes a program runnable offline (the SDK's prepare_program): a local
+    name resolves as it is, a hub reference (hex ID, ``user/slug``,
+    ``user/slug@vN``, official name) is resolved on the hub
+    ($PAW_API_URL), downloaded, validated and installed; its base model is
+    pulled too.  Honours $PAW_OFFLINE=1 and $PAW_API_KEY."""
+    idbuf = ctypes.create_string_buffer(_ffi.PROGRAM_ID_LEN + 1)
+    _with_progress(program, progress, lambda cb: _ffi.lib().paw_program_fetch(_b(program), cb, None, idbuf))
+    _program_base(idbuf.value.decode(), progress)
+    return Program._from_cache(idbuf.value.decode())
 
 
 class Function:
@@ -323,14 +348,18 @@ class Function:
     released while paw runs.  ``close()`` (or a ``with`` block) frees them."""
 
     def __init__(self, program: "Program | str | os.PathLike | None", *, base: str | None = None,
-                 n_ctx: int = 2048, threads: int | None = None, max_tokens: int | None = None):
+                 n_ctx: int = 2048, threads: int | None = None, max_tokens: int | None = None,
+                 progress: bool | Callable[[int, int], Any] = True):
         if isinstance(program, Program):
             program = program.id
         self.program = None if program is None else os.fspath(program)
         if self.program is not None:
-            _resolve(self.program)  # raises NotFoundError / FormatError now, not on first call
+            # A hub reference is fetched once here (every thread's handle then
+            # finds it installed); errors surface now, not on the first call.
+            self.program = fetch(self.program, progress=progress).id if _is_remote(self.program) else self.program
+            _resolve(self.program)
         if base is None:
-            base = DEFAULT_BASE if self.program is None else _program_base(self.program)
+            base = DEFAULT_BASE if self.program is None else _program_base(self.program, progress)
         self.base = base
         self._model = _model(base)
         self._opts = _ffi.paw_program_opts(n_ctx=n_ctx, n_threads=_threads(threads))
@@ -409,15 +438,18 @@ class Function:
 
 
 def function(program: "Program | str | os.PathLike | None", *, base: str | None = None, n_ctx: int = 2048,
-             threads: int | None = None, max_tokens: int | None = None) -> Function:
+             threads: int | None = None, max_tokens: int | None = None,
+             progress: bool | Callable[[int, int], Any] = True) -> Function:
     """A callable for ``program``: a Program, a .paw path, an installed ID or
-    unique prefix, or an alias.  ``function(None, base=...)`` is the
+    unique prefix, an alias, or a hub reference (hex ID, ``user/slug``,
+    ``user/slug@vN``, an official name such as ``email-triage``: fetched on
+    first use, like its base model, with ``progress`` bars).  ``function(None, base=...)`` is the
     adapter-free base mode (the input as the only user message in the model's
     chat template).  ``base`` defaults to the model the program names;
     ``threads`` to one per core.  Raises NotFoundError for an unknown
     program, FormatError for a corrupt one, InvalidInputError for a program
     made for another base model."""
-    return Function(program, base=base, n_ctx=n_ctx, threads=threads, max_tokens=max_tokens)
+    return Function(program, base=base, n_ctx=n_ctx, threads=threads, max_tokens=max_tokens, progress=progress)
 
 
 def compile_and_load(spec: str, examples: Iterable[Any] | None = None, **kwargs: Any) -> Function:

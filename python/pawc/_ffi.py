@@ -35,7 +35,7 @@ class paw_program_example(Structure):
 class paw_program_opts(Structure):
     _fields_ = [("n_ctx", c_int32), ("n_threads", c_int), ("kv_type", c_int),
                 ("no_disk_cache", c_int), ("no_prefix_cache", c_int), ("no_base_check", c_int),
-                ("no_speculation", c_int), ("spec_always", c_int)]
+                ("no_speculation", c_int), ("spec_always", c_int), ("no_fetch", c_int)]
 
 
 class paw_program_stats(Structure):
@@ -111,7 +111,8 @@ FUNCTIONS = {
     "paw_bundle_load": (c_int, [c_char_p, _pp]),
     "paw_bundle_free": (None, [c_void_p]),
     "paw_bundle_write": (c_int, [c_void_p, c_char_p]),
-    "paw_bundle_base_model": (c_int, [c_void_p, c_char_p, c_size_t]),
+    "paw_program_base_model": (c_int, [c_char_p, c_int, paw_progress_fn, c_void_p, c_char_p, c_size_t]),
+    "paw_program_fetch": (c_int, [c_char_p, paw_progress_fn, c_void_p, c_char_p]),
     "paw_program_install": (c_int, [c_void_p, c_char_p, c_char_p]),
     "paw_program_install_file": (c_int, [c_char_p, c_char_p, c_char_p]),
     "paw_program_resolve": (c_int, [c_char_p, POINTER(paw_program_ref)]),

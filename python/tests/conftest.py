@@ -35,6 +35,9 @@ os.makedirs(os.path.join(CACHE, "models"))
 if os.path.exists(SMOLLM2):
     os.symlink(SMOLLM2, os.path.join(CACHE, "models", "smollm2-135m.gguf"))
 os.environ["PAW_CACHE_DIR"] = CACHE
+# Tests never reach the real hub: a hub-shaped name that is not local fails
+# offline (test_hub.py points PAW_API_URL at a mock hub on 127.0.0.1).
+os.environ["PAW_OFFLINE"] = "1"
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
 import pawc  # noqa: E402

@@ -226,22 +226,6 @@ static int check_base(const paw_model *m, const paw_bundle *b)
                    basename[0] ? " " : "", basename, size[0] ? " " : "", size, hint);
 }
 
-int paw_bundle_base_model(const paw_bundle *b, char *name, size_t cap)
-{
-    if (!b || !name || !cap) return paw_err(PAW_EINVAL, "paw_bundle_base_model: NULL argument");
-    name[0] = 0;
-    const paw_program_meta *meta = &b->meta;
-    base_name need;
-    if (!parse_base(meta->runtime_id, &need) || !need.known[0]) parse_base(meta->interpreter, &need);
-    if (!need.known[0])
-        return paw_err(PAW_ENOTFOUND, "program %s runs on %s, which is not a model paw can pull; pass its GGUF "
-                       "as the base model", b->id, meta->runtime_id ? meta->runtime_id
-                       : meta->interpreter ? meta->interpreter : "an unnamed base");
-    if (strlen(need.known) >= cap) return paw_err(PAW_ERANGE, "paw_bundle_base_model: buffer too small");
-    snprintf(name, cap, "%s", need.known);
-    return PAW_OK;
-}
-
 /* -------------------------------------------------------------- helpers */
 
 static int is_ws(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
