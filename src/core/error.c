@@ -53,6 +53,7 @@ const char *paw_status_name(int status)
     case PAW_EHASH: return "EHASH";
     case PAW_ENET: return "ENET";
     case PAW_ERANGE: return "ERANGE";
+    case PAW_ECANCELED: return "ECANCELED";
     default: return "EUNKNOWN";
     }
 }

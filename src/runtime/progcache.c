@@ -318,7 +318,8 @@ int paw_program_alias_set(const char *alias, const char *id)
 
 /* ------------------------------------------------------------ resolving */
 
-int paw_program_resolve(const char *arg, paw_program_ref *out)
+/* files: try arg as a .paw path first (the CLI); 0: the cache only. */
+static int resolve(const char *arg, paw_program_ref *out, int files)
 {
     if (!arg || !out) return paw_err(PAW_EINVAL, "paw_program_resolve: NULL argument");
     memset(out, 0, sizeof *out);
@@ -326,7 +327,7 @@ int paw_program_resolve(const char *arg, paw_program_ref *out)
     char progs[PAW_PATH_MAX];
     int have_cache = !programs_dir(progs, sizeof progs, 0);
     struct stat st;
-    if (!stat(arg, &st)) {
+    if (files && !stat(arg, &st)) {
         if (!S_ISREG(st.st_mode))
             return paw_err(PAW_EINVAL, "%s is not a .paw file", arg);
         paw_bundle *b;
@@ -362,6 +363,13 @@ int paw_program_resolve(const char *arg, paw_program_ref *out)
         if (rc) return rc;
     }
     return paw_path_fmt(out->dir, sizeof out->dir, "%s/%s", progs, out->id);
+}
+
+int paw_program_resolve(const char *arg, paw_program_ref *out) { return resolve(arg, out, 1); }
+
+int paw_program_resolve_installed(const char *name, paw_program_ref *out)
+{
+    return resolve(name, out, 0);
 }
 
 int paw_bundle_load(const char *arg, paw_bundle **out)
