@@ -111,7 +111,6 @@ def variant(bundle, spec):
             if info.filename == "meta.json":
                 meta = json.loads(data)
                 meta["spec"] = spec
-                meta.pop("program_id", None)
                 data = json.dumps(meta).encode()
             zout.writestr(info.filename, data)
     return out.getvalue()
