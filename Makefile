@@ -25,8 +25,9 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 DEB_DEPS := build-essential clang pkg-config python3 python3-pip ca-certificates \
             libpcre2-dev libcurl4-openssl-dev libzip-dev libjansson-dev \
             libutf8proc-dev libcmocka-dev libssl-dev
-# `paw serve` (tools/server, the paw-serve binary `paw serve` execs).
-DEB_DEPS += libmicrohttpd-dev
+# `paw serve` (tools/server, the paw-serve binary `paw serve` execs); its
+# playground test drives Debian's chromium through chromium-driver (test only).
+DEB_DEPS += libmicrohttpd-dev chromium chromium-driver
 all: paw paw-serve $(TEST_BIN) $(BENCH_BIN)
 
 $(BUILD)/%_avx2.o: %_avx2.c

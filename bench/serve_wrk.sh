@@ -5,7 +5,8 @@
 # compiled with `paw compile --no-teacher --steps 2` (its answers do not
 # matter here, only the work per request) and two copies with another spec in
 # meta.json (other content IDs, so three programs resident).
-# usage: bench/serve_wrk.sh [extra paw serve args]   (needs wrk: apt install wrk)
+# usage: [REQUESTS=N] bench/serve_wrk.sh [extra paw serve args]   (needs wrk: apt install wrk)
+# REQUESTS defaults to 10000 (two wrk threads, REQUESTS/2 answers each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build}
@@ -40,7 +41,16 @@ head -1 "$work/serve.log"
 for k in a b c; do   # warm: each program's prefix KV computed once
     curl -sf "http://127.0.0.1:$port/api/v1/infer" -d "{\"program_id\":\"bench-$k\",\"input\":\"ok\"}" >/dev/null
 done
-echo "load: $(uptime)"
-wrk -t2 -c64 -d900s --timeout 60s -s bench/serve_wrk.lua "http://127.0.0.1:$port" -- 5000 | grep RESULT
+echo "load before: $(uptime)"
+cpu() { awk '{print $14 + $15}' "/proc/$srv/stat"; }   # server CPU time, clock ticks
+c0=$(cpu)
+REQUESTS=${REQUESTS:-10000}
+wrk -t2 -c64 -d3600s --timeout 60s -s bench/serve_wrk.lua "http://127.0.0.1:$port" -- $((REQUESTS / 2)) \
+    | grep RESULT | tee "$work/result"
+c1=$(cpu)
+n=$(awk '{print $3}' "$work/result")
+echo "server CPU: $(( (c1 - c0) * 1000 / $(getconf CLK_TCK) )) ms for $n requests," \
+     "$(( (c1 - c0) * 1000 / $(getconf CLK_TCK) / (n > 0 ? n : 1) )) CPU-ms per request"
+echo "load after: $(uptime)"
 curl -s "http://127.0.0.1:$port/metrics" | grep -E '^paw_(programs_resident|program_handles|program_memory_bytes) '
 kill -TERM $srv; wait $srv

@@ -336,3 +336,40 @@ def test_compile_job_errors_and_cancel(server):
     done = wait_job(server, j["job_id"], limit=300)
     assert done["status"] == "cancelled" and done["program_id"] is None
     assert len(server.get("/api/v1/programs").json()["programs"]) == 3   # nothing installed
+
+
+# ------------------------------------------------------------ program residency
+
+def metric(srv, name):
+    t = srv.get("/metrics").text
+    return float(t.split(f"\n{name} ")[1].split("\n")[0])
+
+
+def test_lru_eviction_under_memory_budget(cache, programs):
+    """Handles beyond --max-memory are closed, least recently used first;
+    answers do not change when a program is reopened."""
+    srv = Server(cache, "-t", "1", "--workers", "1", "-c", "256")
+    try:
+        first = srv.post("/api/v1/infer", json={"program_id": programs["ids"][0], "input": "great"}).json()
+        one = metric(srv, "paw_program_memory_bytes")
+        assert one > 1e6 and metric(srv, "paw_programs_resident") == 1
+    finally:
+        assert srv.stop() == 0
+    budget_mb = 2.5 * one / 1048576
+    srv = Server(cache, "-t", "1", "--workers", "1", "-c", "256", "--max-memory", f"{budget_mb:.3f}")
+    try:
+        for pid in programs["ids"]:
+            assert srv.post("/api/v1/infer", json={"program_id": pid, "input": "great"}).status_code == 200
+            assert metric(srv, "paw_program_memory_bytes") <= budget_mb * 1048576
+        assert metric(srv, "paw_programs_resident") == 2 and metric(srv, "paw_program_handles") == 2
+        again = srv.post("/api/v1/infer", json={"program_id": programs["ids"][0], "input": "great"}).json()
+        assert again["output"] == first["output"]
+        assert metric(srv, "paw_programs_resident") == 2
+    finally:
+        assert srv.stop() == 0
+    srv = Server(cache, "-t", "1", "--workers", "1", "-c", "256", "--max-memory", "0")
+    try:   # a budget below one handle: nothing stays resident, answers still come
+        r = srv.post("/api/v1/infer", json={"program_id": programs["ids"][1], "input": "great"})
+        assert r.status_code == 200 and metric(srv, "paw_programs_resident") == 0
+    finally:
+        assert srv.stop() == 0

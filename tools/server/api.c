@@ -77,14 +77,14 @@ static void reply_paw_error(http_reply *r, int rc, const char *msg)
 
 /* Checks that a program name exists before a job is queued for it (a
  * streaming answer cannot change its status once it has started). */
-static int check_program(http_reply *r, const char *name)
+static int check_program(srv *s, http_reply *r, const char *name)
 {
     if (!name_ok(name)) {
         reply_error(r, 404, "program_not_found", "no installed program is called \"%.128s\"", name);
         return 0;
     }
-    paw_program_ref ref;
-    int rc = paw_program_resolve_installed(name, &ref);
+    char id[PAW_PROGRAM_ID_LEN + 1];
+    int rc = progs_resolve(s->progs, name, id);
     if (rc == PAW_ENOTFOUND) {
         reply_error(r, 404, "program_not_found", "no installed program, alias or ID prefix \"%s\"", name);
         return 0;
@@ -183,7 +183,7 @@ void api_infer(srv *s, const char *body, size_t len, http_reply *r)
     if (!json_is_string(pid) || !json_is_string(in)) {
         reply_error(r, 400, "invalid_parameter", "program_id and input (strings) are required");
     } else if (gen_params(o, PAW_PROGRAM_MAX_TOKENS, &max_tokens, &temp, r) &&
-               check_program(r, json_string_value(pid))) {
+               check_program(s, r, json_string_value(pid))) {
         job *j = job_new(JOB_PROGRAM);
         if (j) {
             j->program = strdup(json_string_value(pid));
@@ -246,9 +246,9 @@ void api_programs(srv *s, const char *q, int page, int per_page, http_reply *r)
 }
 
 /* Reads an installed program named by a request (never a path). */
-static paw_bundle *load_named(const char *name, http_reply *r, paw_program_ref *ref)
+static paw_bundle *load_named(srv *s, const char *name, http_reply *r, paw_program_ref *ref)
 {
-    if (!check_program(r, name)) return NULL;
+    if (!check_program(s, r, name)) return NULL;
     paw_bundle *b = NULL;
     int rc = paw_program_resolve_installed(name, ref);
     if (!rc) rc = paw_bundle_read_dir(ref->dir, &b);
@@ -270,9 +270,8 @@ static char *aliases_of(const char *id)
 
 void api_program(srv *s, const char *name, http_reply *r)
 {
-    (void)s;
     paw_program_ref ref;
-    paw_bundle *b = load_named(name, r, &ref);
+    paw_bundle *b = load_named(s, name, r, &ref);
     if (!b) return;
     char *meta = NULL;
     size_t mlen = 0;
@@ -292,9 +291,8 @@ void api_program(srv *s, const char *name, http_reply *r)
 
 void api_download(srv *s, const char *name, http_reply *r)
 {
-    (void)s;
     paw_program_ref ref;
-    paw_bundle *b = load_named(name, r, &ref);
+    paw_bundle *b = load_named(s, name, r, &ref);
     if (!b) return;
     uint8_t *zip = NULL;
     size_t len = 0;
@@ -454,7 +452,7 @@ void api_openai(srv *s, int chat, const char *body, size_t len, http_reply *r)
     } else if (!chat && !json_is_string(prompt)) {
         reply_error(r, 400, "invalid_parameter", "prompt must be a string");
     } else if (gen_params(o, base ? 256 : PAW_PROGRAM_MAX_TOKENS, &max_tokens, &temp, r) &&
-               (base || check_program(r, name))) {
+               (base || check_program(s, r, name))) {
         if (!chat) input = strdup(json_string_value(prompt));
         else if (base) input = render_chat(s, msgs, r);
         else if (!(input = last_user(msgs)))

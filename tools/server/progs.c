@@ -68,7 +68,7 @@ void progs_invalidate(progs *p)
 }
 
 /* name -> content ID, remembered for NAME_TTL_MS. */
-static int resolve(progs *p, const char *name, char id[PAW_PROGRAM_ID_LEN + 1])
+int progs_resolve(progs *p, const char *name, char id[PAW_PROGRAM_ID_LEN + 1])
 {
     double now = srv_now_ms();
     pthread_mutex_lock(&p->mu);
@@ -105,7 +105,7 @@ int progs_acquire(progs *p, const char *name, int n_threads, paw_program **out)
 {
     *out = NULL;
     char id[PAW_PROGRAM_ID_LEN + 1];
-    int rc = resolve(p, name, id);
+    int rc = progs_resolve(p, name, id);
     if (rc) return rc;
     pthread_mutex_lock(&p->mu);
     entry *e = find(p, id);

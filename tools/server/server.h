@@ -116,6 +116,10 @@ void progs_free(progs *p);
  * opening one if none is idle.  PAW_ENOTFOUND for an unknown name. */
 int  progs_acquire(progs *p, const char *name, int n_threads, paw_program **out);
 void progs_release(progs *p, paw_program *h);
+/* name -> content ID through the library's cache-only resolver, remembered
+ * for two seconds (a request's name is resolved on its connection's thread
+ * and again by the worker). */
+int  progs_resolve(progs *p, const char *name, char id[PAW_PROGRAM_ID_LEN + 1]);
 /* Forget cached name lookups (after an install). */
 void progs_invalidate(progs *p);
 void progs_stats(progs *p, int *n_programs, int *n_handles, size_t *bytes);
