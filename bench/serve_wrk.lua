@@ -1,6 +1,7 @@
 -- wrk script for bench/serve_wrk.sh: POST /api/v1/infer round-robin over
--- three programs with short inputs; each wrk thread stops after `limit`
--- answers (the first script argument), so -t T gives T*limit requests.
+-- three programs with short inputs.  A thread stops sending after `limit`
+-- answers (the first script argument; a safety net: the script stops wrk
+-- once the server has answered that many in all).
 local programs = {"bench-a", "bench-b", "bench-c"}
 local inputs = {"great", "awful", "fine", "bad", "nice", "sad", "ok", "grim"}
 local threads = {}

@@ -6,7 +6,7 @@
 # matter here, only the work per request) and two copies with another spec in
 # meta.json (other content IDs, so three programs resident).
 # usage: [REQUESTS=N] bench/serve_wrk.sh [extra paw serve args]   (needs wrk: apt install wrk)
-# REQUESTS defaults to 10000 (two wrk threads, REQUESTS/2 answers each).
+# REQUESTS defaults to 10000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build}
@@ -45,8 +45,18 @@ echo "load before: $(uptime)"
 cpu() { awk '{print $14 + $15}' "/proc/$srv/stat"; }   # server CPU time, clock ticks
 c0=$(cpu)
 REQUESTS=${REQUESTS:-10000}
-wrk -t2 -c64 -d3600s --timeout 60s -s bench/serve_wrk.lua "http://127.0.0.1:$port" -- $((REQUESTS / 2)) \
-    | grep RESULT | tee "$work/result"
+# wrk runs for a duration, not a count: it is stopped (SIGINT, which makes it
+# print its summary) once the server has answered REQUESTS of its requests.
+wrk -t2 -c64 -d3600s --timeout 60s -s bench/serve_wrk.lua "http://127.0.0.1:$port" -- $REQUESTS \
+    > "$work/wrk.out" &
+wpid=$!
+answered() { curl -s "http://127.0.0.1:$port/metrics" | awk '/^paw_http_requests_total\{route="infer"/ {n += $2} END {print n + 0}'; }
+while kill -0 $wpid 2>/dev/null; do
+    [ "$(answered)" -ge $((REQUESTS + 3)) ] && { kill -INT $wpid; break; }
+    sleep 0.5
+done
+wait $wpid || true
+grep RESULT "$work/wrk.out" | tee "$work/result"
 c1=$(cpu)
 n=$(awk '{print $3}' "$work/result")
 echo "server CPU: $(( (c1 - c0) * 1000 / $(getconf CLK_TCK) )) ms for $n requests," \

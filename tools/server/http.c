@@ -328,7 +328,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         http_reply r = {0};
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (draining) reply_error(&r, 503, "shutting_down", "the server is shutting down");
-        else if (rq->route != R_HEALTH && !authorized(s, c))
+        else if (rq->route != R_HEALTH && rq->route != R_STATIC && !authorized(s, c))
             reply_error(&r, 401, "unauthorized", "missing or wrong API key (Authorization: Bearer KEY or X-API-Key)");
         else if (rq->route != R_OTHER && !method_ok(rq->route, method))
             reply_error(&r, 405, "method_not_allowed", "%s is not allowed on %.200s", method, url);
