@@ -374,3 +374,29 @@ def test_lru_eviction_under_memory_budget(cache, programs):
         assert r.status_code == 200 and metric(srv, "paw_programs_resident") == 0
     finally:
         assert srv.stop() == 0
+
+
+def test_stream_waiting_longer_than_idle_timeout(cache, programs):
+    """A streamed answer that waits in the queue longer than --idle-timeout
+    is kept alive (SSE comment lines) and arrives whole."""
+    srv = Server(cache, "-t", "1", "--workers", "1", "--idle-timeout", "1")
+    try:
+        want = srv.post("/api/v1/infer", json={"program_id": "sentiment", "input": "awful", "max_tokens": 8})
+        assert want.status_code == 200
+        busy = threading.Thread(target=long_chat, args=(srv, 80))
+        busy.start()
+        time.sleep(0.5)
+        t0 = time.time()
+        r = requests.post(srv.url + "/v1/chat/completions", stream=True, timeout=300, json={
+            "model": "sentiment", "max_tokens": 8, "stream": True,
+            "messages": [{"role": "user", "content": "awful"}]})
+        assert r.status_code == 200 and r.headers["Content-Type"] == "text/event-stream"
+        lines = [ln for ln in r.iter_lines(decode_unicode=True) if ln]
+        busy.join()
+        assert time.time() - t0 > 2   # it did wait for the busy worker
+        assert ": keep-alive" in lines and lines[-1] == "data: [DONE]"
+        events = [json.loads(ln[6:]) for ln in lines if ln.startswith("data: {")]
+        text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events)
+        assert text == want.json()["output"]
+    finally:
+        assert srv.stop() == 0

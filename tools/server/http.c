@@ -77,13 +77,18 @@ static int sse_next(sse *e)
         if (e->chat) { sse_set(e, chunk(e, json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL)); return 1; }
     }
     if (e->phase == 1) {
-        /* the deadline is monotonic; the wait takes a CLOCK_REALTIME time */
-        double left = e->deadline - srv_now_ms();
+        /* Waits at most half the idle timeout at a time: a connection that
+         * sends nothing for idle_timeout_s is closed by libmicrohttpd, and
+         * a queued or slow job can take longer than that before its first
+         * text.  Meanwhile an SSE comment line (ignored by clients) keeps it
+         * alive.  The deadline is monotonic; the wait takes CLOCK_REALTIME. */
+        double now = srv_now_ms(), left = e->deadline - now, beat = e->s->cfg.idle_timeout_s * 500.0;
+        double wait_ms = left < beat ? left : beat;
         struct timespec dl;
         clock_gettime(CLOCK_REALTIME, &dl);
-        if (left > 0) {
-            dl.tv_sec += (time_t)(left / 1e3);
-            dl.tv_nsec += (long)((left - 1e3 * (double)(time_t)(left / 1e3)) * 1e6);
+        if (wait_ms > 0) {
+            dl.tv_sec += (time_t)(wait_ms / 1e3);
+            dl.tv_nsec += (long)((wait_ms - 1e3 * (double)(time_t)(wait_ms / 1e3)) * 1e6);
             if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
         }
         pthread_mutex_lock(&j->mu);
@@ -94,6 +99,14 @@ static int sse_next(sse *e)
             e->sent = j->streamed;
             pthread_mutex_unlock(&j->mu);
             sse_set(e, chunk(e, e->chat ? json_pack("{s:o}", "content", text) : text, NULL));
+            return 1;
+        }
+        if (j->state != JOB_DONE && srv_now_ms() < e->deadline) {
+            pthread_mutex_unlock(&j->mu);
+            free(e->pend);
+            e->pend = strdup(": keep-alive\n\n");
+            e->plen = e->pend ? strlen(e->pend) : 0;
+            e->poff = 0;
             return 1;
         }
         int done = j->state == JOB_DONE;
