@@ -400,3 +400,16 @@ def test_stream_waiting_longer_than_idle_timeout(cache, programs):
         assert text == want.json()["output"]
     finally:
         assert srv.stop() == 0
+
+
+def test_paw_serve_runs_paw_serve():
+    """`paw serve ARGS` is the paw-serve binary built beside paw."""
+    import subprocess
+    from conftest import PAW
+    out = subprocess.run([PAW, "serve", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("usage: paw serve")
+    bad = subprocess.run([PAW, "serve", "--port", "99999"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "bad or incomplete option '--port'" in bad.stderr
+    bad = subprocess.run([PAW, "serve", "--host", "not-an-ip", "--port", "0", "-m", model_path()],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "--host must be an IPv4 address" in bad.stderr
