@@ -27,12 +27,15 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test sanitize bench clean demo fuzz deps install python
+.PHONY: all test sanitize bench clean demo fuzz deps install python paw-serve
 # Debian packages paw builds and tests with (`make deps`, needs root).
 DEB_DEPS := build-essential clang pkg-config python3 python3-pip ca-certificates \
             libpcre2-dev libcurl4-openssl-dev libzip-dev libjansson-dev \
             libutf8proc-dev libcmocka-dev libssl-dev
-all: paw $(BUILD)/libpaw.so $(TEST_BIN) $(BENCH_BIN)
+# `paw serve` (tools/server, the paw-serve binary `paw serve` execs); its
+# playground test drives Debian's chromium through chromium-driver (test only).
+DEB_DEPS += libmicrohttpd-dev chromium chromium-driver
+all: paw paw-serve $(BUILD)/libpaw.so $(TEST_BIN) $(BENCH_BIN)
 
 $(BUILD)/src/%_avx2.o: src/%_avx2.c
 	@mkdir -p $(dir $@)
@@ -63,6 +66,22 @@ $(BUILD)/paw: $(CLI_OBJ) $(BUILD)/libpaw.a
 
 paw: $(BUILD)/paw
 	@if [ "$(BUILD)" = build ]; then cp $(BUILD)/paw paw; fi
+
+# The HTTP server: its own front end, a thin client of libpaw like the CLI; the
+# playground's files (tools/server/www) are compiled into it.
+SERVE_SRC := $(sort $(wildcard tools/server/*.c))
+SERVE_OBJ := $(SERVE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tools/server/static_gen.o
+SERVE_WWW := $(sort $(wildcard tools/server/www/*))
+$(SERVE_OBJ): CFLAGS += $(shell pkg-config --cflags libmicrohttpd) -Itools/server
+$(BUILD)/tools/server/static_gen.c: tools/server/embed.py $(SERVE_WWW)
+	@mkdir -p $(dir $@)
+	python3 tools/server/embed.py $@ $(SERVE_WWW)
+$(BUILD)/tools/server/static_gen.o: $(BUILD)/tools/server/static_gen.c
+	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/paw-serve: $(SERVE_OBJ) $(BUILD)/libpaw.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libmicrohttpd)
+paw-serve: $(BUILD)/paw-serve
+	@if [ "$(BUILD)" = build ]; then cp $(BUILD)/paw-serve paw-serve; fi
 
 $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libpaw.a
 	@mkdir -p $(dir $@)
@@ -127,6 +146,6 @@ bench: all
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
 clean:
-	rm -rf build build-san build-fuzz paw
+	rm -rf build build-san build-fuzz paw paw-serve
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVE_OBJ:.o=.d)

@@ -48,7 +48,7 @@ enum paw_status {
     PAW_EHASH        = -7,  /* size or SHA-256 mismatch                       */
     PAW_ENET         = -8,  /* network / transfer failure                     */
     PAW_ERANGE       = -9,  /* value out of range (e.g. prompt over n_ctx)    */
-    PAW_ECANCELED    = -10, /* a progress callback asked to stop              */
+    PAW_ECANCELED    = -10, /* the caller asked the operation to stop         */
 };
 
 /* Releases a buffer the library returned (text, ids, serialised bundles or
@@ -306,6 +306,8 @@ typedef struct paw_ctx_params {
  * token afterwards (except the all-positions logits buffer, grown on demand). */
 PAW_API int  paw_ctx_new(const paw_model *m, const paw_ctx_params *params, paw_ctx **out);
 PAW_API void paw_ctx_free(paw_ctx *c);
+/* Bytes the ctx holds (KV cache, scratch, logits): what a server budgets. */
+PAW_API size_t paw_ctx_memory(const paw_ctx *c);
 PAW_API const paw_model *paw_ctx_model(const paw_ctx *c);
 PAW_API int32_t paw_ctx_n_ctx(const paw_ctx *c);
 /* Positions filled in the KV cache (= tokens evaluated since the last reset). */
@@ -681,6 +683,11 @@ typedef struct paw_program_ref {
  * PAW_EINVAL for an ambiguous prefix (the message lists the candidates). */
 PAW_API int  paw_program_resolve(const char *arg, paw_program_ref *out);
 
+/* Same, for untrusted names (a server's request): an alias, a full
+ * installed ID or a unique prefix, never a file path; so a name reaches the
+ * filesystem only as a validated ID.  PAW_ENOTFOUND / PAW_EINVAL as above. */
+PAW_API int  paw_program_resolve_installed(const char *name, paw_program_ref *out);
+
 /* Reads a resolved program (from its cache dir if installed, else its file). */
 PAW_API int  paw_bundle_load(const char *arg, paw_bundle **out);
 
@@ -793,6 +800,10 @@ typedef struct paw_program_stats {
  * opts may be NULL. */
 PAW_API int  paw_program_open(const paw_model *m, const char *program,
                       const paw_program_opts *opts, paw_program **out);
+/* Same for an installed program only, named as paw_program_resolve_installed
+ * takes it (never a file path). */
+PAW_API int  paw_program_open_installed(const paw_model *m, const char *name,
+                                const paw_program_opts *opts, paw_program **out);
 /* Same for a bundle in memory (not installed: memory prefix cache only). */
 PAW_API int  paw_program_open_bundle(const paw_model *m, const paw_bundle *b,
                              const paw_program_opts *opts, paw_program **out);
@@ -821,6 +832,9 @@ PAW_API void paw_program_get_stats(const paw_program *p, paw_program_stats *out)
  * there is none). */
 PAW_API const char *paw_program_handle_id(const paw_program *p);
 PAW_API const char *paw_program_prefix_path(const paw_program *p);
+/* Bytes the handle holds (its ctx, adapter and prompt pieces; the shared
+ * model not counted): what a server budgets its resident programs by. */
+PAW_API size_t paw_program_memory(const paw_program *p);
 
 /* ---- programs from the hub (src/net; paw.md §5.4-5.5)
  * Hub references, accepted wherever a PROGRAM is (after the local forms: a
@@ -1017,6 +1031,10 @@ typedef struct paw_compile_opts {
     /* progress (may be NULL): a stage name and a line of text */
     void   (*progress)(void *ud, const char *stage, const char *msg);
     void    *ud;
+    /* cancellation (may be NULL): polled between stages, teacher requests
+     * and training steps; non-zero stops the compile with PAW_ECANCELED
+     * (nothing is written, as on any failure) */
+    int    (*cancelled)(void *ud);
 } paw_compile_opts;
 
 typedef struct paw_compile_result {

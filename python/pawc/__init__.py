@@ -208,7 +208,8 @@ def compile(spec: str, examples: Iterable[Any] | None = None, *, base: str = DEF
     model name) or ``teacher_url`` (an OpenAI-compatible endpoint; key from
     $PAW_TEACHER_API_KEY or $OPENAI_API_KEY) writes the pseudo-program and
     synthesises examples.  ``progress``: True prints stages and steps (tqdm if
-    installed), False is silent, a callable(stage, message) gets every line.
+    installed), False is silent, a callable(stage, message) gets every line
+    and cancels the compile (CancelledError) by returning True.
     Raises InvalidInputError for an empty spec or too few examples."""
     if not isinstance(spec, str) or not spec.strip():
         raise InvalidInputError("compile: the spec is empty", _ffi.EINVAL, "EINVAL")
@@ -226,20 +227,23 @@ def compile(spec: str, examples: Iterable[Any] | None = None, *, base: str = DEF
             check(lib.paw_teacher_open_model(_b(_resolve_model(teacher)), ctypes.byref(topts), ctypes.byref(t)))
     bar = _Bar("compile", unit="step") if progress is True else None
     error: list[BaseException] = []
+    stop = [False]
 
     def on_progress(_ud, stage, msg):
         try:
             s, m = stage.decode("utf-8", "replace"), msg.decode("utf-8", "replace")
             if bar is not None:
                 bar.message(f"{s}: {m}")
-            elif callable(progress):
-                progress(s, m)
-        except BaseException as e:
+            elif callable(progress) and progress(s, m):
+                stop[0] = True
+        except BaseException as e:   # an exception in the callback cancels too
             error.append(e)
+            stop[0] = True
 
     cb = _ffi.compile_progress_fn(on_progress)
+    cancel_cb = _ffi.compile_cancelled_fn(lambda _ud: int(stop[0]))
     opts = _ffi.paw_compile_opts(teacher=t, seed=seed, n_threads=_threads(threads),
-                                 model_path=_b(model.path), progress=cb)
+                                 model_path=_b(model.path), progress=cb, cancelled=cancel_cb)
     if steps is not None:
         opts.steps = steps
     if min_examples is not None:
@@ -247,9 +251,9 @@ def compile(spec: str, examples: Iterable[Any] | None = None, *, base: str = DEF
     res = _ffi.paw_compile_result()
     try:
         status = lib.paw_compile(model.handle, _b(spec), arr, n, ctypes.byref(opts), ctypes.byref(res))
-        check(status)
         if error:
             raise error[0]
+        check(status)
         idbuf = ctypes.create_string_buffer(_ffi.PROGRAM_ID_LEN + 1)
         check(lib.paw_program_install(res.bundle, _b(alias), idbuf))
         if out is not None:

@@ -26,6 +26,7 @@ TYPE_F32, TYPE_F16, TYPE_Q4_0 = 0, 1, 2
 # Callback types (the CFUNCTYPE objects must be kept alive while C may call them).
 paw_progress_fn = CFUNCTYPE(c_int, c_void_p, c_uint64, c_uint64)
 compile_progress_fn = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p)
+compile_cancelled_fn = CFUNCTYPE(c_int, c_void_p)
 
 
 class paw_program_example(Structure):
@@ -68,7 +69,7 @@ class paw_compile_opts(Structure):
                 ("rank", c_int32), ("alpha", c_float), ("lr", c_float), ("steps", c_int32),
                 ("eval_every", c_int32), ("seed", c_uint64), ("n_threads", c_int),
                 ("record_timings", c_int), ("model_path", c_char_p),
-                ("progress", compile_progress_fn), ("ud", c_void_p)]
+                ("progress", compile_progress_fn), ("ud", c_void_p), ("cancelled", compile_cancelled_fn)]
 
 
 class paw_compile_result(Structure):

@@ -143,6 +143,12 @@ def test_compile_progress_callback(tmp_path):
     stages = {s for s, _ in lines}
     assert {"data", "train", "export"} <= stages, lines
     assert len(prog.id) == 20
+    # Returning True cancels: CancelledError, nothing installed.
+    before = {p["id"] for p in pawc.list_cached_programs()}
+    with pytest.raises(pawc.CancelledError):
+        pawc.compile("Say the secret word of the thing, again.", TOY, base=STORIES, steps=10,
+                     progress=lambda stage, msg: stage == "train")
+    assert {p["id"] for p in pawc.list_cached_programs()} == before
 
 
 def test_evaluate(triage, tmp_path):

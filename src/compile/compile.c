@@ -310,6 +310,7 @@ static int train(compiler *c, paw_compile_result *r)
                              "alpha %g, lr %g, at most %d steps", n_tr, c->n_va, n_prefix, p.rank, p.alpha, p.lr,
                              p.steps);
     for (int32_t s = 0; !rc && s < p.steps; s++) {
+        if ((rc = paw_compile_check_cancel(&c->o))) break;
         for (int32_t k = 0; k < B; k++) {
             const cexample *e = &c->tr[paw_epoch_order_next(order)];
             batch[k] = (paw_train_example){e->ids, e->n, e->n_prompt};
@@ -562,10 +563,12 @@ int paw_compile(const paw_model *m, const char *spec, const paw_program_example 
     if (!rc) rc = gather(&c, ex, n_ex, r);
     if (!rc) rc = write_program_text(&c, r);
     double t0 = paw_now();
+    if (!rc) rc = paw_compile_check_cancel(&c.o);
     if (!rc) rc = prepare_training(&c, r);
     if (!rc) rc = train(&c, r);
     r->seconds_train = paw_now() - t0;
     t0 = paw_now();
+    if (!rc) rc = paw_compile_check_cancel(&c.o);
     if (!rc) rc = export_adapter(&c, r);
     r->seconds_export = paw_now() - t0;
     if (!rc) rc = assemble(&c, r);

@@ -76,6 +76,8 @@ int paw_compile_normalise(const paw_program_example *ex, size_t n, paw_exlist *o
  * ("compile: teacher url:...: while writing the pseudo-program: ..."). */
 int  paw_compile_ask(paw_teacher *t, const paw_compile_opts *o, const char *what, const char *system,
                      const char *user, int32_t max_tokens, char **reply);
+/* PAW_ECANCELED (with a message) once o->cancelled says so, else PAW_OK. */
+int  paw_compile_check_cancel(const paw_compile_opts *o);
 void paw_compile_progress(const paw_compile_opts *o, const char *stage, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

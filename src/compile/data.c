@@ -99,10 +99,18 @@ int paw_compile_normalise(const paw_program_example *ex, size_t n, paw_exlist *o
     return PAW_OK;
 }
 
+int paw_compile_check_cancel(const paw_compile_opts *o)
+{
+    if (o->cancelled && o->cancelled(o->ud)) return paw_err(PAW_ECANCELED, "compile: cancelled");
+    return PAW_OK;
+}
+
 int paw_compile_ask(paw_teacher *t, const paw_compile_opts *o, const char *what, const char *system,
                     const char *user, int32_t max_tokens, char **reply)
 {
-    int rc = paw_teacher_chat(t, system, user, max_tokens, reply);
+    int rc = paw_compile_check_cancel(o);
+    if (rc) return rc;
+    rc = paw_teacher_chat(t, system, user, max_tokens, reply);
     if (rc == PAW_ENET || rc == PAW_EFORMAT) {
         paw_compile_progress(o, "teacher", "%s failed (%s); retrying once", what, paw_last_error());
         rc = paw_teacher_chat(t, system, user, max_tokens, reply);

@@ -400,6 +400,19 @@ int paw_ctx_new(const paw_model *m, const paw_ctx_params *params, paw_ctx **out)
     return PAW_OK;
 }
 
+size_t paw_ctx_memory(const paw_ctx *c)
+{
+    if (!c) return 0;
+    const paw_hparams *hp = &c->model->hp;
+    size_t B = (size_t)c->n_batch, nctx = (size_t)c->n_ctx, L = (size_t)hp->n_layer;
+    size_t kv = L * nctx * (size_t)(c->kv_dim + c->vo_dim) * c->kv_elt;
+    size_t per_tok = 3 * (size_t)hp->n_embd + 2 * (size_t)hp->n_ff + 2 * (size_t)hp->n_head * hp->head_dim +
+                     (size_t)(c->kv_dim + c->vo_dim);
+    size_t floats = B * per_tok + (size_t)hp->n_vocab * (1 + (size_t)c->logits_all_cap) +
+                    nctx * (size_t)paw_pool_size(c->pool);
+    return sizeof *c + kv + floats * sizeof(float) + nctx * sizeof(int32_t);
+}
+
 void paw_ctx_free(paw_ctx *c)
 {
     if (!c) return;

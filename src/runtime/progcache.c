@@ -391,7 +391,8 @@ int paw_program_alias_set(const char *alias, const char *id)
 
 /* ------------------------------------------------------------ resolving */
 
-int paw_program_resolve_local(const char *arg, paw_program_ref *out)
+/* files: try arg as a .paw path first (the CLI); 0: the cache only. */
+static int resolve(const char *arg, paw_program_ref *out, int files)
 {
     if (!arg || !out) return paw_err(PAW_EINVAL, "paw_program_resolve: NULL argument");
     memset(out, 0, sizeof *out);
@@ -400,7 +401,7 @@ int paw_program_resolve_local(const char *arg, paw_program_ref *out)
     int have_cache = !programs_dir(progs, sizeof progs, 0);
     if (have_cache) sweep_staging(progs);  /* debris of killed installs */
     struct stat st;
-    if (!stat(arg, &st)) {
+    if (files && !stat(arg, &st)) {
         if (!S_ISREG(st.st_mode))
             return paw_err(PAW_EINVAL, "%s is not a .paw file", arg);
         paw_bundle *b;
@@ -437,6 +438,8 @@ int paw_program_resolve_local(const char *arg, paw_program_ref *out)
     }
     return paw_path_fmt(out->dir, sizeof out->dir, "%s/%s", progs, out->id);
 }
+
+int paw_program_resolve_local(const char *arg, paw_program_ref *out) { return resolve(arg, out, 1); }
 
 /* Reads an installed program and checks that its files still hash to the ID
  * they are filed under: a swapped adapter.gguf or an edited template would
@@ -475,6 +478,11 @@ int paw_program_resolve(const char *arg, paw_program_ref *out)
     if (hrc || (hrc = programs_dir(progs, sizeof progs, 0))) return hrc;
     memcpy(out->id, id, sizeof out->id);
     return paw_path_fmt(out->dir, sizeof out->dir, "%s/%s", progs, id);
+}
+
+int paw_program_resolve_installed(const char *name, paw_program_ref *out)
+{
+    return resolve(name, out, 0);
 }
 
 int paw_bundle_load(const char *arg, paw_bundle **out)

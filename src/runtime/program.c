@@ -36,6 +36,7 @@ struct paw_program {
     paw_tokenizer    *tok;
     paw_ctx          *ctx;
     paw_adapter      *adapter;        /* NULL in base/template mode          */
+    size_t            adapter_bytes;  /* its GGUF's size (paw_program_memory) */
     paw_program_opts  opts;
     char              id[PAW_PROGRAM_ID_LEN + 1];
     char              kv_path[PAW_PATH_MAX];
@@ -434,6 +435,7 @@ static int open_template(const paw_model *m, const char *tmpl, size_t len, const
         /* The program's adapter is attached here, once, at scale 1.0 (the
          * SDK's llama_adapter_lora set with scale 1). */
         rc = paw_adapter_load_mem(adapter, adapter_len, &p->adapter);
+        p->adapter_bytes = adapter_len;
         if (!rc) rc = paw_ctx_set_adapter(p->ctx, p->adapter, 1.0f);
         if (rc) rc = paw_err_wrap(rc, "program %s: adapter.gguf", p->id);
     }
@@ -527,6 +529,21 @@ int paw_program_open(const paw_model *m, const char *program, const paw_program_
     return rc;
 }
 
+int paw_program_open_installed(const paw_model *m, const char *name, const paw_program_opts *opts,
+                               paw_program **out)
+{
+    if (!out || !m || !name) return paw_err(PAW_EINVAL, "paw_program_open_installed: NULL argument");
+    *out = NULL;
+    paw_program_ref ref;
+    int rc = paw_program_resolve_installed(name, &ref);
+    if (rc) return rc;
+    paw_bundle *b;
+    if ((rc = paw_bundle_read_dir(ref.dir, &b))) return rc;
+    rc = open_bundle(m, b, ref.dir, opts, out);
+    paw_bundle_free(b);
+    return rc;
+}
+
 int paw_program_open_template(const paw_model *m, const char *tmpl, size_t len,
                               const paw_program_opts *opts, paw_program **out)
 {
@@ -564,6 +581,13 @@ void paw_program_close(paw_program *p)
 void paw_program_get_stats(const paw_program *p, paw_program_stats *out) { *out = p->stats; }
 const char *paw_program_handle_id(const paw_program *p) { return p->id; }
 const char *paw_program_prefix_path(const paw_program *p) { return p->kv_path; }
+
+size_t paw_program_memory(const paw_program *p)
+{
+    if (!p) return 0;
+    return sizeof *p + paw_ctx_memory(p->ctx) + p->adapter_bytes +
+           ((size_t)p->n_prefix + p->n_tail) * sizeof(int32_t) + p->plain_len;
+}
 
 /* ---------------------------------------------------------------- calls */
 

@@ -20,6 +20,7 @@ static const struct command {
     {"run",      cmd_run,      "run PROGRAM [INPUT] [-m MODEL] [-n N] [--jsonl] | run --base [INPUT]   run a program (stdin: one input per line)"},
     {"programs", cmd_programs, "programs [--json] | programs --remote [QUERY]   list installed programs, or search the hub"},
     {"install",  cmd_install,  "install FILE.paw [--alias NAME]   install a program"},
+    {"serve",    cmd_serve,    "serve [-m MODEL] [--host H] [--port N] [--api-key K] ...   HTTP server (REST, OpenAI API, playground)"},
     {"eval",     cmd_eval,     "eval SUITE.jsonl (--programs DIR | --baseline zero-shot|few-shot) [-m MODEL] [--limit N] [--json REPORT]"},
 };
 
