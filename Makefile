@@ -20,9 +20,9 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test sanitize bench clean demo fuzz deps
+.PHONY: all test sanitize bench clean demo fuzz deps pyvenv
 # Debian packages paw builds and tests with (`make deps`, needs root).
-DEB_DEPS := build-essential clang pkg-config python3 python3-pip ca-certificates \
+DEB_DEPS := build-essential clang pkg-config python3 python3-pip python3-venv ca-certificates \
             libpcre2-dev libcurl4-openssl-dev libzip-dev libjansson-dev \
             libutf8proc-dev libcmocka-dev libssl-dev
 all: paw $(TEST_BIN) $(BENCH_BIN)
@@ -53,9 +53,20 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libpaw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpaw.a $(LDLIBS)
 
-# The README's test command.  Runs every test binary, prints `N passed, N failed`.
-test: $(BUILD)/paw $(TEST_BIN)
+# The README's test command.  Runs every test binary, replays the fuzzers'
+# seed corpora and runs the Python oracles; prints `N passed, N failed, N skipped`.
+test: $(BUILD)/paw $(TEST_BIN) fuzz pyvenv
 	BUILD=$(BUILD) bash tests/run.sh
+
+# The test-only Python packages of tests/oracle/ (tests/requirements.txt), in
+# a venv of their own so the system Python stays untouched.
+PYVENV := build/pyvenv
+pyvenv: $(PYVENV)/.installed
+$(PYVENV)/.installed: tests/requirements.txt
+	rm -rf $(PYVENV)
+	python3 -m venv $(PYVENV)
+	$(PYVENV)/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+	touch $@
 
 sanitize:
 	$(MAKE) BUILD=build-san OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" test
