@@ -19,7 +19,7 @@ FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
 PAW_PYTHON=${PAW_PYTHON:-$PWD/build/pyvenv/bin/python}
 # Tests whose code has a scalar twin of an AVX2 path: run once more with the
 # kernel set forced to the portable one.
-SCALAR_LEG=${SCALAR_LEG:-test_matmul test_train}
+SCALAR_LEG=${SCALAR_LEG:-test_matmul test_train test_lora_trained}
 pass=0; fail=0; skip=0
 
 # report NAME RC OUTPUT: counts the TAP lines of one run and prints its line.
