@@ -27,9 +27,9 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test sanitize bench clean demo fuzz deps install python paw-serve
+.PHONY: all test sanitize bench clean demo fuzz deps install python paw-serve pyvenv
 # Debian packages paw builds and tests with (`make deps`, needs root).
-DEB_DEPS := build-essential clang pkg-config python3 python3-pip ca-certificates \
+DEB_DEPS := build-essential clang pkg-config python3 python3-pip python3-venv ca-certificates \
             libpcre2-dev libcurl4-openssl-dev libzip-dev libjansson-dev \
             libutf8proc-dev libcmocka-dev libssl-dev
 # `paw serve` (tools/server, the paw-serve binary `paw serve` execs); its
@@ -91,9 +91,21 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libpaw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpaw.a $(LDLIBS)
 
-# The README's test command.  Runs every test binary, prints `N passed, N failed`.
-test: $(BUILD)/paw $(BUILD)/libpaw.so $(TEST_BIN)
+# The README's test command.  Runs every test binary, replays the fuzzers'
+# seed corpora, runs the Python oracles and the pytest suites (python/tests,
+# tests/server); prints `N passed, N failed, N skipped`.
+test: $(BUILD)/paw $(BUILD)/libpaw.so $(TEST_BIN) fuzz pyvenv
 	BUILD=$(BUILD) PAW_SANITIZED=$(PAW_SANITIZED) bash tests/run.sh
+
+# The test-only Python packages of tests/oracle/ (tests/requirements.txt), in
+# a venv of their own so the system Python stays untouched.
+PYVENV := build/pyvenv
+pyvenv: $(PYVENV)/.installed
+$(PYVENV)/.installed: tests/requirements.txt
+	rm -rf $(PYVENV)
+	python3 -m venv $(PYVENV)
+	$(PYVENV)/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+	touch $@
 
 sanitize:
 	$(MAKE) BUILD=build-san PAW_SANITIZED=1 OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" test

@@ -113,7 +113,7 @@ static void test_compile_end_to_end(void **state)
 {
     (void)state;
     const char *mp = model_path();
-    if (access(mp, R_OK)) skip();
+    TU_NEED_FILE(mp, "run `./paw pull smollm2-135m`");
     write_examples(tpath("ex.jsonl"));
     char args[2048];
     const char *extra = PAW_TEST_SANITIZED ? "--steps 3" : "";
@@ -421,7 +421,7 @@ static int has(const char *hay, const char *needle)
 static void test_teacher_compile(void **state)
 {
     (void)state;
-    if (access(model_path(), R_OK)) skip();
+    TU_NEED_FILE(model_path(), "run `./paw pull smollm2-135m`");
     paw_model *m = NULL;
     assert_int_equal(paw_model_load(model_path(), &m), PAW_OK);
     script sc = {0};
@@ -493,7 +493,7 @@ static void test_teacher_compile(void **state)
 static void test_teacher_fallback_cli(void **state)
 {
     (void)state;
-    if (access(model_path(), R_OK)) skip();
+    TU_NEED_FILE(model_path(), "run `./paw pull smollm2-135m`");
     script sc = {.bad_pseudo = 1};
     tos_server *srv = tos_start(scripted_teacher, &sc);
     assert_non_null(srv);
@@ -538,7 +538,7 @@ static void test_teacher_fallback_cli(void **state)
 static void test_teacher_too_few(void **state)
 {
     (void)state;
-    if (access(model_path(), R_OK)) skip();
+    TU_NEED_FILE(model_path(), "run `./paw pull smollm2-135m`");
     paw_model *m = NULL;
     assert_int_equal(paw_model_load(model_path(), &m), PAW_OK);
     script sc = {.bad_outputs = 1};
@@ -580,7 +580,7 @@ static int closed_port(void)
 static void test_teacher_errors(void **state)
 {
     (void)state;
-    if (access(model_path(), R_OK)) skip();
+    TU_NEED_FILE(model_path(), "run `./paw pull smollm2-135m`");
     write_examples(tpath("ex.jsonl"));
     char args[2048];
     snprintf(args, sizeof args, "compile \"" SPEC "\" --examples %s --teacher-url http://127.0.0.1:%d -m %s "

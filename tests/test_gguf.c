@@ -323,7 +323,7 @@ static void test_roundtrip(void **state)
 
     const char *path = tmp_path("rt.gguf");
     assert_int_equal(paw_gguf_writer_write(w, path), PAW_OK);
-    /* scripts/check_gguf_python.py reads this same file with the gguf package. */
+    /* tests/oracle/test_gguf_writer.py reads this same file with the gguf package. */
     const char *keep = getenv("PAW_GGUF_KEEP");
     if (keep) assert_int_equal(paw_gguf_writer_write(w, keep), PAW_OK);
     paw_gguf_writer_free(w);
@@ -698,5 +698,7 @@ int main(void)
         cmocka_unit_test(test_corruptions),
         cmocka_unit_test(test_cli_info),
     };
+    /* PAW_TEST_FILTER=test_roundtrip runs one test (cmocka glob pattern). */
+    if (getenv("PAW_TEST_FILTER")) cmocka_set_test_filter(getenv("PAW_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }

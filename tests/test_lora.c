@@ -205,7 +205,7 @@ static void test_tiny_vs_llamacpp(void **state)
 static void test_smollm2_vs_llamacpp(void **state)
 {
     (void)state;
-    if (access(tu_smollm2(), R_OK)) skip();
+    TU_NEED_SMOLLM2();
     paw_model *m = load_model(tu_smollm2());
     const int32_t V = paw_model_n_vocab(m);
     paw_ctx *c = new_ctx(m, 256, 0);
@@ -731,7 +731,8 @@ static void test_cli_lora(void **state)
 {
     (void)state;
     const char *bin = getenv("PAW_BIN");
-    if (!bin || access(bin, X_OK) || access(tu_smollm2(), R_OK)) skip();
+    TU_NEED_BIN(bin);
+    TU_NEED_SMOLLM2();
     json_t *g = tu_load_json(GOLDEN "smollm2.json");
     json_t *cases = json_object_get(g, "cases");
     int32_t want_base = -1, want_f16 = -1;

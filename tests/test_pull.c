@@ -699,7 +699,7 @@ static void test_cli_pull_models(void **state)
 {
     (void)state;
     const char *bin = getenv("PAW_BIN");
-    if (!bin || !exists(bin)) skip();
+    TU_NEED_BIN(bin);
     const char *c = fresh_dir("cache-cli");
     setenv("PAW_CACHE_DIR", c, 1);
     setenv("PAW_MODEL_URL_GPT2", url("/missing.bin"), 1);
@@ -751,7 +751,7 @@ static void test_real_smollm2_pin(void **state)
         else unsetenv(cache_vars[i]);
     }
     const char *p = tu_smollm2();
-    if (!exists(p)) skip();
+    TU_NEED_SMOLLM2();
     char path[4096];
     assert_int_equal(paw_cache_check("smollm2-135m", 1, path, sizeof path), PAW_OK);
     assert_string_equal(path, p);

@@ -264,7 +264,8 @@ static char *reference_reply(const char *system, const char *user, int32_t max_t
 static void test_local_teacher(void **state)
 {
     (void)state;
-    if (!g_local) skip();
+    TU_NEED_SMOLLM2();
+    assert_non_null(g_local);
     char *r1 = NULL, *r2 = NULL, *ref = reference_reply(SYSTEM, USER, MAX_TOKENS);
     assert_int_equal(paw_teacher_chat(g_local, SYSTEM, USER, MAX_TOKENS, &r1), PAW_OK);
     assert_int_equal(paw_teacher_chat(g_local, SYSTEM, USER, MAX_TOKENS, &r2), PAW_OK);
@@ -310,7 +311,8 @@ static size_t count_id(const int32_t *ids, size_t n, int32_t id)
 static void test_local_prompt_ids(void **state)
 {
     (void)state;
-    if (!g_local) skip();
+    TU_NEED_SMOLLM2();
+    assert_non_null(g_local);
     paw_model *m = NULL;
     paw_tokenizer *tok = NULL;
     assert_int_equal(paw_model_load(tu_smollm2(), &m), PAW_OK);
@@ -370,7 +372,8 @@ static void test_local_prompt_ids(void **state)
 static void test_local_prompt_too_long(void **state)
 {
     (void)state;
-    if (!g_local) skip();
+    TU_NEED_SMOLLM2();
+    assert_non_null(g_local);
     paw_teacher_opts o = {.n_ctx = 64};
     paw_teacher *t = NULL;
     assert_int_equal(paw_teacher_open_model(tu_smollm2(), &o, &t), PAW_OK);
@@ -391,7 +394,8 @@ static void test_local_prompt_too_long(void **state)
 static void test_url_matches_local(void **state)
 {
     (void)state;
-    if (!g_local) skip();
+    TU_NEED_SMOLLM2();
+    assert_non_null(g_local);
     tos_server *s = tos_start(local_answer, g_local);
     assert_non_null(s);
     char *url = tos_url(s);

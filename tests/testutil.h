@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 /* Path to a file under the shared/ directory that sits beside the repository. */
@@ -33,6 +34,18 @@ static inline const char *tu_smollm2(void)
     else        snprintf(b, sizeof b, "%s/.cache/paw/models/smollm2-135m.gguf", h ? h : ".");
     return b;
 }
+
+/* A missing prerequisite is a failure that names the fix, never a skip:
+ * tests/run.sh fails a run that skips anything. */
+#define TU_NEED_FILE(path, fix) do { \
+        if (access((path), R_OK)) fail_msg("missing %s: %s", (path), (fix)); \
+    } while (0)
+#define TU_NEED_SMOLLM2() TU_NEED_FILE(tu_smollm2(), "run `./paw pull smollm2-135m`")
+#define TU_NEED_BIN(bin) do { \
+        if (!(bin) || access((bin), X_OK)) \
+            fail_msg("$PAW_BIN (%s) is not an executable paw: run the suite with `make test`", \
+                     (bin) ? (bin) : "unset"); \
+    } while (0)
 
 /* Reads a whole file; returns malloc'd bytes (NUL-terminated) or NULL. */
 static inline char *tu_read_file(const char *path, size_t *len)

@@ -33,13 +33,25 @@ static void put(sbuf *b, const char *s, size_t n)
 }
 static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
 
-/* The part of an assistant message after its think block, leading newlines
- * dropped, as Qwen3's template strips reasoning from the history. */
-static const char *qwen3_answer(const char *content)
+/* An assistant message split as Qwen3's template splits it when it holds
+ * "</think>": the reasoning is the text before the first "</think>", newlines
+ * trimmed at the end, after the last "<think>" in it, newlines trimmed at the
+ * start; the answer is the text after the last "</think>", leading newlines
+ * dropped.  Without "</think>" the reasoning is empty and the answer is the
+ * whole message. */
+static const char *qwen3_split(const char *content, const char **reason, size_t *reason_len)
 {
-    const char *end = strstr(content, "</think>");
-    if (!end) return content;
-    const char *last;
+    *reason = "";
+    *reason_len = 0;
+    const char *first = strstr(content, "</think>");
+    if (!first) return content;
+    const char *r = content, *e = first;
+    while (e > r && e[-1] == '\n') e--;
+    for (const char *t = r; (t = strstr(t, "<think>")) != NULL && t + 7 <= e; t += 7) r = t + 7;
+    while (r < e && *r == '\n') r++;
+    *reason = r;
+    *reason_len = (size_t)(e - r);
+    const char *end = first, *last;
     while ((last = strstr(end + 1, "</think>"))) end = last;
     end += strlen("</think>");
     while (*end == '\n') end++;
@@ -70,8 +82,9 @@ int paw_chat_render(int style, const char *default_system, const paw_chat_msg *m
             puts_(&b, default_system);
             puts_(&b, "<|im_end|>\n");
         }
-        /* Qwen3 keeps an (empty) think block only on assistant turns after
-         * the last user message that are the final message. */
+        /* Qwen3 drops reasoning from turns before the last user message; an
+         * assistant turn after it keeps its think block (empty if it had
+         * none) when it is the final message or has reasoning. */
         size_t last_user = n_msgs;
         for (size_t i = n_msgs; i-- > 0;)
             if (!strcmp(msgs[i].role, "user")) { last_user = i; break; }
@@ -81,9 +94,15 @@ int paw_chat_render(int style, const char *default_system, const paw_chat_msg *m
             puts_(&b, msgs[i].role);
             puts_(&b, "\n");
             if (style == PAW_CHAT_QWEN3 && !strcmp(msgs[i].role, "assistant")) {
-                content = qwen3_answer(content);
-                if (last_user < n_msgs && i > last_user && i + 1 == n_msgs)
-                    puts_(&b, "<think>\n\n</think>\n\n");
+                const char *reason;
+                size_t reason_len;
+                content = qwen3_split(content, &reason, &reason_len);
+                if (last_user < n_msgs && i > last_user && (i + 1 == n_msgs || reason_len)) {
+                    while (*content == '\n') content++;
+                    puts_(&b, "<think>\n");
+                    put(&b, reason, reason_len);
+                    puts_(&b, "\n</think>\n\n");
+                }
             }
             puts_(&b, content);
             puts_(&b, "<|im_end|>\n");

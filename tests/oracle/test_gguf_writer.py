@@ -1,19 +1,21 @@
 #!/usr/bin/env python3
-"""Checks that a GGUF written by paw's writer reads back correctly with the
-`gguf` Python package (llama.cpp's own reader), an independent implementation.
+"""paw's GGUF writer read back by the `gguf` Python package (llama.cpp's own
+reader), an independent implementation.
 
-The file is the one test_gguf's round-trip test writes; ask it for a copy:
-
-    PAW_GGUF_KEEP=/tmp/rt.gguf PAW_SHARED=$PWD/../shared build/tests/test_gguf
-    python3 scripts/check_gguf_python.py /tmp/rt.gguf
-
-Every key, type, value, tensor shape, type, offset and byte is compared with
-what tests/test_gguf.c (test_roundtrip) put in.  Exit status 0 = all match.
+The file is the one test_gguf's round-trip test writes (PAW_GGUF_KEEP asks
+it for a copy).  Every key, type, value, tensor shape, type, offset and byte
+is compared with what tests/test_gguf.c (test_roundtrip) put in.
+Run by tests/run.sh with build/pyvenv's Python.
 """
+import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 from gguf import GGUFReader, GGUFValueType as VT, GGMLQuantizationType as QT
+
+import tap
 
 
 def fill_bytes(n, seed):
@@ -25,7 +27,7 @@ def fill_bytes(n, seed):
     return bytes(out)
 
 
-def main(path):
+def roundtrip_errors(path):
     r = GGUFReader(path)
     errors = []
 
@@ -85,12 +87,26 @@ def main(path):
             fh.seek(int(t.data_offset))
             check(f"{name} data", fh.read(nbytes), fill_bytes(300, 100 + i)[:nbytes])
 
-    for e in errors:
-        print("MISMATCH", e)
-    print(f"{path}: {len(r.fields)} fields, {len(r.tensors)} tensors, "
-          f"{'OK' if not errors else f'{len(errors)} mismatches'}")
-    return 1 if errors else 0
+    return errors
+
+
+def write_roundtrip_file(path):
+    """Runs test_gguf's round-trip test, which leaves a copy of its file at path."""
+    env = dict(os.environ, PAW_GGUF_KEEP=path, PAW_TEST_FILTER="test_roundtrip",
+               CMOCKA_MESSAGE_OUTPUT="TAP")
+    r = subprocess.run([os.path.join(tap.build_dir(), "tests", "test_gguf")], env=env,
+                       capture_output=True, text=True, cwd=tap.repo_root())
+    assert r.returncode == 0 and "ok 1 - test_roundtrip" in r.stdout, r.stdout + r.stderr
+
+
+def test_gguf_py_reads_paw_writer():
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "rt.gguf")
+        write_roundtrip_file(path)
+        errors = roundtrip_errors(path)
+        assert not errors, "\n".join(errors)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    tap.check(test_gguf_py_reads_paw_writer)
+    tap.done()
