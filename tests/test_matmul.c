@@ -118,7 +118,7 @@ static void test_avx2_vs_scalar(void **state)
     for (size_t ti = 0; ti < PAW_ARRAY_LEN(all_weight_types); ti++) {
         int type = all_weight_types[ti];
         const int64_t n = paw_type_block_size(type) == 1 ? 517 : 768, R = 7, T = 6;
-        paw_kernel ks = paw_kernel_scalar(type), kv = paw_avx2_kernel(type);
+        paw_kernel ks = paw_kernel_scalar(type), kv = paw_simd_kernel_avx2(type);
         assert_non_null(kv.vec_dot);
         uint8_t *w = random_weights(type, R, n);
         float *x = random_x(n * T);
@@ -347,9 +347,10 @@ static void test_simd_name(void **state)
     (void)state;
     const char *s = paw_simd_name();
     const char *env = getenv("PAW_SIMD");
-    if (env && strcmp(env, "scalar") == 0) assert_string_equal(s, "scalar");
-    else assert_true(strcmp(s, "avx2") == 0 || strcmp(s, "scalar") == 0);
-    assert_int_equal(strcmp(s, "avx2") == 0, paw_cpu_avx2());
+    if (env && *env) assert_string_equal(s, env);   /* run.sh and test_simd force only sets the CPU has */
+    else assert_true(strcmp(s, "avx512") == 0 || strcmp(s, "avxvnni") == 0 ||
+                     strcmp(s, "avx2") == 0 || strcmp(s, "scalar") == 0);
+    assert_int_equal(strcmp(s, "scalar") != 0, paw_cpu_avx2());
 }
 
 int main(void)

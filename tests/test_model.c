@@ -216,7 +216,7 @@ static void test_smollm2_logits(void **state)
     const int32_t V = paw_model_n_vocab(m);
     assert_int_equal(V, 49152);
     paw_ctx *c = new_ctx(m, 512, 0);
-    json_t *g = tu_load_json(strcmp(paw_simd_name(), "avx2") == 0
+    json_t *g = tu_load_json(strcmp(paw_simd_name(), "scalar") != 0   /* every SIMD set: the AVX2 bits */
                           ? "tests/golden/model/smollm2.json"
                           : "tests/golden/model/smollm2-generic.json");
     json_t *fixed = json_object_get(g, "fixed_ids"), *cases = json_object_get(g, "cases");

@@ -1,7 +1,9 @@
 /* kquant_avx2.c — AVX2/FMA/F16C dot products and gemm for the K-quants
  * (Q4_K, Q5_K, Q6_K against Q8_K activations).  Compiled with -mavx2 -mfma
- * -mf16c; only reached through paw_avx2_kernel after paw_cpu_avx2() said
- * yes.  Same rules as matmul_avx2.c: every output is summed exactly as
+ * -mf16c and again per SIMD set (avx2_util.h); only reached through the
+ * set's paw_simd_kernel_* table.  The VNNI sets fuse vpmaddwd + vpaddd into
+ * vpdpwssd; the quants are unsigned (at most 63) so the vpmaddubsw pair sums
+ * stay below 2*63*127 and nothing saturates.  Same rules as matmul_avx2.c: every output is summed exactly as
  * ggml's AVX2 vec_dot for its type sums it. */
 #include <string.h>
 #include "core/matmul.h"
@@ -144,8 +146,7 @@ AI void k_tile(int type, int RT, int CT, int64_t n, const uint8_t *w, size_t ws,
                 __m256i aq = _mm256_loadu_si256((const __m256i *)(ab->qs + 32 * k));
 #pragma GCC unroll 4
                 for (int r = 0; r < RT; r++)
-                    isum[r][c] = _mm256_add_epi32(isum[r][c],
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], aq), s[r]));
+                    isum[r][c] = dot_i16_acc(isum[r][c], _mm256_maddubs_epi16(q[r], aq), s[r]);
             }
         }
 #pragma GCC unroll 4
@@ -215,7 +216,7 @@ K_KERNELS(q4_K, PAW_TYPE_Q4_K)
 K_KERNELS(q5_K, PAW_TYPE_Q5_K)
 K_KERNELS(q6_K, PAW_TYPE_Q6_K)
 
-paw_kernel paw_avx2_kquant_kernel(int type)
+paw_kernel ISA_NAME(paw_simd_kquant_kernel)(int type)
 {
     paw_kernel k = { NULL, NULL };
     switch (type) {

@@ -1,6 +1,7 @@
 /* matmul_avx2.c — AVX2/FMA/F16C dot products and register-tiled gemm for
- * every weight type.  Compiled with -mavx2 -mfma -mf16c; only reached after
- * paw_cpu_avx2() (src/core/cpu.c) said the CPU has them.
+ * every weight type.  Compiled with -mavx2 -mfma -mf16c, and again for the
+ * AVX-VNNI and AVX-512 sets (see avx2_util.h); each table is only reached
+ * after src/core/cpu.c picked its set.
  *
  * Integer core (see ../shared/reference/cpu-performance.md §1):
  *   vpmaddubsw multiplies unsigned x signed bytes and adds pairs into int16,
@@ -257,23 +258,34 @@ AI __m256i wquants(int type, const uint8_t *blk)
 }
 
 /* Integer dot of one weight block with one activation block, in 8 int32
- * lanes; `aoff` = woffset * sum(a) per int16 pair (precomputed by gemm). */
+ * lanes; `aoff` is the offset term act_offset() precomputed.  Every set
+ * gives the same int32 lanes: sum over 4 elements of w*a minus woffset *
+ * sum(a). */
 AI __m256i block_isum(int type, __m256i w, __m256i a, __m256i aoff)
 {
-    __m256i p;
-    if (type == PAW_TYPE_Q8_0) {
-        p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
-    } else {
-        p = _mm256_maddubs_epi16(w, a);
-        if (woffset(type)) p = _mm256_sub_epi16(p, aoff);
-    }
+    if (type == PAW_TYPE_Q8_0)
+        return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+#if defined(PAW_ISA_AVX512) || defined(PAW_ISA_AVXVNNI)
+    /* aoff = -woffset * (sums of 4 of a) as int32: the accumulator start */
+    return woffset(type) ? dot_u8s8_acc(aoff, w, a) : dot_u8s8(w, a);
+#else
+    __m256i p = _mm256_maddubs_epi16(w, a);
+    if (woffset(type)) p = _mm256_sub_epi16(p, aoff);
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+#endif
 }
 
+/* The offset term of activation block a for block_isum: AVX2 woffset *
+ * (pair sums of a) in int16, the VNNI sets -woffset * (sums of 4) in int32. */
 AI __m256i act_offset(int type, __m256i a)
 {
     if (!woffset(type)) return _mm256_setzero_si256();
-    return _mm256_maddubs_epi16(_mm256_set1_epi8((char)woffset(type)), a);
+    const __m256i o = _mm256_set1_epi8((char)woffset(type));
+#if defined(PAW_ISA_AVX512) || defined(PAW_ISA_AVXVNNI)
+    return _mm256_sub_epi32(_mm256_setzero_si256(), dot_u8s8(o, a));
+#else
+    return _mm256_maddubs_epi16(o, a);
+#endif
 }
 
 /* An RT rows x CT tokens register tile over the whole row (RT, CT constant
@@ -569,14 +581,14 @@ AI int quant_block32(const float *x, paw_f16 *d, int8_t *qs, float *amax_out)
     return sum;
 }
 
-void paw_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n)
+void ISA_NAME(paw_quantize_row_q8_0)(const float *x, void *y, int64_t n)
 {
     paw_block_q8_0 *b = y;
     float amax;
     for (int64_t i = 0; i < n / PAW_QK; i++) quant_block32(x + i * PAW_QK, &b[i].d, b[i].qs, &amax);
 }
 
-void paw_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n)
+void ISA_NAME(paw_quantize_row_q8_1)(const float *x, void *y, int64_t n)
 {
     paw_block_q8_1 *b = y;
     for (int64_t i = 0; i < n / PAW_QK; i++) {
@@ -589,7 +601,7 @@ void paw_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n)
 
 /* ---------------------------------------------------------------- table */
 
-paw_kernel paw_avx2_kernel(int type)
+paw_kernel ISA_NAME(paw_simd_kernel)(int type)
 {
     paw_kernel k = { NULL, NULL };
     switch (type) {
@@ -603,7 +615,7 @@ paw_kernel paw_avx2_kernel(int type)
     case PAW_TYPE_Q8_0: k.vec_dot = dot_q8_0; k.gemm = gemm_q8_0; break;
     case PAW_TYPE_Q4_K:
     case PAW_TYPE_Q5_K:
-    case PAW_TYPE_Q6_K: k = paw_avx2_kquant_kernel(type); break;
+    case PAW_TYPE_Q6_K: k = ISA_NAME(paw_simd_kquant_kernel)(type); break;
     default: break;
     }
     return k;
