@@ -476,11 +476,108 @@ AI void legacy_tile_x(int type, int RT, int CT, int64_t nb, const uint8_t *w, si
             y[c * ys + r * yr] = hsum8(acc[r][c]) + (CT == 1 ? m[0][r] : m[r][c]);
 }
 
-/* Prefill: PREFILL_RT rows x CT tokens, then the rows left one by one. */
+#if defined(PAW_ISA_AVX512)
+/* The AVX-512 prefill tile: RT rows x 2*NP tokens, two tokens per zmm.  The
+ * low 256 bits of accumulator [r][p] are exactly legacy_tile_x's ymm
+ * accumulator of row r, token 2p, the high 256 bits token 2p+1: the same
+ * int32 lanes (vpdpbusd, lane by lane), the same scale products dw * da
+ * (taken from the same table), the same FMA per lane, the same hsum8 at the
+ * end.  So the bits are legacy_tile_x's, with half the integer, convert and
+ * FMA instructions.  Q8_0's sign trick: AVX-512 has no vpsignb, so |w| is
+ * vpabsb and a takes w's sign through a masked 0 - a (a where w = 0 meets
+ * |w| = 0: the same products). */
+AI void legacy_tile_z(int type, int RT, int NP, int64_t nb, const uint8_t *w, size_t ws,
+                      const uint8_t *a, size_t as, const act_aux *x, float *y, size_t ys)
+{
+    const size_t wb = wblock_bytes(type), ab = ablock_bytes(type);
+    const uint8_t *aq0 = aquants(type, a);
+    __m512 acc[4][2];
+    __m256 msum[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < RT; r++) {
+        msum[r] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+        for (int p = 0; p < NP; p++) acc[r][p] = _mm512_setzero_ps();
+    }
+    const __m512i lohi[2] = { _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                              _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3) };
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *wi = w + (size_t)i * wb;
+        uint64_t dp = 0, mp = 0;
+#pragma GCC unroll 4
+        for (int r = 0; r < RT; r++) {
+            dp |= (uint64_t)paw_ld_u16(wi + r * ws) << (16 * r);
+            if (has_min(type)) mp |= (uint64_t)paw_ld_u16(wi + r * ws + 2) << (16 * r);
+        }
+        _Alignas(16) float dws[4];
+        _mm_store_ps(dws, _mm_cvtph_ps(_mm_cvtsi64_si128((long long)dp)));
+        const __m256 da = _mm256_load_ps(x->d + 8 * i);
+        if (has_min(type)) {
+            _Alignas(16) float mws[4];
+            _mm_store_ps(mws, _mm_cvtph_ps(_mm_cvtsi64_si128((long long)mp)));
+            const __m256 sv = _mm256_load_ps(x->s + 8 * i);
+#pragma GCC unroll 4
+            for (int r = 0; r < RT; r++) msum[r] = _mm256_fmadd_ps(_mm256_set1_ps(mws[r]), sv, msum[r]);
+        }
+        __m512i aqz[2], offz[2];
+#pragma GCC unroll 2
+        for (int p = 0; p < NP; p++) {
+            const uint8_t *a0 = aq0 + (size_t)(2 * p) * as + (size_t)i * ab;
+            aqz[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a0)),
+                                        _mm256_loadu_si256((const __m256i *)(a0 + as)), 1);
+            offz[p] = woffset(type) ? _mm512_loadu_si512(x->off + i * ACT_TILE + 2 * p) : _mm512_setzero_si512();
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < RT; r++) {
+            const __m512i wz = _mm512_broadcast_i64x4(wquants(type, wi + r * ws));
+            /* dw_r * da_c for c = 0..7, the same products as legacy_tile_x */
+            const __m512 d8 = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_set1_ps(dws[r]), da));
+            __m512i uw = wz;
+            __mmask64 neg = 0;
+            if (type == PAW_TYPE_Q8_0) {
+                uw = _mm512_abs_epi8(wz);
+                neg = _mm512_movepi8_mask(wz);
+            }
+#pragma GCC unroll 2
+            for (int p = 0; p < NP; p++) {
+                __m512i is;
+                if (type == PAW_TYPE_Q8_0) {
+                    const __m512i sa = _mm512_mask_sub_epi8(aqz[p], neg, _mm512_setzero_si512(), aqz[p]);
+                    is = _mm512_dpbusd_epi32(_mm512_setzero_si512(), uw, sa);
+                } else {
+                    is = _mm512_dpbusd_epi32(offz[p], uw, aqz[p]);
+                }
+                acc[r][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_permutexvar_ps(lohi[p], d8), acc[r][p]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < RT; r++) {
+        _Alignas(32) float m[8];
+        _mm256_store_ps(m, msum[r]);
+#pragma GCC unroll 2
+        for (int p = 0; p < NP; p++) {
+            y[(2 * p) * ys + r] = hsum8(_mm512_castps512_ps256(acc[r][p])) + m[2 * p];
+            y[(2 * p + 1) * ys + r] = hsum8(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][p]), 1))) + m[2 * p + 1];
+        }
+    }
+}
+#endif
+
+/* Prefill: PREFILL_RT rows x CT tokens, then the rows left one by one
+ * (AVX-512: CT = 2 or 4 go through the zmm tile). */
 AI void legacy_rows_x(int type, int CT, int64_t nb, int nr, const uint8_t *w, size_t ws,
                       const uint8_t *a, size_t as, const act_aux *x, float *y, size_t ys)
 {
     int r = 0;
+#if defined(PAW_ISA_AVX512)
+    if (CT == 2 || CT == 4) {
+        for (; r + 4 <= nr; r += 4)
+            legacy_tile_z(type, 4, CT / 2, nb, w + (size_t)r * ws, ws, a, as, x, y + r, ys);
+        for (; r < nr; r++) legacy_tile_z(type, 1, CT / 2, nb, w + (size_t)r * ws, ws, a, as, x, y + r, ys);
+        return;
+    }
+#endif
     for (; r + PREFILL_RT <= nr; r += PREFILL_RT)
         legacy_tile_x(type, PREFILL_RT, CT, nb, w + (size_t)r * ws, ws, a, as, x, y + r, ys, 1);
     for (; r < nr; r++) legacy_tile_x(type, 1, CT, nb, w + (size_t)r * ws, ws, a, as, x, y + r, ys, 1);
