@@ -20,6 +20,13 @@ SIMD_FLAGS := -mavx2 -mfma -mf16c
 
 LIB_SRC  := $(sort $(shell find src -name '*.c'))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The matrix kernels are compiled once more per extra kernel set, from the
+# same source with that set's flags (src/core/avx2_util.h says why); cpu.c
+# picks one at run time.
+ISA_SRC  := src/core/matmul_avx2.c src/core/kquant_avx2.c
+AVXVNNI_FLAGS := $(SIMD_FLAGS) -mavxvnni -DPAW_ISA_AVXVNNI
+AVX512_FLAGS  := $(SIMD_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512vnni -DPAW_ISA_AVX512
+LIB_OBJ  += $(ISA_SRC:%.c=$(BUILD)/%.avxvnni.o) $(ISA_SRC:%.c=$(BUILD)/%.avx512.o)
 CLI_SRC  := $(sort $(wildcard tools/paw/*.c))
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
@@ -44,6 +51,14 @@ $(BUILD)/src/%_avx2.o: src/%_avx2.c
 $(BUILD)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LIB_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.avxvnni.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVXVNNI_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.avx512.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

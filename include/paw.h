@@ -96,9 +96,17 @@ PAW_API size_t paw_type_block_bytes(int type);
 /* Bytes for a row of n elements (n must be a multiple of the block size). */
 PAW_API size_t paw_type_row_bytes(int type, int64_t n);
 
-/* Which kernel set the CPU check picked: "avx2" or "scalar".  The environment
- * variable PAW_SIMD=scalar forces the portable path. */
+/* Which kernel set the CPU check picked: "avx512" (AVX-512 F/BW/VL + VNNI),
+ * "avxvnni" (AVX-VNNI on ymm), "avx2" or "scalar".  The environment variable
+ * PAW_SIMD=scalar|avx2|avxvnni|avx512 forces a set; forcing one the CPU lacks
+ * is refused (paw_model_load fails with PAW_EUNSUPPORTED and the reason). */
 PAW_API const char *paw_simd_name(void);
+/* Writes what was picked and why (set, forced or not, CPU features) as a
+ * few "key: value" lines, snprintf-style; returns the length it needed. */
+PAW_API int paw_simd_describe(char *buf, size_t cap);
+/* PAW_OK, or PAW_EUNSUPPORTED (message: which features are missing) when
+ * PAW_SIMD names a set this CPU lacks or no set at all. */
+PAW_API int paw_simd_check(void);
 
 /* ------------------------------------------------------------------- GGUF */
 

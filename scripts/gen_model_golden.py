@@ -36,6 +36,14 @@ vendored llama.cpp:
 
 Check: `objdump -d GDIR/bin/libggml-cpu.so` shows ggml_vec_soft_max_f32 and
 ggml_vec_swiglu_f32 calling expf@plt with scalar mulss/addsd only.)
+    /work/venvs/llama-native/bin/python scripts/gen_model_golden.py smollm2-native [MODEL.gguf]
+
+(the default `pip install llama-cpp-python==0.3.36` build, which compiles
+llama.cpp with -march=native: on an AVX-512 VNNI CPU its quantised vec_dots
+use vpdpbusd, and its f32 vector ops, llamafile sgemm and repacked Q4_0
+tiles use zmm registers.  Run with no LLAMA_CPP_LIB_PATH.  The committed
+smollm2-native.json was made on an AMD EPYC with AVX-512 F/BW/VL/VNNI; the
+file records llama.cpp's system info line.)
     /root/llamavenv/bin/python scripts/gen_model_golden.py stories
     /root/llamavenv/bin/python scripts/gen_model_golden.py random
 
@@ -43,6 +51,8 @@ smollm2: the real SmolLM2-135M-Instruct Q4_1 GGUF.  For 5 prompts (tokenized
   by llama.cpp, ids stored so the test does not depend on paw's tokenizer):
   per position the argmax, the 8 largest logits and the logits at fixed ids;
   then 64 greedy tokens.  -> tests/golden/model/smollm2.json
+smollm2-native: the same as smollm2-generic (unrounded logits, sums) from
+  the -march=native build.  -> tests/golden/model/smollm2-native.json
 smollm2-generic: the same from the no-SIMD build, with the logits unrounded
   (the float32 values exactly), plus per position the sum of all logits (in
   float64, index order) and per greedy step the winning logit, so that a
@@ -129,7 +139,7 @@ def libm_fingerprint(n=65536):
     return {"n": n, "fnv1a": f"{h:016x}"}
 
 
-def smollm2(path, name="smollm2.json", exact=False):
+def smollm2(path, name="smollm2.json", exact=False, native=False):
     prompts = [
         "The capital of France is",
         "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n",
@@ -168,7 +178,12 @@ def smollm2(path, name="smollm2.json", exact=False):
         cases.append(case)
         print(f"{name}: {len(ids)} tokens, greedy {len(case['greedy'])}", file=sys.stderr)
     out = {"fixed_ids": FIXED_IDS, "cases": cases}
-    if exact:
+    if native:
+        # the ISA flags the library was built with, as llama.cpp reports them
+        import llama_cpp
+        out["llama_cpp_python"] = llama_cpp.__version__
+        out["system_info"] = llama_cpp.llama_print_system_info().decode().strip()
+    elif exact:
         out["libm"] = libm_fingerprint()
     write_json(name, out)
 
@@ -324,11 +339,13 @@ def random_generic():
 
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else ""
-    if what in ("smollm2", "smollm2-generic"):
+    if what in ("smollm2", "smollm2-generic", "smollm2-native"):
         model = (sys.argv[2] if len(sys.argv) > 2 else
                  os.path.expanduser("~/.cache/paw/models/smollm2-135m.gguf"))
         if what == "smollm2":
             smollm2(model)
+        elif what == "smollm2-native":
+            smollm2(model, "smollm2-native.json", exact=True, native=True)
         else:
             smollm2(model, "smollm2-generic.json", exact=True)
     elif what == "stories":
@@ -340,4 +357,4 @@ if __name__ == "__main__":
     elif what == "random-generic":
         random_generic()
     else:
-        sys.exit("usage: gen_model_golden.py smollm2|smollm2-generic [MODEL.gguf] | stories [GGUF] | random | random-generic")
+        sys.exit("usage: gen_model_golden.py smollm2|smollm2-generic|smollm2-native [MODEL.gguf] | stories [GGUF] | random | random-generic")

@@ -2,8 +2,9 @@
  *
  * Weights are row-major matrices of any paw_type, `n_in` elements per row,
  * stored exactly as in the GGUF (rows of quant blocks).  Activations are f32.
- * The implementation picks AVX2/FMA or the portable scalar path once, at run
- * time (paw_simd_name()). */
+ * The implementation picks a kernel set once, at run time (src/core/cpu.h,
+ * paw_simd_name()): AVX-512 VNNI, AVX-VNNI, AVX2/FMA or the portable scalar
+ * path; the three SIMD sets give identical bits. */
 #ifndef PAW_KERNELS_H
 #define PAW_KERNELS_H
 #include <stdint.h>

@@ -1,7 +1,9 @@
 /* kquant_avx2.c — AVX2/FMA/F16C dot products and gemm for the K-quants
  * (Q4_K, Q5_K, Q6_K against Q8_K activations).  Compiled with -mavx2 -mfma
- * -mf16c; only reached through paw_avx2_kernel after paw_cpu_avx2() said
- * yes.  Same rules as matmul_avx2.c: every output is summed exactly as
+ * -mf16c and again per SIMD set (avx2_util.h); only reached through the
+ * set's paw_simd_kernel_* table.  The VNNI sets fuse vpmaddwd + vpaddd into
+ * vpdpwssd; the quants are unsigned (at most 63) so the vpmaddubsw pair sums
+ * stay below 2*63*127 and nothing saturates.  Same rules as matmul_avx2.c: every output is summed exactly as
  * ggml's AVX2 vec_dot for its type sums it. */
 #include <string.h>
 #include "core/matmul.h"
@@ -106,6 +108,28 @@ AI size_t kblock_bytes(int type)
          : type == PAW_TYPE_Q5_K ? sizeof(paw_block_q5_K) : sizeof(paw_block_q6_K);
 }
 
+/* The min term of one super-block (Q4_K/Q5_K) into its accumulator, as
+ * ggml's AVX2 vec_dot places it; bs32 = the activation's sums of 32. */
+AI __m128 kmin_acc(int type, const kprep *p, const paw_block_q8_K *ab, __m128i bs32, __m128 accm)
+{
+    __m128i mprod = _mm_madd_epi16(p->mins, bs32);
+    __m128 dmin = _mm_set1_ps(-ab->d * p->dmin);
+    if (type == PAW_TYPE_Q4_K) return _mm_fmadd_ps(dmin, _mm_cvtepi32_ps(mprod), accm);
+    mprod = _mm_add_epi32(mprod, _mm_shuffle_epi32(mprod, 0x4e));
+    mprod = _mm_add_epi32(mprod, _mm_shuffle_epi32(mprod, 0xb1));
+    return _mm_fmadd_ss(dmin, _mm_cvtepi32_ps(mprod), accm);
+}
+
+/* The min accumulator -> the value added after hsum8(acc). */
+AI float kmin_finish(int type, __m128 m)
+{
+    if (type == PAW_TYPE_Q4_K) {
+        m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    }
+    return _mm_cvtss_f32(m);
+}
+
 /* RT rows x CT tokens of K-quant x Q8_K (RT * CT <= 4), one accumulator
  * (plus the min term) per output. */
 AI void k_tile(int type, int RT, int CT, int64_t n, const uint8_t *w, size_t ws,
@@ -144,8 +168,7 @@ AI void k_tile(int type, int RT, int CT, int64_t n, const uint8_t *w, size_t ws,
                 __m256i aq = _mm256_loadu_si256((const __m256i *)(ab->qs + 32 * k));
 #pragma GCC unroll 4
                 for (int r = 0; r < RT; r++)
-                    isum[r][c] = _mm256_add_epi32(isum[r][c],
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], aq), s[r]));
+                    isum[r][c] = dot_i16_acc(isum[r][c], _mm256_maddubs_epi16(q[r], aq), s[r]);
             }
         }
 #pragma GCC unroll 4
@@ -160,33 +183,90 @@ AI void k_tile(int type, int RT, int CT, int64_t n, const uint8_t *w, size_t ws,
                 if (type == PAW_TYPE_Q6_K)
                     is = _mm256_sub_epi32(is, _mm256_slli_epi32(_mm256_madd_epi16(bs, p[r].sc16), 5));
                 acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(ab->d * p[r].d), _mm256_cvtepi32_ps(is), acc[r][c]);
-                if (type == PAW_TYPE_Q6_K) continue;
-                __m128i mprod = _mm_madd_epi16(p[r].mins, bs32);
-                __m128 dmin = _mm_set1_ps(-ab->d * p[r].dmin);
-                if (type == PAW_TYPE_Q4_K) {
-                    accm[r][c] = _mm_fmadd_ps(dmin, _mm_cvtepi32_ps(mprod), accm[r][c]);
-                } else {
-                    mprod = _mm_add_epi32(mprod, _mm_shuffle_epi32(mprod, 0x4e));
-                    mprod = _mm_add_epi32(mprod, _mm_shuffle_epi32(mprod, 0xb1));
-                    accm[r][c] = _mm_fmadd_ss(dmin, _mm_cvtepi32_ps(mprod), accm[r][c]);
-                }
+                if (type != PAW_TYPE_Q6_K) accm[r][c] = kmin_acc(type, &p[r], ab, bs32, accm[r][c]);
             }
         }
     }
 #pragma GCC unroll 4
     for (int r = 0; r < RT; r++)
 #pragma GCC unroll 4
-        for (int c = 0; c < CT; c++) {
-            __m128 m = accm[r][c];
-            if (type == PAW_TYPE_Q4_K) {
-                m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-                m = _mm_add_ss(m, _mm_movehdup_ps(m));
-            }
-            y[c * ys + r * yr] = hsum8(acc[r][c]) + _mm_cvtss_f32(m);
-        }
+        for (int c = 0; c < CT; c++) y[c * ys + r * yr] = hsum8(acc[r][c]) + kmin_finish(type, accm[r][c]);
 }
 
-/* Decode (nc = 1): row by row.  Prefill: 1 row x 4 tokens. */
+#if defined(PAW_ISA_AVX512)
+/* The AVX-512 prefill tile: one row x 2*NP tokens, two tokens per zmm.  The
+ * low 256 bits of acc[p] / isum[p] are k_tile's ymm accumulators of token
+ * 2p, the high 256 bits token 2p+1, fed lane by lane with the same integer
+ * sums and the same scale products; the min terms are k_tile's per token.
+ * So the bits are k_tile's, with the unpacked weights shared by all 2*NP
+ * tokens and half the integer and FMA instructions. */
+AI void k_tile_z(int type, int NP, int64_t n, const uint8_t *w, const uint8_t *a, size_t as,
+                 float *y, size_t ys)
+{
+    const size_t wb = kblock_bytes(type);
+    __m512 acc[4];
+    __m128 accm[8];
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++) {
+        acc[p] = _mm512_setzero_ps();
+        accm[2 * p] = accm[2 * p + 1] = _mm_setzero_ps();
+    }
+    for (int64_t i = 0; i < n / PAW_QK_K; i++) {
+        const uint8_t *wi = w + (size_t)i * wb;
+        kprep pr;
+        kprepare(type, wi, &pr);
+        const paw_block_q8_K *ab[8];
+#pragma GCC unroll 8
+        for (int c = 0; c < 2 * NP; c++) ab[c] = (const paw_block_q8_K *)(a + c * as) + i;
+        __m512i isum[4];
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) isum[p] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            const __m512i q = _mm512_broadcast_i64x4(kunpack(type, wi, k));
+            const __m512i sc = _mm512_broadcast_i64x4(kscale(type, &pr, k));
+#pragma GCC unroll 4
+            for (int p = 0; p < NP; p++) {
+                const __m512i aq = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ab[2 * p]->qs + 32 * k))),
+                    _mm256_loadu_si256((const __m256i *)(ab[2 * p + 1]->qs + 32 * k)), 1);
+                isum[p] = _mm512_dpwssd_epi32(isum[p], _mm512_maddubs_epi16(q, aq), sc);
+            }
+        }
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) {
+            __m512i is = isum[p];
+            const __m256i bs0 = _mm256_loadu_si256((const __m256i *)ab[2 * p]->bsums);
+            const __m256i bs1 = _mm256_loadu_si256((const __m256i *)ab[2 * p + 1]->bsums);
+            if (type == PAW_TYPE_Q6_K) {
+                const __m512i bs = _mm512_inserti64x4(_mm512_castsi256_si512(bs0), bs1, 1);
+                is = _mm512_sub_epi32(is, _mm512_slli_epi32(
+                         _mm512_madd_epi16(bs, _mm512_broadcast_i64x4(pr.sc16)), 5));
+            }
+            const __m512 d = _mm512_castpd_ps(_mm512_insertf64x4(
+                _mm512_castps_pd(_mm512_set1_ps(ab[2 * p]->d * pr.d)),
+                _mm256_castps_pd(_mm256_set1_ps(ab[2 * p + 1]->d * pr.d)), 1));
+            acc[p] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(is), acc[p]);
+            if (type == PAW_TYPE_Q6_K) continue;
+            const __m256i bsv[2] = { bs0, bs1 };
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                __m128i bs32 = _mm_hadd_epi16(_mm256_castsi256_si128(bsv[h]), _mm256_extracti128_si256(bsv[h], 1));
+                accm[2 * p + h] = kmin_acc(type, &pr, ab[2 * p + h], bs32, accm[2 * p + h]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++) {
+        y[(2 * p) * ys] = hsum8(_mm512_castps512_ps256(acc[p])) + kmin_finish(type, accm[2 * p]);
+        y[(2 * p + 1) * ys] = hsum8(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[p]), 1))) +
+                              kmin_finish(type, accm[2 * p + 1]);
+    }
+}
+#endif
+
+/* Decode (nc = 1): row by row.  Prefill: 1 row x 4 tokens (AVX-512: 8,
+ * then 2 at a time). */
 AI void k_gemm(int type, int64_t n, int nr, int nc, const void *vw, size_t ws,
                const void *va, size_t as, float *y, size_t ys)
 {
@@ -197,6 +277,10 @@ AI void k_gemm(int type, int64_t n, int nr, int nc, const void *vw, size_t ws,
     }
     for (int r = 0; r < nr; r++) {
         int c = 0;
+#if defined(PAW_ISA_AVX512)
+        for (; c + 8 <= nc; c += 8) k_tile_z(type, 4, n, w + r * ws, a + c * as, as, y + c * ys + r, ys);
+        for (; c + 2 <= nc; c += 2) k_tile_z(type, 1, n, w + r * ws, a + c * as, as, y + c * ys + r, ys);
+#endif
         for (; c + 4 <= nc; c += 4)
             k_tile(type, 1, 4, n, w + r * ws, ws, a + c * as, as, y + c * ys + r, ys, 1);
         for (; c < nc; c++)
@@ -215,7 +299,7 @@ K_KERNELS(q4_K, PAW_TYPE_Q4_K)
 K_KERNELS(q5_K, PAW_TYPE_Q5_K)
 K_KERNELS(q6_K, PAW_TYPE_Q6_K)
 
-paw_kernel paw_avx2_kquant_kernel(int type)
+paw_kernel ISA_NAME(paw_simd_kquant_kernel)(int type)
 {
     paw_kernel k = { NULL, NULL };
     switch (type) {

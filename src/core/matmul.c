@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include "core/common.h"
+#include "core/cpu.h"
 #include "core/kernels.h"
 #include "core/matmul.h"
 
@@ -20,26 +21,38 @@ paw_kernel paw_kernel_scalar(int type)
     return k;
 }
 
-paw_kernel paw_kernel_for(int type)
+paw_kernel paw_kernel_level(int type, int level)
 {
-    paw_kernel k = paw_kernel_scalar(type);
-    if (paw_cpu_avx2()) {
-        paw_kernel v = paw_avx2_kernel(type);
-        if (v.vec_dot) k.vec_dot = v.vec_dot;
-        if (v.gemm) k.gemm = v.gemm;
+    paw_kernel k = paw_kernel_scalar(type), v = { NULL, NULL };
+    switch (level) {
+    case PAW_SIMD_AVX2: v = paw_simd_kernel_avx2(type); break;
+    case PAW_SIMD_AVXVNNI: v = paw_simd_kernel_avxvnni(type); break;
+    case PAW_SIMD_AVX512: v = paw_simd_kernel_avx512(type); break;
+    default: break;
     }
+    if (v.vec_dot) k.vec_dot = v.vec_dot;
+    if (v.gemm) k.gemm = v.gemm;
     return k;
 }
 
+paw_kernel paw_kernel_for(int type) { return paw_kernel_level(type, paw_cpu_simd()); }
+
 /* Each kernel set quantises activations as the ggml build it follows does:
- * the AVX2 one like ggml's AVX2 quantisers (127/amax, nearest even), the
- * scalar one like ggml's plain C build (its reference quantisers). */
+ * the SIMD ones like ggml's AVX2 quantisers (127/amax, nearest even; ggml's
+ * AVX-512 builds use the same code), the scalar one like ggml's plain C
+ * build (its reference quantisers). */
 paw_from_float_fn paw_act_quantizer(int act_type)
 {
-    int avx2 = paw_cpu_avx2();
+    const int l = paw_cpu_simd();
     switch (act_type) {
-    case PAW_TYPE_Q8_0: return avx2 ? paw_quantize_row_q8_0_avx2 : paw_quantize_row_q8_0_ref;
-    case PAW_TYPE_Q8_1: return avx2 ? paw_quantize_row_q8_1_avx2 : paw_quantize_row_q8_1_ref;
+    case PAW_TYPE_Q8_0:
+        return l == PAW_SIMD_AVX512 ? paw_quantize_row_q8_0_avx512
+             : l == PAW_SIMD_AVXVNNI ? paw_quantize_row_q8_0_avxvnni
+             : l == PAW_SIMD_AVX2 ? paw_quantize_row_q8_0_avx2 : paw_quantize_row_q8_0_ref;
+    case PAW_TYPE_Q8_1:
+        return l == PAW_SIMD_AVX512 ? paw_quantize_row_q8_1_avx512
+             : l == PAW_SIMD_AVXVNNI ? paw_quantize_row_q8_1_avxvnni
+             : l == PAW_SIMD_AVX2 ? paw_quantize_row_q8_1_avx2 : paw_quantize_row_q8_1_ref;
     case PAW_TYPE_Q8_K: return paw_quantize_row_q8_K;
     default: return NULL;
     }

@@ -20,16 +20,29 @@ typedef struct paw_kernel {
     paw_gemm_fn    gemm;     /* many outputs (prefill); NULL: loop vec_dot */
 } paw_kernel;
 
-/* The AVX2/FMA kernels of `type` (NULL members where there are none).  Only
- * call after paw_cpu_avx2() said yes. */
-paw_kernel paw_avx2_kernel(int type);
-/* The K-quant part of that table (kquant_avx2.c). */
-paw_kernel paw_avx2_kquant_kernel(int type);
-/* AVX2 versions of the activation quantisers; same bytes as the scalar ones. */
+/* The SIMD kernels of `type` (NULL members where there are none), one table
+ * per kernel set, all built from matmul_avx2.c / kquant_avx2.c (see
+ * avx2_util.h).  Only call a set's functions after paw_cpu_simd() reached
+ * it (src/core/cpu.h). */
+paw_kernel paw_simd_kernel_avx2(int type);
+paw_kernel paw_simd_kernel_avxvnni(int type);
+paw_kernel paw_simd_kernel_avx512(int type);
+/* The K-quant part of those tables (kquant_avx2.c). */
+paw_kernel paw_simd_kquant_kernel_avx2(int type);
+paw_kernel paw_simd_kquant_kernel_avxvnni(int type);
+paw_kernel paw_simd_kquant_kernel_avx512(int type);
+/* The activation quantisers; same bytes as the scalar ones, in every set. */
 void paw_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n);
 void paw_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n);
+void paw_quantize_row_q8_0_avxvnni(const float *x, void *y, int64_t n);
+void paw_quantize_row_q8_1_avxvnni(const float *x, void *y, int64_t n);
+void paw_quantize_row_q8_0_avx512(const float *x, void *y, int64_t n);
+void paw_quantize_row_q8_1_avx512(const float *x, void *y, int64_t n);
+/* The SIMD table of set `level` (PAW_SIMD_AVX2.. in core/cpu.h); scalar
+ * members for PAW_SIMD_SCALAR. */
+paw_kernel paw_kernel_level(int type, int level);
 
-/* The kernels paw_matmul uses for `type` on this CPU (scalar or AVX2), and
+/* The kernels paw_matmul uses for `type` on this CPU (paw_cpu_simd()), and
  * the scalar ones regardless of CPU: for tests and benchmarks. */
 paw_kernel paw_kernel_for(int type);
 paw_kernel paw_kernel_scalar(int type);

@@ -1,6 +1,7 @@
 /* matmul_avx2.c — AVX2/FMA/F16C dot products and register-tiled gemm for
- * every weight type.  Compiled with -mavx2 -mfma -mf16c; only reached after
- * paw_cpu_avx2() (src/core/cpu.c) said the CPU has them.
+ * every weight type.  Compiled with -mavx2 -mfma -mf16c, and again for the
+ * AVX-VNNI and AVX-512 sets (see avx2_util.h); each table is only reached
+ * after src/core/cpu.c picked its set.
  *
  * Integer core (see ../shared/reference/cpu-performance.md §1):
  *   vpmaddubsw multiplies unsigned x signed bytes and adds pairs into int16,
@@ -258,23 +259,34 @@ AI __m256i wquants(int type, const uint8_t *blk)
 }
 
 /* Integer dot of one weight block with one activation block, in 8 int32
- * lanes; `aoff` = woffset * sum(a) per int16 pair (precomputed by gemm). */
+ * lanes; `aoff` is the offset term act_offset() precomputed.  Every set
+ * gives the same int32 lanes: sum over 4 elements of w*a minus woffset *
+ * sum(a). */
 AI __m256i block_isum(int type, __m256i w, __m256i a, __m256i aoff)
 {
-    __m256i p;
-    if (type == PAW_TYPE_Q8_0) {
-        p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
-    } else {
-        p = _mm256_maddubs_epi16(w, a);
-        if (woffset(type)) p = _mm256_sub_epi16(p, aoff);
-    }
+    if (type == PAW_TYPE_Q8_0)
+        return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+#if defined(PAW_ISA_AVX512) || defined(PAW_ISA_AVXVNNI)
+    /* aoff = -woffset * (sums of 4 of a) as int32: the accumulator start */
+    return woffset(type) ? dot_u8s8_acc(aoff, w, a) : dot_u8s8(w, a);
+#else
+    __m256i p = _mm256_maddubs_epi16(w, a);
+    if (woffset(type)) p = _mm256_sub_epi16(p, aoff);
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+#endif
 }
 
+/* The offset term of activation block a for block_isum: AVX2 woffset *
+ * (pair sums of a) in int16, the VNNI sets -woffset * (sums of 4) in int32. */
 AI __m256i act_offset(int type, __m256i a)
 {
     if (!woffset(type)) return _mm256_setzero_si256();
-    return _mm256_maddubs_epi16(_mm256_set1_epi8((char)woffset(type)), a);
+    const __m256i o = _mm256_set1_epi8((char)woffset(type));
+#if defined(PAW_ISA_AVX512) || defined(PAW_ISA_AVXVNNI)
+    return _mm256_sub_epi32(_mm256_setzero_si256(), dot_u8s8(o, a));
+#else
+    return _mm256_maddubs_epi16(o, a);
+#endif
 }
 
 /* An RT rows x CT tokens register tile over the whole row (RT, CT constant
@@ -465,11 +477,108 @@ AI void legacy_tile_x(int type, int RT, int CT, int64_t nb, const uint8_t *w, si
             y[c * ys + r * yr] = hsum8(acc[r][c]) + (CT == 1 ? m[0][r] : m[r][c]);
 }
 
-/* Prefill: PREFILL_RT rows x CT tokens, then the rows left one by one. */
+#if defined(PAW_ISA_AVX512)
+/* The AVX-512 prefill tile: RT rows x 2*NP tokens, two tokens per zmm.  The
+ * low 256 bits of accumulator [r][p] are exactly legacy_tile_x's ymm
+ * accumulator of row r, token 2p, the high 256 bits token 2p+1: the same
+ * int32 lanes (vpdpbusd, lane by lane), the same scale products dw * da
+ * (taken from the same table), the same FMA per lane, the same hsum8 at the
+ * end.  So the bits are legacy_tile_x's, with half the integer, convert and
+ * FMA instructions.  Q8_0's sign trick: AVX-512 has no vpsignb, so |w| is
+ * vpabsb and a takes w's sign through a masked 0 - a (a where w = 0 meets
+ * |w| = 0: the same products). */
+AI void legacy_tile_z(int type, int RT, int NP, int64_t nb, const uint8_t *w, size_t ws,
+                      const uint8_t *a, size_t as, const act_aux *x, float *y, size_t ys)
+{
+    const size_t wb = wblock_bytes(type), ab = ablock_bytes(type);
+    const uint8_t *aq0 = aquants(type, a);
+    __m512 acc[4][2];
+    __m256 msum[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < RT; r++) {
+        msum[r] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+        for (int p = 0; p < NP; p++) acc[r][p] = _mm512_setzero_ps();
+    }
+    const __m512i lohi[2] = { _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                              _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3) };
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *wi = w + (size_t)i * wb;
+        uint64_t dp = 0, mp = 0;
+#pragma GCC unroll 4
+        for (int r = 0; r < RT; r++) {
+            dp |= (uint64_t)paw_ld_u16(wi + r * ws) << (16 * r);
+            if (has_min(type)) mp |= (uint64_t)paw_ld_u16(wi + r * ws + 2) << (16 * r);
+        }
+        _Alignas(16) float dws[4];
+        _mm_store_ps(dws, _mm_cvtph_ps(_mm_cvtsi64_si128((long long)dp)));
+        const __m256 da = _mm256_load_ps(x->d + 8 * i);
+        if (has_min(type)) {
+            _Alignas(16) float mws[4];
+            _mm_store_ps(mws, _mm_cvtph_ps(_mm_cvtsi64_si128((long long)mp)));
+            const __m256 sv = _mm256_load_ps(x->s + 8 * i);
+#pragma GCC unroll 4
+            for (int r = 0; r < RT; r++) msum[r] = _mm256_fmadd_ps(_mm256_set1_ps(mws[r]), sv, msum[r]);
+        }
+        __m512i aqz[2], offz[2];
+#pragma GCC unroll 2
+        for (int p = 0; p < NP; p++) {
+            const uint8_t *a0 = aq0 + (size_t)(2 * p) * as + (size_t)i * ab;
+            aqz[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a0)),
+                                        _mm256_loadu_si256((const __m256i *)(a0 + as)), 1);
+            offz[p] = woffset(type) ? _mm512_loadu_si512(x->off + i * ACT_TILE + 2 * p) : _mm512_setzero_si512();
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < RT; r++) {
+            const __m512i wz = _mm512_broadcast_i64x4(wquants(type, wi + r * ws));
+            /* dw_r * da_c for c = 0..7, the same products as legacy_tile_x */
+            const __m512 d8 = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_set1_ps(dws[r]), da));
+            __m512i uw = wz;
+            __mmask64 neg = 0;
+            if (type == PAW_TYPE_Q8_0) {
+                uw = _mm512_abs_epi8(wz);
+                neg = _mm512_movepi8_mask(wz);
+            }
+#pragma GCC unroll 2
+            for (int p = 0; p < NP; p++) {
+                __m512i is;
+                if (type == PAW_TYPE_Q8_0) {
+                    const __m512i sa = _mm512_mask_sub_epi8(aqz[p], neg, _mm512_setzero_si512(), aqz[p]);
+                    is = _mm512_dpbusd_epi32(_mm512_setzero_si512(), uw, sa);
+                } else {
+                    is = _mm512_dpbusd_epi32(offz[p], uw, aqz[p]);
+                }
+                acc[r][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_permutexvar_ps(lohi[p], d8), acc[r][p]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < RT; r++) {
+        _Alignas(32) float m[8];
+        _mm256_store_ps(m, msum[r]);
+#pragma GCC unroll 2
+        for (int p = 0; p < NP; p++) {
+            y[(2 * p) * ys + r] = hsum8(_mm512_castps512_ps256(acc[r][p])) + m[2 * p];
+            y[(2 * p + 1) * ys + r] = hsum8(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][p]), 1))) + m[2 * p + 1];
+        }
+    }
+}
+#endif
+
+/* Prefill: PREFILL_RT rows x CT tokens, then the rows left one by one
+ * (AVX-512: CT = 2 or 4 go through the zmm tile). */
 AI void legacy_rows_x(int type, int CT, int64_t nb, int nr, const uint8_t *w, size_t ws,
                       const uint8_t *a, size_t as, const act_aux *x, float *y, size_t ys)
 {
     int r = 0;
+#if defined(PAW_ISA_AVX512)
+    if (CT == 2 || CT == 4) {
+        for (; r + 4 <= nr; r += 4)
+            legacy_tile_z(type, 4, CT / 2, nb, w + (size_t)r * ws, ws, a, as, x, y + r, ys);
+        for (; r < nr; r++) legacy_tile_z(type, 1, CT / 2, nb, w + (size_t)r * ws, ws, a, as, x, y + r, ys);
+        return;
+    }
+#endif
     for (; r + PREFILL_RT <= nr; r += PREFILL_RT)
         legacy_tile_x(type, PREFILL_RT, CT, nb, w + (size_t)r * ws, ws, a, as, x, y + r, ys, 1);
     for (; r < nr; r++) legacy_tile_x(type, 1, CT, nb, w + (size_t)r * ws, ws, a, as, x, y + r, ys, 1);
@@ -570,14 +679,14 @@ AI int quant_block32(const float *x, paw_f16 *d, int8_t *qs, float *amax_out)
     return sum;
 }
 
-void paw_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n)
+void ISA_NAME(paw_quantize_row_q8_0)(const float *x, void *y, int64_t n)
 {
     paw_block_q8_0 *b = y;
     float amax;
     for (int64_t i = 0; i < n / PAW_QK; i++) quant_block32(x + i * PAW_QK, &b[i].d, b[i].qs, &amax);
 }
 
-void paw_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n)
+void ISA_NAME(paw_quantize_row_q8_1)(const float *x, void *y, int64_t n)
 {
     paw_block_q8_1 *b = y;
     for (int64_t i = 0; i < n / PAW_QK; i++) {
@@ -590,7 +699,7 @@ void paw_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n)
 
 /* ---------------------------------------------------------------- table */
 
-paw_kernel paw_avx2_kernel(int type)
+paw_kernel ISA_NAME(paw_simd_kernel)(int type)
 {
     paw_kernel k = { NULL, NULL };
     switch (type) {
@@ -604,7 +713,7 @@ paw_kernel paw_avx2_kernel(int type)
     case PAW_TYPE_Q8_0: k.vec_dot = dot_q8_0; k.gemm = gemm_q8_0; break;
     case PAW_TYPE_Q4_K:
     case PAW_TYPE_Q5_K:
-    case PAW_TYPE_Q6_K: k = paw_avx2_kquant_kernel(type); break;
+    case PAW_TYPE_Q6_K: k = ISA_NAME(paw_simd_kquant_kernel)(type); break;
     default: break;
     }
     return k;

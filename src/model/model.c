@@ -7,6 +7,7 @@
 #include <string.h>
 #include <openssl/evp.h>
 #include "core/common.h"
+#include "core/cpu.h"
 #include "model/model.h"
 #include "model/lora.h"
 #include "core/quant.h"
@@ -288,6 +289,9 @@ int paw_model_compute_id(paw_model *m)
 int paw_model_load(const char *path, paw_model **out)
 {
     *out = NULL;
+    /* a PAW_SIMD this CPU cannot honour fails here, before any work */
+    int src = paw_simd_check();
+    if (src) return src;
     paw_model *m = calloc(1, sizeof *m);
     if (!m) return paw_err(PAW_ENOMEM, "model: out of memory");
     int rc = paw_gguf_open(path, &m->gguf);

@@ -259,14 +259,25 @@ static int info_gguf(const char *path, int as_json)
     return 0;
 }
 
+/* `paw info --system`: the kernel set paw runs on this machine and why. */
+static int info_system(void)
+{
+    char buf[512];
+    paw_simd_describe(buf, sizeof buf);
+    fputs(buf, stdout);
+    if (paw_simd_check() != PAW_OK) return cli_fail("info");
+    return 0;
+}
+
 int cmd_info(int argc, char **argv)
 {
     const char *path = NULL;
     int as_json = 0;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--system")) return info_system();
         if (!strcmp(argv[i], "--json")) as_json = 1;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            puts("usage: paw info FILE.gguf [--json]");
+            puts("usage: paw info FILE.gguf [--json] | paw info --system");
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "paw info: unknown option '%s'\nusage: paw info FILE.gguf [--json]\n", argv[i]);

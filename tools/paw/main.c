@@ -9,7 +9,7 @@ static const struct command {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
-    {"info",     cmd_info,     "info FILE.gguf|PROGRAM [--json]   describe a GGUF model or vocab, or a program"},
+    {"info",     cmd_info,     "info FILE.gguf|PROGRAM [--json] | info --system   describe a GGUF model or vocab, a program, or the kernels picked for this CPU"},
     {"tokenize", cmd_tokenize, "tokenize -m MODEL [--special] [--json] TEXT|-   tokenize text"},
     {"vocab",    cmd_vocab,    "vocab TOKENIZER.json -o VOCAB.gguf   convert a Hugging Face tokenizer"},
     {"pull",     cmd_pull,     "pull NAME | pull PROGRAM       fetch a model (smollm2-135m, qwen3-0.6b, gpt2), or a hub program + its base"},
