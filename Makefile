@@ -54,11 +54,11 @@ $(BUILD)/src/%.o: src/%.c
 
 $(BUILD)/%.avxvnni.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(AVXVNNI_FLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) $(AVXVNNI_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/%.avx512.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
