@@ -225,17 +225,26 @@ static void test_warm_equals_cold(void **state)
     assert_non_null(strstr(kv, "/prefix_kv."));
     assert_int_equal(access(kv, R_OK), 0);
     assert_string_equal(paw_program_handle_id(p), id);
-    /* the base's SHA-256 was remembered beside the models, under its id */
+    /* the base's SHA-256 was remembered beside the models, under the file's
+     * identity: "<size> <mtime> <ctime> <sha256>\n" in .sha256/<dev>-<ino> */
     {
         char pattern[700];
         snprintf(pattern, sizeof pattern, "%s/models/.sha256/*", g_cache);
         glob_t gl;
         assert_int_equal(glob(pattern, 0, NULL, &gl), 0);
         assert_int_equal(gl.gl_pathc, 1);
-        char *hex = tu_read_file(gl.gl_pathv[0], NULL);
-        assert_non_null(hex);
-        assert_string_equal(hex, b->meta.base_sha256);
-        free(hex);
+        char *memo = tu_read_file(gl.gl_pathv[0], NULL);
+        assert_non_null(memo);
+        struct stat mst;
+        assert_int_equal(stat(g_model_path, &mst), 0);
+        char want[100];
+        snprintf(want, sizeof want, "%lld ", (long long)mst.st_size);
+        assert_int_equal(strncmp(memo, want, strlen(want)), 0);
+        size_t ml = strlen(memo);
+        assert_true(ml > 65 && memo[ml - 1] == '\n');
+        memo[ml - 1] = 0;
+        assert_string_equal(memo + ml - 65, b->meta.base_sha256);
+        free(memo);
         globfree(&gl);
     }
     /* Warm in memory, in two orders: a call never leaks into the next. */

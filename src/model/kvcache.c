@@ -207,7 +207,7 @@ int paw_kv_load_file(paw_ctx *c, const char *path)
     /* A FIFO planted at a prefix-KV path must not block the program open. */
     int fd;
     int orc = paw_open_regular(path, 0, &fd, NULL);
-    if (orc) return paw_err_wrap(orc, "kv");
+    if (orc) return paw_err_wrap(orc == PAW_ENOTFOUND ? PAW_EIO : orc, "kv");  /* as before: EIO */
     hashed_file r = {fdopen(fd, "rb"), 0xcbf29ce484222325ULL, 1};
     if (!r.f) { close(fd); return paw_err(PAW_EIO, "kv: cannot open %s: %s", path, strerror(errno)); }
     int rc = PAW_OK;
