@@ -784,6 +784,8 @@ typedef struct paw_program_opts {
     int     spec_always;      /* verify drafts even while this handle's timings
                                  say single-token calls are faster (tests and
                                  measurements of the mechanism)               */
+    int     free_decoding;    /* ignore a closed-label program's labels and
+                                 decode freely (paw run --free)               */
 } paw_program_opts;
 
 /* Where a handle's prefix KV came from when it was opened. */
@@ -847,6 +849,28 @@ int  paw_program_open_template(const paw_model *m, const char *tmpl, size_t len,
 int  paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_tokens,
                       char **out, size_t *out_len);
 void paw_program_close(paw_program *p);
+
+/* Closed-label programs: a bundle whose meta.json holds "labels": [string,
+ * ...] (2 or more distinct, non-empty; paw's compiler writes it, see
+ * paw_compile) is decoded only within that set unless opts.free_decoding:
+ * the labels' token paths (tokens(label) + the end-of-turn token) form a
+ * trie, and greedy decoding picks the highest-logit child at each node, so a
+ * call's output is always exactly one of the labels (max_tokens is then
+ * ignored).  Programs without labels, and official bundles, decode as
+ * before.  The number of labels in force (0: none, or free_decoding) and
+ * label i (pointing into the handle): */
+int32_t     paw_program_n_labels(const paw_program *p);
+const char *paw_program_label(const paw_program *p, int32_t i);
+/* A call that also scores every label: probs[i] (n_labels of them, the
+ * caller's array) is P(label i | input) = the product, along label i's path,
+ * of each token's probability under the full-vocabulary softmax (the end
+ * token included), divided by the sum of those products over the labels, so
+ * the probs sum to 1.  *out is the greedy label (as paw_program_call gives;
+ * almost always, but not necessarily, the label of the highest prob), and
+ * *best (may be NULL) its index.  Costs one forward call per trie node, not
+ * just the greedy path's.  PAW_EINVAL when no labels are in force. */
+int  paw_program_call_scores(paw_program *p, const char *input, size_t len, double *probs,
+                             int32_t *best, char **out, size_t *out_len);
 
 /* The token ids a call evaluates, for training on exactly what inference
  * sees: the template prefix (owned by the handle), and for an input the ids
@@ -956,6 +980,10 @@ typedef struct paw_compile_opts {
     uint64_t seed;
     int      n_threads;      /* 0 = one per online CPU                         */
     int      record_timings; /* put seconds per stage into meta.metrics        */
+    int      no_spec_examples; /* do not read examples from the spec's text  */
+    int      no_labels;      /* never make a closed-label program              */
+    int32_t  cv_folds;       /* folds of the cross-validated estimate; 0 = 3,
+                                < 0 = no estimate (faster compile)             */
     const char *model_path;  /* the GGUF m was loaded from: base_sha256        */
     /* progress (may be NULL): a stage name and a line of text */
     void   (*progress)(void *ud, const char *stage, const char *msg);
@@ -977,6 +1005,14 @@ typedef struct paw_compile_result {
     int32_t n_synth;              /* synthesised examples accepted              */
     int32_t n_synth_rejected;     /* synthesised candidates dropped             */
     double  seconds_pseudo, seconds_synth, seconds_train, seconds_export;
+    /* round 2 */
+    int32_t n_spec;               /* examples found in the spec's text         */
+    int32_t n_spec_used;          /* of those, kept (inputs not already given) */
+    int32_t n_labels;             /* > 0: a closed-label program (meta.labels)  */
+    int32_t cv_folds;             /* 0: no cross-validated estimate             */
+    double  cv_em;                /* cross-validated exact match (see paw_compile) */
+    int32_t n_train_wrong;        /* training examples the program gets wrong   */
+    double  seconds_cv;
 } paw_compile_result;
 
 /* Compiles; result->bundle is not installed or written (see
@@ -993,6 +1029,13 @@ void paw_compile_result_clear(paw_compile_result *r);
  * §1.3's form. */
 int  paw_compile_pseudo_program(const char *spec, const paw_program_example *ex, size_t n_ex,
                                 char **out, size_t *len);
+/* The input/output examples written inside a spec's text, in order (the
+ * forms: src/compile/spec_examples.c): "Input: X" / "Output: Y" lines,
+ * "Input: X -> Output: Y" (or → or =>) on one line, "X -> Y" lines in an
+ * "Examples:" block, {"input": X, "output": Y} JSON lines.  *ex is one
+ * block (the strings inside it): release it with paw_free(*ex).  paw_compile
+ * calls this itself unless opts.no_spec_examples. */
+int  paw_compile_spec_examples(const char *spec, paw_program_example **ex, size_t *n);
 
 #ifdef __cplusplus
 }
