@@ -931,7 +931,24 @@ int  paw_exact_match(const char *expected, const char *output);
  * Deterministic: the same model, inputs, teacher replies, options and
  * n_threads give the same bundle bytes (created_at is fixed at
  * PAW_COMPILE_CREATED_AT; wall-clock times go into meta.metrics only with
- * record_timings). */
+ * record_timings).
+ *
+ * Examples written inside the spec (paw_compile_spec_examples) are used
+ * unless opts.no_spec_examples: after the ones passed in ex, so that on the
+ * same input a passed example wins; the spec text is kept as written.
+ * Closed-label rule: when every training output is a single line of at most
+ * 64 bytes and the distinct outputs number 2 to 32 and at most half the
+ * examples (each label seen twice on average), the program is a closed-label
+ * program: meta.json gets "labels" (in order of first appearance) and the
+ * runtime decodes within them (see "Closed-label programs"); validation and
+ * the report decode the same way.  opts.no_labels turns the rule off.
+ * The report (meta.metrics): "cv" = {folds, steps, n, em[, labels: {label:
+ * {precision, recall, support}}]}, a k-fold cross-validation of the recipe
+ * on the compile's own examples only (example i held out in fold i mod k;
+ * each fold trains a fresh adapter for the steps the program itself took,
+ * then predicts its held-out examples through the runtime); skipped when
+ * fewer than 2k examples or cv_folds < 0.  "train_wrong" = the training
+ * examples (at most 20) the program gets wrong, with its output. */
 #define PAW_COMPILE_CREATED_AT "1980-01-01T00:00:00Z"
 
 /* Teachers (src/compile/teacher*.c): the model that writes the

@@ -7,9 +7,10 @@
  *   JSON     {"input": "...", "output": "..."} (one trailing comma allowed,
  *            as in a JSON array written one object per line);
  *   ARROW    [Input:] X (→ | -> | =>) [Output:] Y on one line;
- *   LABELLED Input: X [Output: Y] on one line, X may continue on following
- *            lines that are neither blank nor labelled, up to an Output: Y
- *            line (Y is that line's rest).
+ *   LABELLED Input: X [Output: Y] on one line, or X may continue on
+ *            following lines that are neither blank nor labelled, up to an
+ *            Output: Y line (Y is that line's rest); an arrow inside X then
+ *            stays part of X.
  * Labels are case-insensitive; a list marker ("- ", "* ", "• ", "1. ",
  * "1) ") may come before them.  An arrow line without an "Input:" label is
  * an example only inside an examples block: after a header line ("Examples:",
@@ -191,7 +192,11 @@ static int scan(const char *text, paw_exlist *out)
         if (!l.n) continue;                          /* blank: blocks go on */
         if (is_header(l)) { in_block = 1; continue; }
         rc = json_line(l, out);
-        if (!rc) rc = one_line(l, in_block, out);
+        /* "Input: a -> b" followed by an Output: line is the two-line form
+         * with an arrow inside the input */
+        line o0;
+        int next_out = i + 1 < k && label(unmark(ls[i + 1]), "output", &o0);
+        if (!rc && !next_out) rc = one_line(l, in_block, out);
         if (!rc && label(l, "input", &rest)) {
             /* the multi-line labelled form: X continues up to an Output: line */
             const char *start = rest.s, *end = rest.s + rest.n;
