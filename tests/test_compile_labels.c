@@ -201,12 +201,20 @@ static paw_bundle *compile_toy_suite(void)
         assert_non_null(s);
         *s = 0;
     }
+    /* the script's `paw eval` runs on the default base: the model under
+     * test, named so in the scratch cache */
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/models && ln -sf %s %s/models/smollm2-135m.gguf", g_cache,
+             g_model_path, g_cache);
+    assert_int_equal(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "PAW=%s bash %s/bench/compile_suite.sh %s %s -t 2 -- --no-teacher -m %s %s > %s 2>&1",
              bin, root, tpath("suite.jsonl"), tpath("suite"), g_model_path, PAW_TEST_SANITIZED ? "--steps 3" : "",
              tpath("suite.txt"));
     int st = system(cmd);
     char *log = tu_read_file(tpath("suite/logs/toy.log"), NULL);
-    if (!WIFEXITED(st) || WEXITSTATUS(st)) fail_msg("compile_suite.sh failed:\n%s", log ? log : "(no log)");
+    if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+        char *txt = tu_read_file(tpath("suite.txt"), NULL);
+        fail_msg("compile_suite.sh failed:\n%s\n%s", txt ? txt : "", log ? log : "(no log)");
+    }
     assert_non_null(log);
     /* the compiler never saw the test split */
     if (strstr(log, MARKER)) fail_msg("the test split's marker is in the compile's output:\n%s", log);
