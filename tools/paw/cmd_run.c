@@ -202,14 +202,14 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "paw run: --jsonl reads stdin; drop INPUT\n");
         return 2;
     }
-    char path[4096];
-    paw_model *m = NULL;
-    paw_program *p = NULL;
-    if (paw_model_resolve(model_arg, path, sizeof path) || paw_model_load(path, &m)) return cli_fail("run");
     if ((lo.scores || lo.min_conf >= 0) && (free_dec || base)) {
         fprintf(stderr, "paw run: --scores and --min-confidence need a program's labels (not --free or --base)\n");
         return 2;
     }
+    char path[4096];
+    paw_model *m = NULL;
+    paw_program *p = NULL;
+    if (paw_model_resolve(model_arg, path, sizeof path) || paw_model_load(path, &m)) return cli_fail("run");
     paw_program_opts opts = {.n_threads = (int)threads, .n_ctx = (int32_t)n_ctx, .free_decoding = free_dec};
     /* A .paw file is installed on first use, as the SDK caches the programs
      * it runs: the install is content-addressed and idempotent, and it gives
