@@ -766,6 +766,8 @@ typedef struct paw_program_opts {
     int     no_fetch;         /* never contact the hub: a hub reference must
                                  have been fetched before (see "programs from
                                  the hub"); PAW_OFFLINE=1 has the same effect */
+    int     free_decoding;    /* ignore a closed-label program's labels and
+                                 decode freely (paw run --free)               */
 } paw_program_opts;
 
 /* Where a handle's prefix KV came from when it was opened. */
@@ -834,6 +836,28 @@ PAW_API int  paw_program_open_template(const paw_model *m, const char *tmpl, siz
 PAW_API int  paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_tokens,
                       char **out, size_t *out_len);
 PAW_API void paw_program_close(paw_program *p);
+
+/* Closed-label programs: a bundle whose meta.json holds "labels": [string,
+ * ...] (2 or more distinct, non-empty; paw's compiler writes it, see
+ * paw_compile) is decoded only within that set unless opts.free_decoding:
+ * the labels' token paths (tokens(label) + the end-of-turn token) form a
+ * trie, and greedy decoding picks the highest-logit child at each node, so a
+ * call's output is always exactly one of the labels (max_tokens is then
+ * ignored).  Programs without labels, and official bundles, decode as
+ * before.  The number of labels in force (0: none, or free_decoding) and
+ * label i (pointing into the handle): */
+PAW_API int32_t     paw_program_n_labels(const paw_program *p);
+PAW_API const char *paw_program_label(const paw_program *p, int32_t i);
+/* A call that also scores every label: probs[i] (n_labels of them, the
+ * caller's array) is P(label i | input) = the product, along label i's path,
+ * of each token's probability under the full-vocabulary softmax (the end
+ * token included), divided by the sum of those products over the labels, so
+ * the probs sum to 1.  *out is the greedy label (as paw_program_call gives;
+ * almost always, but not necessarily, the label of the highest prob), and
+ * *best (may be NULL) its index.  Costs one forward call per trie node, not
+ * just the greedy path's.  PAW_EINVAL when no labels are in force. */
+PAW_API int  paw_program_call_scores(paw_program *p, const char *input, size_t len, double *probs,
+                             int32_t *best, char **out, size_t *out_len);
 
 PAW_API void paw_program_get_stats(const paw_program *p, paw_program_stats *out);
 /* The content ID ("" in base/template mode) and the prefix KV file ("" when
@@ -986,7 +1010,24 @@ PAW_API int  paw_fit(const paw_model *m, const char *tmpl, size_t tmpl_len,
  * Deterministic: the same model, inputs, teacher replies, options and
  * n_threads give the same bundle bytes (created_at is fixed at
  * PAW_COMPILE_CREATED_AT; wall-clock times go into meta.metrics only with
- * record_timings). */
+ * record_timings).
+ *
+ * Examples written inside the spec (paw_compile_spec_examples) are used
+ * unless opts.no_spec_examples: after the ones passed in ex, so that on the
+ * same input a passed example wins; the spec text is kept as written.
+ * Closed-label rule: when every training output is a single line of at most
+ * 64 bytes and the distinct outputs number 2 to 32 and at most half the
+ * examples (each label seen twice on average), the program is a closed-label
+ * program: meta.json gets "labels" (in order of first appearance) and the
+ * runtime decodes within them (see "Closed-label programs"); validation and
+ * the report decode the same way.  opts.no_labels turns the rule off.
+ * The report (meta.metrics): "cv" = {folds, steps, n, em[, labels: {label:
+ * {precision, recall, support}}]}, a k-fold cross-validation of the recipe
+ * on the compile's own examples only (example i held out in fold i mod k;
+ * each fold trains a fresh adapter for the steps the program itself took,
+ * then predicts its held-out examples through the runtime); skipped when
+ * fewer than 2k examples or cv_folds < 0.  "train_wrong" = the training
+ * examples (at most 20) the program gets wrong, with its output. */
 #define PAW_COMPILE_CREATED_AT "1980-01-01T00:00:00Z"
 
 /* Teachers (src/compile/teacher*.c): the model that writes the
@@ -1035,6 +1076,10 @@ typedef struct paw_compile_opts {
     uint64_t seed;
     int      n_threads;      /* 0 = one per online CPU                         */
     int      record_timings; /* put seconds per stage into meta.metrics        */
+    int      no_spec_examples; /* do not read examples from the spec's text  */
+    int      no_labels;      /* never make a closed-label program              */
+    int32_t  cv_folds;       /* folds of the cross-validated estimate; 0 = 3,
+                                < 0 = no estimate (faster compile)             */
     const char *model_path;  /* the GGUF m was loaded from: base_sha256        */
     /* progress (may be NULL): a stage name and a line of text */
     void   (*progress)(void *ud, const char *stage, const char *msg);
@@ -1060,6 +1105,14 @@ typedef struct paw_compile_result {
     int32_t n_synth;              /* synthesised examples accepted              */
     int32_t n_synth_rejected;     /* synthesised candidates dropped             */
     double  seconds_pseudo, seconds_synth, seconds_train, seconds_export;
+    /* round 2 */
+    int32_t n_spec;               /* examples found in the spec's text         */
+    int32_t n_spec_used;          /* of those, kept (inputs not already given) */
+    int32_t n_labels;             /* > 0: a closed-label program (meta.labels)  */
+    int32_t cv_folds;             /* 0: no cross-validated estimate             */
+    double  cv_em;                /* cross-validated exact match (see paw_compile) */
+    int32_t n_train_wrong;        /* training examples the program gets wrong   */
+    double  seconds_cv;
 } paw_compile_result;
 
 /* Compiles; result->bundle is not installed or written (see
@@ -1071,6 +1124,13 @@ typedef struct paw_compile_result {
 PAW_API int  paw_compile(const paw_model *m, const char *spec, const paw_program_example *ex, size_t n_ex,
                  const paw_compile_opts *opts, paw_compile_result *result);
 PAW_API void paw_compile_result_clear(paw_compile_result *r);
+/* The input/output examples written inside a spec's text, in order (the
+ * forms: src/compile/spec_examples.c): "Input: X" / "Output: Y" lines,
+ * "Input: X -> Output: Y" (or → or =>) on one line, "X -> Y" lines in an
+ * "Examples:" block, {"input": X, "output": Y} JSON lines.  *ex is one
+ * block (the strings inside it): release it with paw_free(*ex).  paw_compile
+ * calls this itself unless opts.no_spec_examples. */
+PAW_API int  paw_compile_spec_examples(const char *spec, paw_program_example **ex, size_t *n);
 
 #ifdef __cplusplus
 }

@@ -96,7 +96,8 @@ static void expect_usage_error(const char *args, const char *want)
 static void test_cli_errors(void **state)
 {
     (void)state;
-    expect_usage_error("--no-teacher", "--examples FILE.jsonl is required");
+    expect_usage_error("--no-cv --cv-folds 4", "--no-cv cannot be combined with '--cv-folds'");
+    expect_usage_error("--cv-folds 1", "bad or incomplete argument '--cv-folds'");
     expect_usage_error("--no-teacher --teacher-url http://127.0.0.1:1 --examples x.jsonl",
                        "--no-teacher cannot be combined with '--teacher-url'");
     expect_usage_error("--teacher-url http://127.0.0.1:1 --no-teacher", "--no-teacher cannot be combined");

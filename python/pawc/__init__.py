@@ -200,7 +200,8 @@ def _examples_array(examples: Iterable[Any] | None):
 def compile(spec: str, examples: Iterable[Any] | None = None, *, base: str = DEFAULT_BASE,
             teacher: str | None = None, teacher_url: str | None = None, out: str | os.PathLike | None = None,
             seed: int = 0, progress: bool | Callable[[str, str], Any] = True, alias: str | None = None,
-            threads: int | None = None, steps: int | None = None, min_examples: int | None = None) -> Program:
+            threads: int | None = None, steps: int | None = None, min_examples: int | None = None,
+            cv_folds: int | None = None) -> Program:
     """Compiles ``spec`` (English) and ``examples`` (``(input, output)`` pairs
     or ``{"input", "output"}`` dicts) into a neural program for ``base``, by
     training a LoRA on this machine; installs it in the program cache (and
@@ -210,6 +211,9 @@ def compile(spec: str, examples: Iterable[Any] | None = None, *, base: str = DEF
     synthesises examples.  ``progress``: True prints stages and steps (tqdm if
     installed), False is silent, a callable(stage, message) gets every line
     and cancels the compile (CancelledError) by returning True.
+    Input/output pairs written inside the spec are used as examples too.
+    ``cv_folds`` sets the folds of the cross-validated exact-match estimate
+    in ``report`` (default 3; 0 or a negative number: none, a faster compile).
     Raises InvalidInputError for an empty spec or too few examples."""
     if not isinstance(spec, str) or not spec.strip():
         raise InvalidInputError("compile: the spec is empty", _ffi.EINVAL, "EINVAL")
@@ -248,6 +252,8 @@ def compile(spec: str, examples: Iterable[Any] | None = None, *, base: str = DEF
         opts.steps = steps
     if min_examples is not None:
         opts.min_examples = min_examples
+    if cv_folds is not None:
+        opts.cv_folds = cv_folds if cv_folds > 0 else -1
     res = _ffi.paw_compile_result()
     try:
         status = lib.paw_compile(model.handle, _b(spec), arr, n, ctypes.byref(opts), ctypes.byref(res))

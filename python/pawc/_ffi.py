@@ -36,7 +36,8 @@ class paw_program_example(Structure):
 class paw_program_opts(Structure):
     _fields_ = [("n_ctx", c_int32), ("n_threads", c_int), ("kv_type", c_int),
                 ("no_disk_cache", c_int), ("no_prefix_cache", c_int), ("no_base_check", c_int),
-                ("no_speculation", c_int), ("spec_always", c_int), ("no_fetch", c_int)]
+                ("no_speculation", c_int), ("spec_always", c_int), ("no_fetch", c_int),
+                ("free_decoding", c_int)]
 
 
 class paw_program_stats(Structure):
@@ -68,7 +69,8 @@ class paw_compile_opts(Structure):
     _fields_ = [("teacher", c_void_p), ("n_synth", c_int32), ("min_examples", c_int32),
                 ("rank", c_int32), ("alpha", c_float), ("lr", c_float), ("steps", c_int32),
                 ("eval_every", c_int32), ("seed", c_uint64), ("n_threads", c_int),
-                ("record_timings", c_int), ("model_path", c_char_p),
+                ("record_timings", c_int), ("no_spec_examples", c_int), ("no_labels", c_int),
+                ("cv_folds", c_int32), ("model_path", c_char_p),
                 ("progress", compile_progress_fn), ("ud", c_void_p), ("cancelled", compile_cancelled_fn)]
 
 
@@ -80,7 +82,9 @@ class paw_compile_result(Structure):
                 ("n_user", c_int32), ("n_user_dropped", c_int32), ("n_synth", c_int32),
                 ("n_synth_rejected", c_int32), ("seconds_pseudo", c_double),
                 ("seconds_synth", c_double), ("seconds_train", c_double),
-                ("seconds_export", c_double)]
+                ("seconds_export", c_double), ("n_spec", c_int32), ("n_spec_used", c_int32),
+                ("n_labels", c_int32), ("cv_folds", c_int32), ("cv_em", c_double),
+                ("n_train_wrong", c_int32), ("seconds_cv", c_double)]
 
 
 class paw_suite_task(Structure):

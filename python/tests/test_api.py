@@ -143,6 +143,7 @@ def test_compile_progress_callback(tmp_path):
     stages = {s for s, _ in lines}
     assert {"data", "train", "export"} <= stages, lines
     assert len(prog.id) == 20
+    assert prog.report["metrics"]["cv"]["folds"] == 3, prog.report   # the default estimate
     # Returning True cancels: CancelledError, nothing installed.
     before = {p["id"] for p in pawc.list_cached_programs()}
     with pytest.raises(pawc.CancelledError):

@@ -26,46 +26,16 @@
 #include "model/gguf.h"
 #include "train/train.h"
 #include "runtime/program.h"
+#include "runtime/labels.h"
 
 #define VAL_MIN_EXAMPLES 16
 #define DEFAULT_N_SYNTH 24
 #define DEFAULT_MIN_EXAMPLES 4
 
-typedef struct cexample {
-    int32_t *ids;
-    int32_t  n, n_prompt, n_out;   /* n_out: output tokens (EOT excluded) */
-    const paw_program_example *src;
-} cexample;
-
-typedef struct compiler {
-    const paw_model *m;
-    paw_compile_opts o;
-    char *spec;                  /* stripped                                  */
-    size_t n_given;              /* examples the caller passed                */
-    paw_exlist ex;               /* the user's (normalised), then synthesised */
-    size_t n_user;
-    paw_drops user_drops;
-    paw_pseudo pseudo;           /* .text: the pseudo-program in use          */
-    const char *pseudo_source;
-    paw_synth_report synth;
-    char *tmpl;                  /* the runtime prompt template               */
-    size_t tmpl_len;
-    char tmp_path[64];
-    /* training */
-    paw_tokenizer *tok;
-    paw_program *tp;             /* the template as a program: tokenizing     */
-    cexample *cex;               /* one per example                           */
-    cexample *tr, *va;           /* the split (views of cex)                  */
-    int32_t n_tr, n_va;
-    paw_trainer *t;
-    uint8_t *adapter;            /* the best adapter so far (GGUF bytes)      */
-    size_t adapter_len;
-    int32_t val_hits;
-} compiler;
 
 /* ------------------------------------------------------------ stage 1: data */
 
-static int enough_examples(const compiler *c, int32_t min)
+static int enough_examples(const paw_compiler *c, int32_t min)
 {
     if (c->ex.n >= (size_t)min) return PAW_OK;
     char ud[256], sd[512];
@@ -74,8 +44,8 @@ static int enough_examples(const compiler *c, int32_t min)
     const char *uo = *ud ? " (dropped: " : "", *uc = *ud ? ")" : "";
     if (!c->o.teacher)
         return paw_err(PAW_EINVAL, "compile: only %zu valid examples, at least %d are needed: %zu of the %zu "
-                       "given%s%s%s, and no teacher to synthesise more; give more examples (or lower "
-                       "min_examples, --min-examples)", c->ex.n, min, c->n_user, c->n_given, uo, ud, uc);
+                       "given%s%s%s, and no teacher to synthesise more; give more examples (--examples, or "
+                       "Input:/Output: lines in the spec) or lower min_examples (--min-examples)", c->ex.n, min, c->n_user, c->n_given, uo, ud, uc);
     return paw_err(PAW_EINVAL, "compile: only %zu valid examples, at least %d are needed: %zu of the %zu "
                    "given by the user%s%s%s, and %d synthesised by the teacher, which was asked for %d inputs "
                    "and gave %d candidates%s%s%s; give more examples, ask for more (n_synth, --synth), use a "
@@ -84,11 +54,46 @@ static int enough_examples(const compiler *c, int32_t min)
                    *sd ? " (dropped: " : "", sd, *sd ? ")" : "");
 }
 
+/* The user's examples: those given, then those written in the spec; the
+ * first of each input is kept, so a given example wins over a spec example
+ * with the same input. */
+static int merge_spec_examples(paw_compiler *c, const paw_program_example *ex, size_t n, paw_compile_result *r)
+{
+    paw_program_example *sp = NULL, *all = NULL;
+    size_t n_sp = 0;
+    int rc = c->o.no_spec_examples ? PAW_OK : paw_compile_spec_examples(c->spec, &sp, &n_sp);
+    if (!rc && !n_sp) return paw_compile_normalise(ex, n, &c->ex, &c->user_drops);
+    if (!rc && !(all = malloc((n + n_sp) * sizeof *all))) rc = paw_err(PAW_ENOMEM, "compile: out of memory");
+    paw_exlist given = {0};
+    paw_drops gd = {0};
+    if (!rc) {
+        if (n) memcpy(all, ex, n * sizeof *all);
+        memcpy(all + n, sp, n_sp * sizeof *all);
+        rc = paw_compile_normalise(ex, n, &given, &gd);
+    }
+    if (!rc) rc = paw_compile_normalise(all, n + n_sp, &c->ex, &c->user_drops);
+    if (!rc) {
+        c->n_spec = n_sp;
+        c->n_given = n + n_sp;
+        r->n_spec = (int32_t)n_sp;
+        r->n_spec_used = (int32_t)(c->ex.n - given.n);
+        paw_compile_progress(&c->o, "spec", "%zu examples in the spec's text, %d used (%zu with an input "
+                             "given already or dropped)", n_sp, r->n_spec_used, n_sp - (size_t)r->n_spec_used);
+        for (size_t i = 0; i < n_sp && i < 20; i++)
+            paw_compile_progress(&c->o, "spec", "  %.60s -> %.60s", sp[i].input, sp[i].output);
+        if (n_sp > 20) paw_compile_progress(&c->o, "spec", "  ... and %zu more", n_sp - 20);
+    }
+    paw_exlist_clear(&given);
+    free(all);
+    paw_free(sp);
+    return rc;
+}
+
 /* The user's examples; with a teacher its pseudo-program and examples. */
-static int gather(compiler *c, const paw_program_example *ex, size_t n, paw_compile_result *r)
+static int gather(paw_compiler *c, const paw_program_example *ex, size_t n, paw_compile_result *r)
 {
     double t0 = paw_now();
-    int rc = paw_compile_normalise(ex, n, &c->ex, &c->user_drops);
+    int rc = merge_spec_examples(c, ex, n, r);
     c->n_user = c->ex.n;
     if (!rc && c->o.teacher) {
         char why[512];
@@ -131,7 +136,7 @@ static int runtime_template(const paw_model *m, const char *pseudo, char **out, 
 
 /* The pseudo-program in use (the spec's form unless the teacher's is) and
  * the template around it. */
-static int write_program_text(compiler *c, paw_compile_result *r)
+static int write_program_text(paw_compiler *c, paw_compile_result *r)
 {
     int rc = PAW_OK;
     if (!c->pseudo.text) {
@@ -151,16 +156,10 @@ static int write_program_text(compiler *c, paw_compile_result *r)
 
 /* The end-of-turn token a call stops on: <|im_end|> for ChatML models,
  * else the model's EOS. */
-static int32_t eot_token(const paw_tokenizer *tok)
-{
-    static const char im_end[] = "<|im_end|>";
-    int32_t id = paw_tokenizer_find(tok, im_end, sizeof im_end - 1);
-    if (id >= 0 && paw_tokenizer_is_eog(tok, id)) return id;
-    return paw_tokenizer_eos(tok);
-}
+static int32_t eot_token(const paw_tokenizer *tok) { return paw_labels_eot(tok); }
 
 static int tokenize_examples(paw_program *tp, const paw_tokenizer *tok, const paw_program_example *ex,
-                             size_t n, cexample *out)
+                             size_t n, paw_cexample *out)
 {
     const int32_t eot = eot_token(tok);
     for (size_t i = 0; i < n; i++) {
@@ -176,7 +175,7 @@ static int tokenize_examples(paw_program *tp, const paw_tokenizer *tok, const pa
             if (n_o) memcpy(ids + n_in, o, n_o * sizeof *ids);
             size_t total = n_in + n_o;
             if (eot >= 0) ids[total++] = eot;
-            out[i] = (cexample){ids, (int32_t)total, (int32_t)n_in, (int32_t)n_o, &ex[i]};
+            out[i] = (paw_cexample){ids, (int32_t)total, (int32_t)n_in, (int32_t)n_o, &ex[i]};
         } else free(ids);
         free(in);
         free(o);
@@ -186,7 +185,7 @@ static int tokenize_examples(paw_program *tp, const paw_tokenizer *tok, const pa
 }
 
 /* k of ex[0..n) evenly spread (every (n/k)-th) into va, the rest into tr. */
-static void pick(const cexample *ex, size_t n, size_t k, compiler *c)
+static void pick(const paw_cexample *ex, size_t n, size_t k, paw_compiler *c)
 {
     size_t stride = k ? n / k : 0, taken = 0;
     for (size_t i = 0; i < n; i++) {
@@ -199,7 +198,7 @@ static void pick(const cexample *ex, size_t n, size_t k, compiler *c)
  * the user's first (they are gold; the teacher's may be wrong) but at most
  * half of those so that the rest still train, the remainder from the
  * synthesised ones.  Too few: validation on the training set. */
-static void split(compiler *c, paw_compile_result *r)
+static void split(paw_compiler *c, paw_compile_result *r)
 {
     size_t n = c->ex.n, want = n >= VAL_MIN_EXAMPLES ? n / 4 : 0;
     size_t from_user = PAW_MIN(want, c->n_user / 2);
@@ -213,7 +212,7 @@ static void split(compiler *c, paw_compile_result *r)
     }
 }
 
-static int prepare_training(compiler *c, paw_compile_result *r)
+static int prepare_training(paw_compiler *c, paw_compile_result *r)
 {
     paw_program_opts po = {.n_threads = c->o.n_threads, .no_disk_cache = 1, .no_prefix_cache = 1};
     size_t n = c->ex.n;
@@ -251,17 +250,19 @@ static int read_file(const char *path, uint8_t **out, size_t *len)
 }
 
 /* The trainer's adapter as GGUF bytes of `type` (through a temp file). */
-static int adapter_bytes(compiler *c, int type, uint8_t **out, size_t *len)
+int paw_compile_adapter_bytes(paw_compiler *c, paw_trainer *t, int type, uint8_t **out, size_t *len)
 {
-    int rc = paw_trainer_save_gguf(c->t, c->tmp_path, type);
+    int rc = paw_trainer_save_gguf(t, c->tmp_path, type);
     if (!rc) rc = read_file(c->tmp_path, out, len);
     unlink(c->tmp_path);
     return rc;
 }
 
-/* Greedy exact matches of the adapter on ex[0..n) through the runtime. */
-static int eval_em(compiler *c, uint8_t *adapter, size_t adapter_len, const cexample *ex, int32_t n,
-                   int32_t *hits)
+/* Greedy exact matches of the adapter on ex[0..n) through the runtime (a
+ * closed-label program decoded within its labels, as it will run).  preds
+ * (may be NULL): each output, malloc'd. */
+int paw_compile_eval_em(paw_compiler *c, uint8_t *adapter, size_t adapter_len, const paw_cexample *ex, int32_t n,
+                   int32_t *hits, char **preds)
 {
     paw_bundle b;
     memset(&b, 0, sizeof b);
@@ -269,6 +270,7 @@ static int eval_em(compiler *c, uint8_t *adapter, size_t adapter_len, const cexa
     b.adapter_len = adapter_len;
     b.prompt_template = c->tmpl;
     b.prompt_template_len = c->tmpl_len;
+    b.meta.extra_json = c->labels_json;
     paw_program_opts po = {.n_threads = c->o.n_threads, .no_disk_cache = 1, .no_base_check = 1};
     paw_program *p = NULL;
     int rc = paw_program_open_bundle(c->m, &b, &po, &p);
@@ -278,7 +280,8 @@ static int eval_em(compiler *c, uint8_t *adapter, size_t adapter_len, const cexa
         /* A few tokens past the output: enough to see the EOT, or not. */
         rc = paw_program_call(p, ex[i].src->input, strlen(ex[i].src->input), ex[i].n_out + 4, &text, NULL);
         if (!rc) *hits += paw_exact_match(ex[i].src->output, text);
-        free(text);
+        if (preds && !rc) preds[i] = text;
+        else free(text);
     }
     paw_program_close(p);
     return rc;
@@ -286,7 +289,9 @@ static int eval_em(compiler *c, uint8_t *adapter, size_t adapter_len, const cexa
 
 /* Steps until max steps or 100% validation exact match; c->adapter is the
  * last evaluated adapter (F16), c->val_hits its matches. */
-static int train(compiler *c, paw_compile_result *r)
+/* The recipe's training parameters (the same for the program and for the
+ * cross-validation folds). */
+static paw_train_params train_params(const paw_compiler *c)
 {
     paw_train_params p = paw_train_params_default();
     p.rank = c->o.rank;
@@ -297,26 +302,57 @@ static int train(compiler *c, paw_compile_result *r)
     p.seed = c->o.seed;
     p.n_threads = c->o.n_threads;
     p.schedule = PAW_LR_CONSTANT;
-    const int32_t n_tr = c->n_tr, B = n_tr < 8 ? n_tr : 8;
-    paw_train_example *batch = malloc((size_t)(B ? B : 1) * sizeof *batch);
-    paw_epoch_order *order = NULL;
-    int rc = !batch ? paw_err(PAW_ENOMEM, "compile: out of memory")
-                    : paw_epoch_order_new(n_tr, c->o.seed, &order);
-    if (!rc) rc = paw_trainer_new(c->m, &p, &c->t);
+    return p;
+}
+
+
+int paw_compile_run_new(paw_compiler *c, const paw_cexample *tr, int32_t n_tr, paw_compile_run *u)
+{
+    paw_train_params p = train_params(c);
+    *u = (paw_compile_run){.tr = tr, .n_tr = n_tr, .B = n_tr < 8 ? n_tr : 8};
+    u->batch = malloc((size_t)(u->B ? u->B : 1) * sizeof *u->batch);
+    int rc = !u->batch ? paw_err(PAW_ENOMEM, "compile: out of memory")
+                       : paw_epoch_order_new(n_tr, c->o.seed, &u->order);
+    if (!rc) rc = paw_trainer_new(c->m, &p, &u->t);
+    return rc;
+}
+
+int paw_compile_run_step(paw_compiler *c, paw_compile_run *u, double *loss)
+{
     int32_t n_prefix = 0;
     const int32_t *prefix = paw_program_prefix_ids(c->tp, &n_prefix);
+    for (int32_t k = 0; k < u->B; k++) {
+        const paw_cexample *e = &u->tr[paw_epoch_order_next(u->order)];
+        u->batch[k] = (paw_train_example){e->ids, e->n, e->n_prompt};
+    }
+    return paw_trainer_step(u->t, prefix, n_prefix, u->batch, u->B, loss, NULL);
+}
+
+/* Frees the run; its trainer is handed to *keep when keep is not NULL. */
+void paw_compile_run_free(paw_compile_run *u, paw_trainer **keep)
+{
+    if (keep) *keep = u->t;
+    else paw_trainer_free(u->t);
+    paw_epoch_order_free(u->order);
+    free(u->batch);
+}
+
+static int train(paw_compiler *c, paw_compile_result *r)
+{
+    paw_train_params p = train_params(c);
+    paw_compile_run u;
+    int rc = paw_compile_run_new(c, c->tr, c->n_tr, &u);
+    c->t = u.t;
+    int32_t n_prefix = 0;
+    paw_program_prefix_ids(c->tp, &n_prefix);
     if (!rc)
         paw_compile_progress(&c->o, "train", "%d train / %d validation examples, prefix %d tokens, rank %d, "
-                             "alpha %g, lr %g, at most %d steps", n_tr, c->n_va, n_prefix, p.rank, p.alpha, p.lr,
-                             p.steps);
+                             "alpha %g, lr %g, at most %d steps", c->n_tr, c->n_va, n_prefix, p.rank, p.alpha,
+                             p.lr, p.steps);
     for (int32_t s = 0; !rc && s < p.steps; s++) {
         if ((rc = paw_compile_check_cancel(&c->o))) break;
-        for (int32_t k = 0; k < B; k++) {
-            const cexample *e = &c->tr[paw_epoch_order_next(order)];
-            batch[k] = (paw_train_example){e->ids, e->n, e->n_prompt};
-        }
         double loss = 0;
-        rc = paw_trainer_step(c->t, prefix, n_prefix, batch, B, &loss, NULL);
+        rc = paw_compile_run_step(c, &u, &loss);
         if (rc) break;
         if (s == 0) r->loss_first = loss;
         r->loss_last = loss;
@@ -324,8 +360,8 @@ static int train(compiler *c, paw_compile_result *r)
         if ((s + 1) % c->o.eval_every == 0 || s + 1 == p.steps) {
             free(c->adapter);
             c->adapter = NULL;
-            rc = adapter_bytes(c, PAW_TYPE_F16, &c->adapter, &c->adapter_len);
-            if (!rc) rc = eval_em(c, c->adapter, c->adapter_len, c->va, c->n_va, &c->val_hits);
+            rc = paw_compile_adapter_bytes(c, c->t, PAW_TYPE_F16, &c->adapter, &c->adapter_len);
+            if (!rc) rc = paw_compile_eval_em(c, c->adapter, c->adapter_len, c->va, c->n_va, &c->val_hits, NULL);
             if (rc) break;
             paw_compile_progress(&c->o, "train", "step %d/%d  loss %.4f  validation exact match %d/%d", s + 1,
                                  p.steps, loss, c->val_hits, c->n_va);
@@ -333,21 +369,20 @@ static int train(compiler *c, paw_compile_result *r)
         }
     }
     r->val_em = c->n_va ? (double)c->val_hits / c->n_va : 0;
-    paw_epoch_order_free(order);
-    free(batch);
+    paw_compile_run_free(&u, &c->t);
     return rc;
 }
 
 /* ------------------------------------------------------------ stage 4: export */
 
 /* Q4_0 unless it loses validation matches; then the train exact match. */
-static int export_adapter(compiler *c, paw_compile_result *r)
+static int export_adapter(paw_compiler *c, paw_compile_result *r)
 {
     uint8_t *q = NULL;
     size_t q_len = 0;
     int32_t q_hits = 0, tr_hits = 0;
-    int rc = adapter_bytes(c, PAW_TYPE_Q4_0, &q, &q_len);
-    if (!rc) rc = eval_em(c, q, q_len, c->va, c->n_va, &q_hits);
+    int rc = paw_compile_adapter_bytes(c, c->t, PAW_TYPE_Q4_0, &q, &q_len);
+    if (!rc) rc = paw_compile_eval_em(c, q, q_len, c->va, c->n_va, &q_hits, NULL);
     r->adapter_type = PAW_TYPE_F16;
     if (!rc && q_hits >= c->val_hits) {
         free(c->adapter);
@@ -357,7 +392,10 @@ static int export_adapter(compiler *c, paw_compile_result *r)
         r->adapter_type = PAW_TYPE_Q4_0;
     }
     free(q);
-    if (!rc) rc = eval_em(c, c->adapter, c->adapter_len, c->tr, c->n_tr, &tr_hits);
+    if (!rc && !(c->tr_pred = calloc((size_t)c->n_tr + 1, sizeof *c->tr_pred)))
+        rc = paw_err(PAW_ENOMEM, "compile: out of memory");
+    if (!rc) rc = paw_compile_eval_em(c, c->adapter, c->adapter_len, c->tr, c->n_tr, &tr_hits, c->tr_pred);
+    r->n_train_wrong = c->n_tr - tr_hits;
     if (!rc) {
         r->train_em = c->n_tr ? (double)tr_hits / c->n_tr : 0;
         if (!r->n_val) r->val_em = r->train_em;
@@ -404,13 +442,18 @@ static int base_sha(const paw_model *m, char hex[65])
 }
 
 /* meta.compiler.settings: the inputs that shaped the program. */
-static char *settings_json(const compiler *c, const paw_compile_result *r)
+static char *settings_json(const paw_compiler *c, const paw_compile_result *r)
 {
     json_t *set = json_pack("{s:s,s:i,s:f,s:f,s:i,s:i,s:I,s:s,s:i}", "mode", c->o.teacher ? "teacher" : "no-teacher",
                             "rank", c->o.rank, "alpha", decimal(c->o.alpha), "lr", decimal(c->o.lr), "max_steps",
                             c->o.steps, "eval_every", c->o.eval_every, "seed", (json_int_t)c->o.seed,
                             "adapter_type", r->adapter_type == PAW_TYPE_Q4_0 ? "q4_0" : "f16", "min_examples",
                             c->o.min_examples);
+    if (set) {
+        json_object_set_new(set, "cv_folds", json_integer(r->cv_folds));
+        json_object_set_new(set, "labels", json_string(c->o.no_labels ? "off" : "auto"));
+        json_object_set_new(set, "spec_examples", json_string(c->o.no_spec_examples ? "off" : "auto"));
+    }
     if (set && c->o.teacher) {
         json_object_set_new(set, "teacher", json_string(paw_teacher_name(c->o.teacher)));
         json_object_set_new(set, "n_synth", json_integer(c->o.n_synth > 0 ? c->o.n_synth : 0));
@@ -421,7 +464,7 @@ static char *settings_json(const compiler *c, const paw_compile_result *r)
 }
 
 /* meta.metrics: what the compile measured, and where its data came from. */
-static char *metrics_json(const compiler *c, const paw_compile_result *r)
+static char *metrics_json(const paw_compiler *c, const paw_compile_result *r)
 {
     json_t *met = json_pack("{s:f,s:f,s:f,s:f,s:i,s:i,s:i,s:I,s:s,s:i,s:i}", "train_em", r->train_em, "val_em",
                             r->val_em, "loss_first", r->loss_first, "loss_last", r->loss_last, "steps", r->steps,
@@ -434,9 +477,17 @@ static char *metrics_json(const compiler *c, const paw_compile_result *r)
         json_object_set_new(met, "n_synth_accepted", json_integer(r->n_synth));
         json_object_set_new(met, "n_synth_rejected", json_integer(r->n_synth_rejected));
     }
+    if (met && c->report_json) {
+        json_error_t e;
+        json_t *rep = json_loads(c->report_json, 0, &e);
+        if (rep) json_object_update(met, rep);
+        json_decref(rep);
+    }
+    if (met && c->n_spec) json_object_set_new(met, "n_spec_examples", json_integer((json_int_t)c->n_spec));
     if (met && c->o.record_timings) {
-        json_t *sec = json_pack("{s:f,s:f,s:f,s:f}", "pseudo_program", r->seconds_pseudo, "synthesis",
-                                r->seconds_synth, "train", r->seconds_train, "export", r->seconds_export);
+        json_t *sec = json_pack("{s:f,s:f,s:f,s:f,s:f}", "pseudo_program", r->seconds_pseudo, "synthesis",
+                                r->seconds_synth, "train", r->seconds_train, "export", r->seconds_export, "cv",
+                                r->seconds_cv);
         if (sec) json_object_set_new(met, "seconds", sec);
     }
     char *s = met ? json_dumps(met, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -447,7 +498,7 @@ static char *metrics_json(const compiler *c, const paw_compile_result *r)
 /* meta.json: everything but the adapter, from inputs and results.  The
  * examples are all the program was trained and validated on: the user's
  * first (metrics.n_user_examples of them), then the synthesised ones. */
-static int fill_meta(const compiler *c, const paw_compile_result *r, paw_program_meta *meta)
+static int fill_meta(const paw_compiler *c, const paw_compile_result *r, paw_program_meta *meta)
 {
     char sha[65];
     int rc = base_sha(c->m, sha);
@@ -470,6 +521,7 @@ static int fill_meta(const compiler *c, const paw_compile_result *r, paw_program
     meta->compiler_version = strdup(PAW_VERSION);
     meta->compiler_settings_json = settings_json(c, r);
     meta->metrics_json = metrics_json(c, r);
+    if (c->labels_json && !(meta->extra_json = strdup(c->labels_json))) rc = PAW_ENOMEM;
     if (!meta->spec || !meta->interpreter || !meta->runtime_id || !meta->created_at || !meta->base_sha256 ||
         !meta->examples || !meta->compiler_name || !meta->compiler_version || !meta->compiler_settings_json ||
         !meta->metrics_json || rc)
@@ -478,7 +530,7 @@ static int fill_meta(const compiler *c, const paw_compile_result *r, paw_program
 }
 
 /* The bundle: the adapter, template and pseudo-program move into it. */
-static int assemble(compiler *c, paw_compile_result *r)
+static int assemble(paw_compiler *c, paw_compile_result *r)
 {
     paw_bundle *b = calloc(1, sizeof *b);
     if (!b) return paw_err(PAW_ENOMEM, "compile: out of memory");
@@ -511,7 +563,7 @@ void paw_compile_result_clear(paw_compile_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static int compiler_init(compiler *c, const paw_model *m, const char *spec, const paw_compile_opts *opts)
+static int compiler_init(paw_compiler *c, const paw_model *m, const char *spec, const paw_compile_opts *opts)
 {
     memset(c, 0, sizeof *c);
     c->m = m;
@@ -536,9 +588,13 @@ static int compiler_init(compiler *c, const paw_model *m, const char *spec, cons
     return PAW_OK;
 }
 
-static void compiler_free(compiler *c)
+static void compiler_free(paw_compiler *c)
 {
     free(c->adapter);
+    for (int32_t i = 0; c->tr_pred && i < c->n_tr; i++) free(c->tr_pred[i]);
+    free(c->tr_pred);
+    free(c->labels_json);
+    free(c->report_json);
     paw_trainer_free(c->t);
     for (size_t i = 0; c->cex && i < c->ex.n; i++) free(c->cex[i].ids);
     free(c->cex);
@@ -557,10 +613,11 @@ int paw_compile(const paw_model *m, const char *spec, const paw_program_example 
 {
     if (!m || !spec || (!ex && n_ex) || !r) return paw_err(PAW_EINVAL, "paw_compile: NULL argument");
     memset(r, 0, sizeof *r);
-    compiler c;
+    paw_compiler c;
     int rc = compiler_init(&c, m, spec, opts);
     c.n_given = n_ex;
     if (!rc) rc = gather(&c, ex, n_ex, r);
+    if (!rc) rc = paw_compile_choose_labels(&c, r);
     if (!rc) rc = write_program_text(&c, r);
     double t0 = paw_now();
     if (!rc) rc = paw_compile_check_cancel(&c.o);
@@ -571,6 +628,7 @@ int paw_compile(const paw_model *m, const char *spec, const paw_program_example 
     if (!rc) rc = paw_compile_check_cancel(&c.o);
     if (!rc) rc = export_adapter(&c, r);
     r->seconds_export = paw_now() - t0;
+    if (!rc) rc = paw_compile_report(&c, r);
     if (!rc) rc = assemble(&c, r);
     compiler_free(&c);
     return rc;   /* on failure r keeps the counts; it holds no bundle */

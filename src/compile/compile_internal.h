@@ -8,6 +8,9 @@
  *               prompt, the parser/validator of its reply.
  *   synth.c     examples a teacher synthesises: inputs first, then one
  *               output per input, each filtered.
+ *   report.c    the closed-label rule, the cross-validated estimate and
+ *               the rest of the compile report.
+ *   spec_examples.c  examples written inside the spec's text.
  *   data.c      example lists and why examples were dropped, text helpers,
  *               the teacher call with its one retry, progress lines.
  *   teacher*.c  the teachers themselves (local GGUF, OpenAI-compatible URL).
@@ -20,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/common.h"
+#include "train/train.h"
 
 /* paw.md §1.3: a pseudo-program shows 3 to 6 examples. */
 #define PAW_PSEUDO_MIN_PAIRS 3
@@ -156,5 +160,71 @@ int paw_synthesise(paw_teacher *t, const paw_compile_opts *o, const char *spec, 
  * §1.3's form. */
 int  paw_compile_pseudo_program(const char *spec, const paw_program_example *ex, size_t n_ex,
                                 char **out, size_t *len);
+
+/* ---- compile.c / report.c: the compiler's state, shared by the pipeline
+ * (compile.c) and the report and label rule (report.c) */
+typedef struct paw_cexample {
+    int32_t *ids;
+    int32_t  n, n_prompt, n_out;   /* n_out: output tokens (EOT excluded) */
+    const paw_program_example *src;
+} paw_cexample;
+
+typedef struct paw_compiler {
+    const paw_model *m;
+    paw_compile_opts o;
+    char *spec;                  /* stripped                                  */
+    size_t n_given;              /* examples the caller passed                */
+    paw_exlist ex;               /* the user's (normalised), then synthesised */
+    size_t n_user;
+    paw_drops user_drops;
+    paw_pseudo pseudo;           /* .text: the pseudo-program in use          */
+    const char *pseudo_source;
+    paw_synth_report synth;
+    char *tmpl;                  /* the runtime prompt template               */
+    size_t tmpl_len;
+    char tmp_path[64];
+    /* training */
+    paw_tokenizer *tok;
+    paw_program *tp;             /* the template as a program: tokenizing     */
+    paw_cexample *cex;               /* one per example                           */
+    paw_cexample *tr, *va;           /* the split (views of cex)                  */
+    int32_t n_tr, n_va;
+    paw_trainer *t;
+    uint8_t *adapter;            /* the best adapter so far (GGUF bytes)      */
+    size_t adapter_len;
+    int32_t val_hits;
+    /* round 2 */
+    size_t n_spec;               /* examples read from the spec's text        */
+    char *labels_json;           /* {"labels": [...]} of a closed-label program */
+    int32_t n_labels;
+    char **tr_pred;              /* the final program's outputs on c->tr      */
+    char *report_json;           /* metrics.cv and metrics.train_wrong        */
+} paw_compiler;
+
+/* A trainer over tr[0..n_tr) in the seeded epoch order, batches of at most
+ * 8; one step of it. */
+typedef struct paw_compile_run {
+    paw_trainer *t;
+    paw_epoch_order *order;
+    paw_train_example *batch;
+    const paw_cexample *tr;
+    int32_t n_tr, B;
+} paw_compile_run;
+int  paw_compile_run_new(paw_compiler *c, const paw_cexample *tr, int32_t n_tr, paw_compile_run *u);
+int  paw_compile_run_step(paw_compiler *c, paw_compile_run *u, double *loss);
+/* Frees the run; its trainer is handed to *keep when keep is not NULL. */
+void paw_compile_run_free(paw_compile_run *u, paw_trainer **keep);
+/* The trainer's adapter as GGUF bytes of `type` (through a temp file). */
+int  paw_compile_adapter_bytes(paw_compiler *c, paw_trainer *t, int type, uint8_t **out, size_t *len);
+/* Greedy exact matches of the adapter on ex[0..n) through the runtime (a
+ * closed-label program decoded within its labels, as it will run).  preds
+ * (may be NULL): each output, malloc'd. */
+int  paw_compile_eval_em(paw_compiler *c, uint8_t *adapter, size_t adapter_len, const paw_cexample *ex,
+                         int32_t n, int32_t *hits, char **preds);
+/* report.c: the closed-label rule (sets c->labels_json, r->n_labels) and
+ * the report (the training examples still wrong, the cross-validated
+ * estimate: c->report_json, r->cv_*). */
+int  paw_compile_choose_labels(paw_compiler *c, paw_compile_result *r);
+int  paw_compile_report(paw_compiler *c, paw_compile_result *r);
 
 #endif

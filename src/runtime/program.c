@@ -30,6 +30,7 @@
 #include "runtime/program.h"
 
 #include "net/hub.h"
+#include "runtime/labels.h"
 
 struct paw_program {
     const paw_model  *model;
@@ -51,6 +52,8 @@ struct paw_program {
                                          re-evaluated (empty input + suffix) */
     paw_drafts       *drafts;         /* recent outputs (draft.c); NULL with
                                          opts.no_speculation                 */
+    paw_labels       *labels;         /* closed-label program (labels.c);
+                                         NULL: free decoding                 */
     paw_program_stats stats;
 };
 
@@ -494,6 +497,11 @@ static int open_bundle(const paw_model *m, const paw_bundle *b, const char *dir,
     int rc = open_template(m, b->prompt_template, b->prompt_template_len, b->adapter, b->adapter_len,
                            b->id, dir, opts, out);
     if (!rc) seed_drafts(*out, &b->meta);
+    if (!rc && !(*out)->opts.free_decoding) rc = paw_labels_from_meta(&b->meta, (*out)->tok, &(*out)->labels);
+    if (rc && *out) {
+        paw_program_close(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -575,7 +583,14 @@ void paw_program_close(paw_program *p)
     free(p->plain);
     free(p->tail);
     free(p->drafts);
+    paw_labels_free(p->labels);
     free(p);
+}
+
+int32_t paw_program_n_labels(const paw_program *p) { return p && p->labels ? p->labels->n : 0; }
+const char *paw_program_label(const paw_program *p, int32_t i)
+{
+    return p && p->labels && i >= 0 && i < p->labels->n ? p->labels->text[i] : NULL;
 }
 
 void paw_program_get_stats(const paw_program *p, paw_program_stats *out) { *out = p->stats; }
@@ -676,10 +691,49 @@ static int call_speculative(paw_program *p, const int32_t *run, size_t n, int32_
     return rc;
 }
 
+/* Within a closed-label program's labels (labels.c). */
+static int call_labels(paw_program *p, const int32_t *run, size_t n, double *probs, int32_t *best,
+                       char **out, size_t *out_len)
+{
+    double t0 = paw_now();
+    int32_t b = 0, nf = 0;
+    int rc = paw_labels_decode(p->ctx, p->labels, run, n, probs, &b, &nf);
+    if (rc) return rc;
+    const char *s = p->labels->text[b];
+    if (!(*out = strdup(s))) return paw_err(PAW_ENOMEM, "program: out of memory");
+    if (out_len) *out_len = strlen(s);
+    if (best) *best = b;
+    p->stats.n_gen = p->labels->n_ids[b] - 1;
+    p->stats.stop_reason = PAW_STOP_EOG;
+    p->stats.prefill_ms = 0;
+    p->stats.decode_ms = (paw_now() - t0) * 1e3;
+    p->stats.n_forward = nf;
+    p->stats.n_drafted = p->stats.n_accepted = 0;
+    return PAW_OK;
+}
+
+static int call(paw_program *p, const char *input, size_t len, int32_t max_tokens, double *probs,
+                int32_t *best, char **out, size_t *out_len);
+
+int paw_program_call_scores(paw_program *p, const char *input, size_t len, double *probs,
+                            int32_t *best, char **out, size_t *out_len)
+{
+    if (!p || (!input && len) || !probs || !out) return paw_err(PAW_EINVAL, "paw_program_call_scores: NULL argument");
+    if (!p->labels) return paw_err(PAW_EINVAL, "program: scores need a closed-label program (meta.json "
+                                   "\"labels\"), decoded within its labels (not free decoding)");
+    return call(p, input, len, 0, probs, best, out, out_len);
+}
+
 int paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_tokens,
                      char **out, size_t *out_len)
 {
     if (!p || (!input && len) || !out) return paw_err(PAW_EINVAL, "paw_program_call: NULL argument");
+    return call(p, input, len, max_tokens, NULL, NULL, out, out_len);
+}
+
+static int call(paw_program *p, const char *input, size_t len, int32_t max_tokens, double *probs,
+                int32_t *best, char **out, size_t *out_len)
+{
     *out = NULL;
     if (out_len) *out_len = 0;
     double t0 = paw_now();
@@ -713,7 +767,8 @@ int paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_
         p->prefix_dirty = 1;
     }
     const int32_t max = max_tokens == 0 ? PAW_PROGRAM_MAX_TOKENS : max_tokens < 0 ? 0 : max_tokens;
-    if (!rc && p->drafts) rc = call_speculative(p, run, n, max, out, out_len);
+    if (!rc && p->labels) rc = call_labels(p, run, n, probs, best, out, out_len);
+    else if (!rc && p->drafts) rc = call_speculative(p, run, n, max, out, out_len);
     else if (!rc) rc = call_plain(p, run, n, max, out, out_len);
     free(ids);
     if (rc) return rc;

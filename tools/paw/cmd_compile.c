@@ -3,20 +3,29 @@
  * the program ID on stdout, then a short report. */
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include "cli.h"
 
 static const char usage_text[] =
     "usage: paw compile \"SPEC\" [--examples FILE.jsonl] [-m/--base MODEL] [-o OUT.paw]\n"
     "                   [--teacher MODEL.gguf|NAME | --teacher-url URL [--teacher-model NAME] | --no-teacher]\n"
     "                   [--synth N] [--min-examples N] [--rank R] [--steps N] [--lr LR] [--seed S]\n"
-    "                   [-t THREADS] [--timings]\n"
+    "                   [-t THREADS] [--timings] [--no-spec-examples] [--no-labels]\n"
+    "                   [--cv-folds K | --no-cv]\n"
     "  FILE.jsonl holds one {\"input\": ..., \"output\": ...} object per line.  A teacher writes\n"
     "  the pseudo-program and synthesises N more examples (default 24; --synth 0: none):\n"
     "  --teacher runs a local instruct GGUF (a path or a pulled model name), --teacher-url any\n"
     "  OpenAI-compatible chat endpoint (key from $PAW_TEACHER_API_KEY, else $OPENAI_API_KEY;\n"
     "  --teacher-model names the model it serves).  Without a teacher (--no-teacher, the\n"
-    "  default) the examples are required and are all it trains on.  Fewer than\n"
-    "  --min-examples valid examples (default 4) stop the compile.  The program is installed\n"
+    "  default) the examples are all it trains on.  Examples written in SPEC are used too\n"
+    "  (\"Input: x\" / \"Output: y\" lines, \"Input: x -> Output: y\", \"x -> y\" lines under\n"
+    "  \"Examples:\", {\"input\": .., \"output\": ..} lines; --no-spec-examples: not), after\n"
+    "  FILE.jsonl's: on the same input, FILE.jsonl's wins.  Fewer than --min-examples valid\n"
+    "  examples (default 4) stop the compile.  Outputs that form a small label set (2 or more\n"
+    "  distinct one-line outputs, at most 32 and at most half the examples) make a\n"
+    "  closed-label program that only answers its labels (--no-labels: never).  The report\n"
+    "  gives a K-fold cross-validated exact match on the examples (default K 3; --no-cv:\n"
+    "  none, a faster compile).  The program is installed\n"
     "  in the program cache (and written to OUT.paw with -o).  --timings records seconds per\n"
     "  stage in meta.metrics (the bundle bytes then vary from run to run).\n"
     "  Defaults: base smollm2-135m, rank 8, alpha 2*rank, lr 2e-3, at most 60 steps, seed 0.\n";
@@ -31,8 +40,8 @@ static void on_progress(void *ud, const char *stage, const char *msg)
 typedef struct compile_args {
     const char *spec, *examples, *model, *out;
     const char *teacher, *teacher_url, *teacher_model;
-    int no_teacher, timings, synth_given;
-    double rank, steps, lr, seed, threads, synth, min_examples;
+    int no_teacher, timings, synth_given, no_spec, no_labels, no_cv;
+    double rank, steps, lr, seed, threads, synth, min_examples, cv_folds;
 } compile_args;
 
 static int usage_error(const char *msg, const char *arg)
@@ -52,6 +61,9 @@ static int parse_args(int argc, char **argv, compile_args *a, int *help)
         if (!strcmp(k, "-h") || !strcmp(k, "--help")) { *help = 1; return 0; }
         else if (!strcmp(k, "--no-teacher")) { a->no_teacher = 1; takes = 0; }
         else if (!strcmp(k, "--timings")) { a->timings = 1; takes = 0; }
+        else if (!strcmp(k, "--no-spec-examples")) { a->no_spec = 1; takes = 0; }
+        else if (!strcmp(k, "--no-labels")) { a->no_labels = 1; takes = 0; }
+        else if (!strcmp(k, "--no-cv")) { a->no_cv = 1; takes = 0; }
         else if (k[0] != '-' || !k[1]) {
             takes = 0;
             if (a->spec) ok = 0; else a->spec = k;
@@ -65,6 +77,7 @@ static int parse_args(int argc, char **argv, compile_args *a, int *help)
         else if (!strcmp(k, "--synth")) { ok = cli_num_arg(v, 0, 100000, &a->synth); a->synth_given = 1; }
         else if (!strcmp(k, "--min-examples")) ok = cli_num_arg(v, 1, 1e7, &a->min_examples);
         else if (!strcmp(k, "--rank")) ok = cli_num_arg(v, 1, 4096, &a->rank);
+        else if (!strcmp(k, "--cv-folds")) ok = cli_num_arg(v, 2, 100, &a->cv_folds);
         else if (!strcmp(k, "--steps")) ok = cli_num_arg(v, 1, 1e7, &a->steps);
         else if (!strcmp(k, "--lr")) ok = cli_num_arg(v, 1e-9, 10, &a->lr);
         else if (!strcmp(k, "--seed")) ok = cli_num_arg(v, 0, 1.8e19, &a->seed);
@@ -81,9 +94,7 @@ static int parse_args(int argc, char **argv, compile_args *a, int *help)
     if (a->teacher_model && !a->teacher_url) return usage_error("--teacher-model needs --teacher-url", NULL);
     if (a->synth_given && !a->teacher && !a->teacher_url)
         return usage_error("--synth needs a teacher (--teacher or --teacher-url)", NULL);
-    if (!a->examples && !a->teacher && !a->teacher_url)
-        return usage_error("without a teacher, --examples FILE.jsonl is required (or give --teacher or "
-                           "--teacher-url to synthesise examples)", NULL);
+    if (a->no_cv && a->cv_folds) return usage_error("--no-cv cannot be combined with", "--cv-folds");
     return 0;
 }
 
@@ -105,6 +116,38 @@ static int open_teacher(const compile_args *a, paw_teacher **t)
     return 0;
 }
 
+/* The honest part of the report: the cross-validated estimate, per-label
+ * precision/recall and the training examples the program gets wrong. */
+static void print_estimate(const paw_compile_result *r)
+{
+    if (r->cv_folds)
+        printf("cross-validated exact match %.1f%% (%d-fold, on the %d training examples only): the estimate "
+               "for new inputs like them\n", 100 * r->cv_em, r->cv_folds, r->n_train + r->n_val);
+    else
+        printf("no cross-validated estimate (--no-cv, or too few examples for the folds)\n");
+    if (r->cv_folds) printf("cross-validation took %.1f s\n", r->seconds_cv);
+    if (r->n_spec) printf("examples from the spec's text: %d found, %d used\n", r->n_spec, r->n_spec_used);
+    json_error_t e;
+    json_t *met = json_loads(r->bundle->meta.metrics_json, 0, &e);
+    json_t *lab = json_object_get(json_object_get(met, "cv"), "labels"), *v;
+    const char *k;
+    if (r->n_labels) printf("closed-label program: %d labels\n", r->n_labels);
+    json_object_foreach(lab, k, v) {
+        json_t *p = json_object_get(v, "precision"), *rc = json_object_get(v, "recall");
+        printf("  %-20s precision %s%.0f%%  recall %s%.0f%%  (%lld examples)\n", k, json_is_null(p) ? "n/a " : "",
+               json_is_null(p) ? 0 : 100 * json_real_value(p), json_is_null(rc) ? "n/a " : "",
+               json_is_null(rc) ? 0 : 100 * json_real_value(rc),
+               (long long)json_integer_value(json_object_get(v, "support")));
+    }
+    json_t *wrong = json_object_get(met, "train_wrong");
+    if (json_array_size(wrong)) printf("training examples the program gets wrong (%d):\n", r->n_train_wrong);
+    size_t i;
+    json_array_foreach(wrong, i, v)
+        printf("  %.60s -> %.40s (expected %.40s)\n", json_string_value(json_object_get(v, "input")),
+               json_string_value(json_object_get(v, "got")), json_string_value(json_object_get(v, "output")));
+    json_decref(met);
+}
+
 static void print_report(const paw_compile_result *r, const paw_teacher *t)
 {
     printf("steps %d  loss %.4f -> %.4f  train exact match %.0f%% (%d)  validation exact match %.0f%% (%s)  "
@@ -115,6 +158,7 @@ static void print_report(const paw_compile_result *r, const paw_teacher *t)
     printf("teacher %s  pseudo-program %s  examples: %d user (%d dropped), %d synthesised (%d rejected)\n",
            t ? paw_teacher_name(t) : "none", r->pseudo_source ? r->pseudo_source : "?", r->n_user,
            r->n_user_dropped, r->n_synth, r->n_synth_rejected);
+    print_estimate(r);
 }
 
 int cmd_compile(int argc, char **argv)
@@ -143,7 +187,8 @@ int cmd_compile(int argc, char **argv)
     paw_compile_opts o = {.teacher = teacher, .n_synth = a.synth > 0 ? (int32_t)a.synth : -1,
                           .min_examples = (int32_t)a.min_examples, .rank = (int32_t)a.rank, .lr = (float)a.lr,
                           .steps = (int32_t)a.steps, .seed = (uint64_t)a.seed, .n_threads = (int)a.threads,
-                          .record_timings = a.timings, .progress = on_progress};
+                          .record_timings = a.timings, .progress = on_progress, .no_spec_examples = a.no_spec,
+                          .no_labels = a.no_labels, .cv_folds = a.no_cv ? -1 : (int32_t)a.cv_folds};
     if (paw_compile(m, a.spec, ex, n_ex, &o, &r)) { rc = cli_fail("compile"); goto done; }
     if (a.out && paw_bundle_write(r.bundle, a.out)) { rc = cli_fail("compile"); goto done; }
     char id[PAW_PROGRAM_ID_LEN + 1];

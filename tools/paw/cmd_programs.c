@@ -215,6 +215,10 @@ int cli_info_program(const char *arg, int as_json)
                                                                     json_or_null(m->compiler_settings_json))
                                                         : json_null());
     json_object_set_new(o, "metrics", json_or_null(m->metrics_json));
+    /* a closed-label program's labels (meta.json "labels"), null otherwise */
+    json_t *x = json_or_null(m->extra_json), *labels = json_object_get(x, "labels");
+    json_object_set(o, "labels", labels ? labels : json_null());
+    json_decref(x);
     json_object_set_new(o, "examples", json_integer((json_int_t)m->n_examples));
     json_object_set_new(o, "created_at", str_or_null(m->created_at));
     json_object_set_new(o, "template_bytes", json_integer((json_int_t)b->prompt_template_len));

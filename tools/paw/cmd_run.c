@@ -11,7 +11,13 @@
  * "ms"}.
  * A line that fails (malformed JSON, an input over the context) gets an
  * error on stderr naming its line number and an empty output line (or an
- * {"line","error"} object), the rest still runs, and the exit status is 1. */
+ * {"line","error"} object), the rest still runs, and the exit status is 1.
+ *
+ * A closed-label program (meta.json "labels") answers one of its labels;
+ * --free decodes freely instead, --scores adds every label's probability
+ * (a tab and a JSON object after the output; "scores" in --jsonl), and
+ * --min-confidence P prints --fallback TEXT (default "") instead of a label
+ * whose probability is below P. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,7 +41,44 @@ static const char usage_text[] =
     "  --base              no program: the bare base model, chat template only\n"
     "  --no-install        do not install a .paw file into the program cache (by default\n"
     "                      it is, so that its prefix KV is cached on disk)\n"
-    "  --program P, --input X   the SDK CLI's spellings of PROGRAM and INPUT\n";
+    "  --program P, --input X   the SDK CLI's spellings of PROGRAM and INPUT\n"
+    "  closed-label programs (compiled with labels, see paw info):\n"
+    "  --free              decode freely instead of within the program's labels\n"
+    "  --scores            also print each label's probability (a tab, then a JSON object)\n"
+    "  --min-confidence P  abstain when the chosen label's probability is below P:\n"
+    "  --fallback TEXT     print TEXT instead (default: an empty line)\n";
+
+/* --scores / --min-confidence / --fallback */
+typedef struct label_opts {
+    int scores;
+    double min_conf;        /* < 0: never abstain */
+    const char *fallback;
+} label_opts;
+
+/* One call: plain, or with the labels' scores (*scores: a JSON object of
+ * label -> probability, NULL when not asked for) and abstention. */
+static int call_one(paw_program *p, const label_opts *lo, const char *input, size_t len, int32_t max_tokens,
+                    char **out, size_t *out_len, json_t **scores)
+{
+    *scores = NULL;
+    if (!lo->scores && lo->min_conf < 0) return paw_program_call(p, input, len, max_tokens, out, out_len);
+    int32_t n = paw_program_n_labels(p), best = 0;
+    double *pr = calloc(n > 0 ? (size_t)n : 1, sizeof *pr);
+    if (!pr) return PAW_ENOMEM;
+    int rc = paw_program_call_scores(p, input, len, pr, &best, out, out_len);
+    if (!rc && lo->scores) {
+        *scores = json_object();
+        for (int32_t i = 0; i < n; i++) json_object_set_new(*scores, paw_program_label(p, i), json_real(pr[i]));
+    }
+    if (!rc && lo->min_conf >= 0 && pr[best] < lo->min_conf) {
+        free(*out);
+        *out = strdup(lo->fallback);
+        if (!*out) rc = PAW_ENOMEM;
+        else if (out_len) *out_len = strlen(*out);
+    }
+    free(pr);
+    return rc;
+}
 
 static double now_ms(void)
 {
@@ -69,8 +112,16 @@ static const char *finish_reason(const paw_program *p, size_t lineno)
     return st.stop_reason == PAW_STOP_CTX_FULL || st.stop_reason == PAW_STOP_MAX_TOKENS ? "length" : "stop";
 }
 
+static void print_scores(json_t *sc)
+{
+    char *s = sc ? json_dumps(sc, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
+    if (s) printf("\t%s", s);
+    free(s);
+}
+
 /* One stdin line; returns 0 on success, 1 if the line failed. */
-static int run_line(paw_program *p, char *line, size_t len, size_t lineno, int jsonl, int32_t max_tokens)
+static int run_line(paw_program *p, const label_opts *lo, char *line, size_t len, size_t lineno, int jsonl,
+                    int32_t max_tokens)
 {
     const char *input = line;
     size_t in_len = len;
@@ -96,7 +147,8 @@ static int run_line(paw_program *p, char *line, size_t len, size_t lineno, int j
     char *out = NULL;
     size_t out_len = 0;
     double t0 = now_ms();
-    int rc = paw_program_call(p, input, in_len, max_tokens, &out, &out_len);
+    json_t *sc = NULL;
+    int rc = call_one(p, lo, input, in_len, max_tokens, &out, &out_len, &sc);
     double ms = now_ms() - t0;
     if (rc) fprintf(stderr, "paw run: stdin line %zu: %s\n", lineno, paw_last_error());
     const char *finish = rc ? NULL : finish_reason(p, lineno);
@@ -106,6 +158,7 @@ static int run_line(paw_program *p, char *line, size_t len, size_t lineno, int j
         if (rc) json_object_set_new(o, "error", json_string(paw_last_error()));
         else json_object_set_new(o, "output", json_stringn(out, out_len));
         if (finish) json_object_set_new(o, "finish", json_string(finish));
+        if (sc) json_object_set(o, "scores", sc);
         json_object_set_new(o, "ms", json_real(ms));
         print_json_line(o);
         json_decref(o);
@@ -113,10 +166,12 @@ static int run_line(paw_program *p, char *line, size_t len, size_t lineno, int j
         for (size_t i = 0; i < out_len; i++)
             if (out[i] == '\n' || out[i] == '\r') out[i] = ' ';
         if (out_len) fwrite(out, 1, out_len, stdout);
+        print_scores(sc);
         putchar('\n');
         fflush(stdout);
     }
     free(out);
+    json_decref(sc);
     json_decref(req);
     return rc ? 1 : 0;
 }
@@ -125,7 +180,8 @@ int cmd_run(int argc, char **argv)
 {
     const char *model_arg = NULL, *program = NULL, *input = NULL;
     long max_tokens = PAW_PROGRAM_MAX_TOKENS, threads = 0, n_ctx = 0;
-    int base = 0, jsonl = 0, no_install = 0;
+    int base = 0, jsonl = 0, no_install = 0, free_dec = 0;
+    label_opts lo = {.min_conf = -1, .fallback = ""};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
@@ -138,6 +194,9 @@ int cmd_run(int argc, char **argv)
             ok = v && (max_tokens = strtol(v, &end, 10)) > 0 && !*end && max_tokens < (1L << 30);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
             ok = v && (threads = strtol(v, &end, 10)) >= 0 && threads < 1024 && !*end;
+        else if (!strcmp(a, "--min-confidence"))
+            ok = v && (lo.min_conf = strtod(v, &end)) >= 0 && lo.min_conf <= 1 && !*end;
+        else if (!strcmp(a, "--fallback")) ok = (lo.fallback = v) != NULL;
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx"))
             ok = v && (n_ctx = strtol(v, &end, 10)) >= 0 && n_ctx <= (1L << 20) && !*end;
         else {
@@ -145,6 +204,8 @@ int cmd_run(int argc, char **argv)
             if (!strcmp(a, "--base")) base = 1;
             else if (!strcmp(a, "--jsonl")) jsonl = 1;
             else if (!strcmp(a, "--no-install")) no_install = 1;
+            else if (!strcmp(a, "--free")) free_dec = 1;
+            else if (!strcmp(a, "--scores")) lo.scores = 1;
             else if (a[0] == '-' && a[1]) ok = 0;
             else if (!program && !base) program = a;
             else if (!input) input = a;
@@ -164,10 +225,15 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "paw run: --jsonl reads stdin; drop INPUT\n");
         return 2;
     }
+    if ((lo.scores || lo.min_conf >= 0) && (free_dec || base)) {
+        fprintf(stderr, "paw run: --scores and --min-confidence need a program's labels (not --free or --base)\n");
+        return 2;
+    }
     char path[4096], base_path[4096];
     paw_model *m = NULL;
     paw_program *p = NULL;
-    paw_program_opts opts = {.n_threads = (int)threads, .n_ctx = (int32_t)n_ctx, .no_fetch = 1};
+    paw_program_opts opts = {.n_threads = (int)threads, .n_ctx = (int32_t)n_ctx, .no_fetch = 1,
+                             .free_decoding = free_dec};
     /* A .paw file is installed on first use, as the SDK caches the programs
      * it runs: the install is content-addressed and idempotent, and it gives
      * the prefix KV a home on disk, so the next `paw run` of the same file
@@ -200,16 +266,23 @@ int cmd_run(int argc, char **argv)
         return 1;
     }
     int status = 0;
-    if (input) {
+    if ((lo.scores || lo.min_conf >= 0) && !paw_program_n_labels(p)) {
+        fprintf(stderr, "paw run: --scores and --min-confidence need a closed-label program; this one has no "
+                "labels (meta.json \"labels\")\n");
+        status = 2;
+    } else if (input) {
         char *out = NULL;
         size_t out_len = 0;
-        if (paw_program_call(p, input, strlen(input), (int32_t)max_tokens, &out, &out_len)) {
+        json_t *sc = NULL;
+        if (call_one(p, &lo, input, strlen(input), (int32_t)max_tokens, &out, &out_len, &sc)) {
             status = cli_fail("run");
         } else {
             fwrite(out, 1, out_len, stdout);
+            print_scores(sc);
             putchar('\n');
             finish_reason(p, 0);
         }
+        json_decref(sc);
         free(out);
     } else {
         char *line = NULL;
@@ -225,7 +298,7 @@ int cmd_run(int argc, char **argv)
                 while (k < len && (line[k] == ' ' || line[k] == '\t')) k++;
                 if (k == len) continue;  /* blank lines separate nothing in JSONL */
             }
-            status |= run_line(p, line, len, lineno, jsonl, (int32_t)max_tokens);
+            status |= run_line(p, &lo, line, len, lineno, jsonl, (int32_t)max_tokens);
         }
         free(line);
     }

@@ -1,0 +1,147 @@
+/* report.c — what a compile says about its program: whether it is a
+ * closed-label program (the rule below), a k-fold cross-validated estimate
+ * of its exact match on new inputs computed from the compile's own
+ * examples only, per-label precision/recall, and the training examples the
+ * program still gets wrong.  All of it goes into meta.json (metrics, and
+ * "labels"). */
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "compile/compile_internal.h"
+
+/* ------------------------------------------------------------ labels */
+
+/* A closed-label program when the outputs form a small label set: every
+ * output one line of at most LABEL_MAX_BYTES, 2 to LABEL_MAX distinct
+ * outputs, and each one seen twice on average (distinct <= n / 2), so that
+ * a set of one-off answers (conversions, extractions) never becomes one.
+ * The labels, in order of first appearance, go into meta.json "labels". */
+#define LABEL_MAX 32
+#define LABEL_MAX_BYTES 64
+int paw_compile_choose_labels(paw_compiler *c, paw_compile_result *r)
+{
+    if (c->o.no_labels) return PAW_OK;
+    size_t n = c->ex.n;
+    json_t *arr = json_array();
+    if (!arr) return paw_err(PAW_ENOMEM, "compile: out of memory");
+    int ok = 1;
+    for (size_t i = 0; ok && i < n; i++) {
+        const char *o = c->ex.v[i].output;
+        if (strchr(o, '\n') || strlen(o) > LABEL_MAX_BYTES) ok = 0;
+        int seen = 0;
+        for (size_t j = 0; ok && !seen && j < i; j++) seen = !strcmp(c->ex.v[j].output, o);
+        if (ok && !seen) json_array_append_new(arr, json_string(o));
+        if (json_array_size(arr) > LABEL_MAX) ok = 0;
+    }
+    size_t L = json_array_size(arr);
+    int rc = PAW_OK;
+    if (ok && L >= 2 && 2 * L <= n) {
+        json_t *obj = json_pack("{s:O}", "labels", arr);
+        c->labels_json = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+        json_decref(obj);
+        if (!c->labels_json) rc = paw_err(PAW_ENOMEM, "compile: out of memory");
+        c->n_labels = r->n_labels = (int32_t)L;
+        if (!rc) paw_compile_progress(&c->o, "labels", "closed-label program: %zu labels (%zu examples)", L, n);
+    }
+    json_decref(arr);
+    return rc;
+}
+
+/* ------------------------------------------------------------ report */
+
+/* Per-label precision and recall of preds against the examples' outputs. */
+static json_t *label_scores(const paw_compiler *c, const paw_cexample *ex, char **preds, int32_t n)
+{
+    json_error_t e;
+    json_t *lj = json_loads(c->labels_json, 0, &e), *out = json_object();
+    json_t *arr = json_object_get(lj, "labels");
+    for (size_t k = 0; out && k < json_array_size(arr); k++) {
+        const char *L = json_string_value(json_array_get(arr, k));
+        int32_t tp = 0, fp = 0, fn = 0;
+        for (int32_t i = 0; i < n; i++) {
+            int gold = !strcmp(ex[i].src->output, L), got = preds[i] && !strcmp(preds[i], L);
+            tp += gold && got;
+            fp += !gold && got;
+            fn += gold && !got;
+        }
+        json_object_set_new(out, L, json_pack("{s:o,s:o,s:i}", "precision", tp + fp ? json_real((double)tp / (tp + fp))
+                            : json_null(), "recall", tp + fn ? json_real((double)tp / (tp + fn)) : json_null(),
+                            "support", tp + fn));
+    }
+    json_decref(lj);
+    return out;
+}
+
+/* k-fold cross-validation of the recipe on the compile's own examples (and
+ * nothing else): example i is held out in fold i mod k; each fold trains a
+ * fresh adapter on the other folds for the steps the program itself took
+ * (its stopping point, found on the training examples) and predicts its
+ * held-out examples through the runtime, with the program's adapter type
+ * and labels.  The pooled held-out exact match estimates exact match on new
+ * inputs drawn like these examples. */
+static int cross_validate(paw_compiler *c, paw_compile_result *r, json_t *rep)
+{
+    int32_t k = c->o.cv_folds == 0 ? 3 : c->o.cv_folds, n = (int32_t)c->ex.n;
+    if (k < 2 || n < 2 * k) return PAW_OK;
+    double t0 = paw_now();
+    paw_cexample *tr = malloc((size_t)n * sizeof *tr), *te = malloc((size_t)n * sizeof *te), *held = NULL;
+    char **preds = calloc((size_t)n, sizeof *preds);
+    held = malloc((size_t)n * sizeof *held);
+    int rc = tr && te && preds && held ? PAW_OK : paw_err(PAW_ENOMEM, "compile: out of memory");
+    int32_t hits = 0, done = 0;
+    for (int32_t f = 0; !rc && f < k; f++) {
+        int32_t n_tr = 0, n_te = 0, h = 0;
+        for (int32_t i = 0; i < n; i++) {
+            if (i % k == f) te[n_te++] = c->cex[i];
+            else tr[n_tr++] = c->cex[i];
+        }
+        paw_compile_run u;
+        rc = paw_compile_run_new(c, tr, n_tr, &u);
+        double loss = 0;
+        for (int32_t s = 0; !rc && s < r->steps; s++) rc = paw_compile_run_step(c, &u, &loss);
+        uint8_t *a = NULL;
+        size_t a_len = 0;
+        if (!rc) rc = paw_compile_adapter_bytes(c, u.t, r->adapter_type, &a, &a_len);
+        paw_compile_run_free(&u, NULL);
+        if (!rc) rc = paw_compile_eval_em(c, a, a_len, te, n_te, &h, preds + done);
+        free(a);
+        memcpy(held + done, te, (size_t)n_te * sizeof *te);
+        done += n_te;
+        hits += h;
+        if (!rc) paw_compile_progress(&c->o, "cv", "fold %d/%d: %d train, %d/%d held-out exact match", f + 1, k,
+                                      n_tr, h, n_te);
+    }
+    if (!rc) {
+        r->cv_folds = k;
+        r->cv_em = (double)hits / n;
+        json_t *cv = json_pack("{s:i,s:i,s:i,s:f}", "folds", k, "steps", r->steps, "n", n, "em", r->cv_em);
+        if (cv && c->labels_json) json_object_set_new(cv, "labels", label_scores(c, held, preds, n));
+        if (cv) json_object_set_new(rep, "cv", cv);
+        paw_compile_progress(&c->o, "cv", "%d-fold cross-validated exact match %d/%d (%.1f%%)", k, hits, n,
+                             100.0 * r->cv_em);
+    }
+    for (int32_t i = 0; preds && i < n; i++) free(preds[i]);
+    free(preds);
+    free(held);
+    free(tr);
+    free(te);
+    r->seconds_cv = paw_now() - t0;
+    return rc;
+}
+
+/* metrics.train_wrong (the training examples the program gets wrong, at
+ * most 20, with its output) and metrics.cv into c->report_json. */
+int paw_compile_report(paw_compiler *c, paw_compile_result *r)
+{
+    json_t *rep = json_object(), *wrong = json_array();
+    if (!rep || !wrong) { json_decref(rep); json_decref(wrong); return paw_err(PAW_ENOMEM, "compile: out of memory"); }
+    for (int32_t i = 0; i < c->n_tr && json_array_size(wrong) < 20; i++)
+        if (!paw_exact_match(c->tr[i].src->output, c->tr_pred[i] ? c->tr_pred[i] : ""))
+            json_array_append_new(wrong, json_pack("{s:s,s:s,s:s}", "input", c->tr[i].src->input, "output",
+                                                   c->tr[i].src->output, "got", c->tr_pred[i] ? c->tr_pred[i] : ""));
+    json_object_set_new(rep, "train_wrong", wrong);
+    int rc = cross_validate(c, r, rep);
+    if (!rc && !(c->report_json = json_dumps(rep, JSON_COMPACT))) rc = paw_err(PAW_ENOMEM, "compile: out of memory");
+    json_decref(rep);
+    return rc;
+}

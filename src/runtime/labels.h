@@ -1,0 +1,37 @@
+/* labels.h — closed-label decoding for the program runtime (labels.c).
+ * Internal to src/runtime; the semantics are in paw.h ("Closed-label
+ * programs"). */
+#ifndef PAW_LABELS_H
+#define PAW_LABELS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "paw.h"
+
+typedef struct paw_labels {
+    int32_t   n;
+    char    **text;       /* the labels as meta.json has them              */
+    int32_t **ids;        /* tokens(label) + the end-of-turn token          */
+    int32_t  *n_ids;
+    int32_t   max_ids;
+    int32_t  *cand;       /* scratch: label indices, n of them              */
+} paw_labels;
+
+/* The end-of-turn token a program stops on and a compiled program is
+ * trained to end with: <|im_end|> when the vocabulary has it as an
+ * end-of-generation token (ChatML models), else the model's EOS. */
+int32_t paw_labels_eot(const paw_tokenizer *tok);
+
+/* The labels of meta.extra_json's "labels" ( *out NULL when there is no
+ * such key).  PAW_EFORMAT when "labels" is not an array of >= 2 distinct
+ * non-empty strings, or two labels tokenize the same. */
+int  paw_labels_from_meta(const paw_program_meta *meta, const paw_tokenizer *tok, paw_labels **out);
+void paw_labels_free(paw_labels *l);
+
+/* Evaluates run[0..n) at the ctx's n_past, then decodes within the labels
+ * (greedy in the trie).  *best: the label chosen.  probs (may be NULL): each
+ * label's probability (paw.h), which walks the whole trie.  *n_forward:
+ * forward calls after the prompt.  The KV cache is left at some position
+ * >= the prompt's end; the caller rewinds it. */
+int  paw_labels_decode(paw_ctx *ctx, const paw_labels *l, const int32_t *run, size_t n, double *probs,
+                       int32_t *best, int32_t *n_forward);
+#endif
