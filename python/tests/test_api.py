@@ -138,10 +138,11 @@ def test_pull_progress_and_cancel(smollm2):
 
 def test_compile_progress_callback(tmp_path):
     lines = []
-    prog = pawc.compile("Say the secret word of the thing.", TOY, base=STORIES, steps=10,
+    six = TOY + [("tree", "green")]           # enough for the default 3-fold estimate (2 per fold)
+    prog = pawc.compile("Say the secret word of the thing.", six, base=STORIES, steps=10,
                         progress=lambda stage, msg: lines.append((stage, msg)))
     stages = {s for s, _ in lines}
-    assert {"data", "train", "export"} <= stages, lines
+    assert {"data", "train", "export", "cv"} <= stages, lines
     assert len(prog.id) == 20
     assert prog.report["metrics"]["cv"]["folds"] == 3, prog.report   # the default estimate
     # Returning True cancels: CancelledError, nothing installed.
