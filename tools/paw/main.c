@@ -20,6 +20,7 @@ static const struct command {
     {"run",      cmd_run,      "run PROGRAM [INPUT] [-m MODEL] [-n N] [--jsonl] | run --base [INPUT]   run a program (stdin: one input per line)"},
     {"programs", cmd_programs, "programs [--json]              list installed programs"},
     {"install",  cmd_install,  "install FILE.paw [--alias NAME]   install a program"},
+    {"watch",    cmd_watch,    "watch FILE... --program P [--focus RE] [--ignore RE] [--json] [--exec CMD] [--stall S]   alert on new log lines"},
     {"eval",     cmd_eval,     "eval SUITE.jsonl (--programs DIR | --baseline zero-shot|few-shot) [-m MODEL] [--limit N] [--json REPORT]"},
 };
 
