@@ -26,6 +26,7 @@ extern char **environ;
 static char g_prog[600];     /* the .paw under g_tmp                           */
 static paw_model *g_model;
 static paw_bundle *g_bundle;
+static pid_t g_live;         /* a watcher still running (killed at teardown if a test failed) */
 
 static const char *paw_bin(void)
 {
@@ -79,6 +80,10 @@ static int watch_setup(void **state)
 
 static int watch_teardown(void **state)
 {
+    if (g_live > 0) {
+        kill(g_live, SIGKILL);
+        waitpid(g_live, NULL, 0);
+    }
     paw_bundle_free(g_bundle);
     paw_model_free(g_model);
     g_bundle = NULL;
@@ -106,15 +111,23 @@ static pid_t start_watch(const char *args)
     unlink(tpath("out.txt"));
     unlink(tpath("err.txt"));
     assert_int_equal(posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ), 0);
+    g_live = pid;
     return pid;
+}
+
+/* Waits for a --once watcher; its exit status. */
+static int wait_watch(pid_t pid)
+{
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    g_live = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static int stop_watch(pid_t pid)
 {
     kill(pid, SIGTERM);
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return wait_watch(pid);
 }
 
 static double now_s(void)
@@ -198,10 +211,8 @@ static void test_once_prefilter(void **state)
     write_file("a.log", "w", "keep one\r\nkeep but drop this\n\nskip me\nkeep \xff bad byte\n   \nlast keep");
     char args[512];
     snprintf(args, sizeof args, "a.log --once --all --json --focus 'keep' --ignore 'drop'");
-    int st;
     pid_t pid = start_watch(args);
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(wait_watch(pid), 0);
     json_t *a = events();
     assert_int_equal(json_array_size(a), 3);
     check_line_event(a, 0, "keep one");
@@ -220,8 +231,7 @@ static void test_once_prefilter(void **state)
     for (char *c = label; *c; c++) *c = (char)toupper((unsigned char)*c);
     snprintf(args, sizeof args, "b.log --once --json --alert-label '%s'", label);
     pid = start_watch(args);
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(wait_watch(pid), 0);
     a = events();
     size_t k = 0;
     for (int i = 0; i < 4; i++)
@@ -365,9 +375,7 @@ static void test_exec_hook(void **state)
              "\"$HOOK_DIR/meta.$$\"'");
     setenv("LABEL", label, 1);  /* any quotes in it stay data */
     pid_t pid = start_watch(args);
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(wait_watch(pid), 0);
     /* the hook ran once per alert; find the hostile line's run */
     glob_t g;
     char pat[600];
