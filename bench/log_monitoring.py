@@ -157,7 +157,8 @@ def main():
     jobs = {}
     for name, mode in (("program", ["--programs", os.path.join(a.out, "programs")]),
                        ("few-shot", ["--baseline", "few-shot"])):
-        jobs[name] = [a.paw, "eval", suite_path, *mode, "-n", "8", "-t", a.threads, "--json",
+        # the few-shot prompt (spec + 16 BGL lines) is ~2,030 tokens: 4,096 context
+        jobs[name] = [a.paw, "eval", suite_path, *mode, "-n", "8", "-t", a.threads, "-c", "4096", "--json",
                       os.path.join(a.out, f"eval-{name}.json")]
     jobs["watch"] = [a.paw, "watch", lines_path, "--program", prog, "--once", "--json", "--all",
                      "-n", "8", "-t", a.threads]
