@@ -232,6 +232,7 @@ static const char *window_input(watch_state *w, const char *path, const char *li
 static void on_line(void *ud, const char *path, const char *line, size_t len, int capped)
 {
     watch_state *w = ud;
+    if (g_stop) return;  /* SIGINT/SIGTERM: stop now, not after a backlog */
     w->n_seen++;
     w->last_line_ms = now_ms();
     w->stalled = 0;
