@@ -19,6 +19,7 @@ int cmd_run(int argc, char **argv);
 int cmd_programs(int argc, char **argv);
 int cmd_install(int argc, char **argv);
 int cmd_serve(int argc, char **argv);   /* execs paw-serve (tools/server) */
+int cmd_watch(int argc, char **argv);
 
 /* Describes a .paw file or installed program (cmd_programs.c) for `paw info`. */
 int cli_info_program(const char *arg, int as_json);

@@ -15,13 +15,14 @@
 
 static const char usage_text[] =
     "usage: paw eval SUITE.jsonl (--programs DIR | --baseline zero-shot|few-shot)\n"
-    "                [-m MODEL] [--limit N] [-n MAX_TOKENS] [-t THREADS] [--json REPORT]\n"
+    "                [-m MODEL] [--limit N] [-n MAX_TOKENS] [-t THREADS] [-c N_CTX] [--json REPORT]\n"
     "  --programs DIR   task <id> runs DIR/<id>.paw\n"
     "  --baseline B     the base model prompted with the spec (zero-shot) or the spec\n"
     "                   and the task's train examples (few-shot)\n"
     "  -m MODEL         base model (default smollm2-135m)\n"
     "  --limit N        only the first N test inputs of each task\n"
     "  -n MAX_TOKENS    new tokens per output (default 64)\n"
+    "  -c N_CTX         context size (default 2048)\n"
     "  --json REPORT    also write a machine-readable report to REPORT\n";
 
 static double now_ms(void)
@@ -48,7 +49,7 @@ int cmd_eval(int argc, char **argv)
 {
     const char *suite = NULL, *programs = NULL, *baseline = NULL, *model_arg = "smollm2-135m",
                *json_path = NULL;
-    long limit = 0, max_tokens = 64, threads = 0;
+    long limit = 0, max_tokens = 64, threads = 0, n_ctx = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
@@ -63,6 +64,8 @@ int cmd_eval(int argc, char **argv)
             ok = v && (max_tokens = strtol(v, &end, 10)) > 0 && !*end;
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
             ok = v && (threads = strtol(v, &end, 10)) >= 0 && threads < 1024 && !*end;
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx"))  /* a few-shot prompt of long examples */
+            ok = v && (n_ctx = strtol(v, &end, 10)) >= 0 && n_ctx <= (1L << 20) && !*end;
         else if (a[0] == '-' && a[1]) ok = 0;
         else if (suite) { fprintf(stderr, "paw eval: one suite at a time\n%s", usage_text); return 2; }
         else { suite = a; continue; }
@@ -125,7 +128,7 @@ int cmd_eval(int argc, char **argv)
 
     double sum_em = 0, sum_ms = 0;
     size_t all_n = 0, all_ok = 0, n_errors = 0, n_broken = 0;
-    paw_program_opts opts = {.n_threads = (int)threads};
+    paw_program_opts opts = {.n_threads = (int)threads, .n_ctx = (int32_t)n_ctx};
     for (size_t t = 0; !rc && t < n_tasks; t++) {
         const paw_suite_task *task = &tasks[t];
         paw_program *p = NULL;

@@ -21,6 +21,7 @@ static const struct command {
     {"programs", cmd_programs, "programs [--json] | programs --remote [QUERY]   list installed programs, or search the hub"},
     {"install",  cmd_install,  "install FILE.paw [--alias NAME]   install a program"},
     {"serve",    cmd_serve,    "serve [-m MODEL] [--host H] [--port N] [--api-key K] ...   HTTP server (REST, OpenAI API, playground)"},
+    {"watch",    cmd_watch,    "watch FILE... --program P [--focus RE] [--ignore RE] [--json] [--exec CMD] [--stall S]   alert on new log lines"},
     {"eval",     cmd_eval,     "eval SUITE.jsonl (--programs DIR | --baseline zero-shot|few-shot) [-m MODEL] [--limit N] [--json REPORT]"},
 };
 
