@@ -230,34 +230,6 @@ static int prepare_training(paw_compiler *c, paw_compile_result *r)
 
 /* ------------------------------------------------------------ stage 3: train */
 
-static int read_file(const char *path, uint8_t **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return paw_err(PAW_EIO, "compile: cannot read %s", path);
-    int rc = PAW_OK;
-    if (fseek(f, 0, SEEK_END)) rc = PAW_EIO;
-    long n = rc ? -1 : ftell(f);
-    uint8_t *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (!b || fseek(f, 0, SEEK_SET) || fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        fclose(f);
-        return paw_err(PAW_EIO, "compile: cannot read %s", path);
-    }
-    fclose(f);
-    *out = b;
-    *len = (size_t)n;
-    return PAW_OK;
-}
-
-/* The trainer's adapter as GGUF bytes of `type` (through a temp file). */
-int paw_compile_adapter_bytes(paw_compiler *c, paw_trainer *t, int type, uint8_t **out, size_t *len)
-{
-    int rc = paw_trainer_save_gguf(t, c->tmp_path, type);
-    if (!rc) rc = read_file(c->tmp_path, out, len);
-    unlink(c->tmp_path);
-    return rc;
-}
-
 /* Greedy exact matches of the adapter on ex[0..n) through the runtime (a
  * closed-label program decoded within its labels, as it will run).  preds
  * (may be NULL): each output, malloc'd. */
@@ -287,8 +259,6 @@ int paw_compile_eval_em(paw_compiler *c, uint8_t *adapter, size_t adapter_len, c
     return rc;
 }
 
-/* Steps until max steps or 100% validation exact match; c->adapter is the
- * last evaluated adapter (F16), c->val_hits its matches. */
 /* The recipe's training parameters (the same for the program and for the
  * cross-validation folds). */
 static paw_train_params train_params(const paw_compiler *c)
@@ -306,70 +276,78 @@ static paw_train_params train_params(const paw_compiler *c)
 }
 
 
-int paw_compile_run_new(paw_compiler *c, const paw_cexample *tr, int32_t n_tr, paw_compile_run *u)
+/* on_step of a fit: the compile's cancel callback, then the caller's. */
+typedef struct fit_hook {
+    paw_compiler *c;
+    paw_fit_fn on_step;
+    void *ud;
+} fit_hook;
+
+static int fit_step(void *ud, const paw_fit_step *s)
 {
-    paw_train_params p = train_params(c);
-    *u = (paw_compile_run){.tr = tr, .n_tr = n_tr, .B = n_tr < 8 ? n_tr : 8};
-    u->batch = malloc((size_t)(u->B ? u->B : 1) * sizeof *u->batch);
-    int rc = !u->batch ? paw_err(PAW_ENOMEM, "compile: out of memory")
-                       : paw_epoch_order_new(n_tr, c->o.seed, &u->order);
-    if (!rc) rc = paw_trainer_new(c->m, &p, &u->t);
-    return rc;
+    fit_hook *h = ud;
+    if (paw_compile_check_cancel(&h->c->o)) return -1;
+    return h->on_step ? h->on_step(h->ud, s) : 0;
 }
 
-int paw_compile_run_step(paw_compiler *c, paw_compile_run *u, double *loss)
+int paw_compile_fit(paw_compiler *c, const paw_cexample *tr, int32_t n_tr, int32_t steps, paw_fit_fn on_step,
+                    void *ud, paw_trainer **t)
 {
-    int32_t n_prefix = 0;
-    const int32_t *prefix = paw_program_prefix_ids(c->tp, &n_prefix);
-    for (int32_t k = 0; k < u->B; k++) {
-        const paw_cexample *e = &u->tr[paw_epoch_order_next(u->order)];
-        u->batch[k] = (paw_train_example){e->ids, e->n, e->n_prompt};
+    paw_program_example *ex = malloc((size_t)(n_tr ? n_tr : 1) * sizeof *ex);
+    if (!ex) return paw_err(PAW_ENOMEM, "compile: out of memory");
+    for (int32_t i = 0; i < n_tr; i++) ex[i] = *tr[i].src;
+    fit_hook h = {c, on_step, ud};
+    paw_fit_params fp = {.train = train_params(c), .on_step = fit_step, .ud = &h};
+    fp.train.steps = steps;
+    int rc = paw_fit(c->m, c->tmpl, c->tmpl_len, ex, (size_t)n_tr, &fp, t);
+    free(ex);
+    /* A cancel through fit_step is the compile's own PAW_ECANCELED. */
+    return rc == PAW_ECANCELED ? paw_compile_check_cancel(&c->o) : rc;
+}
+
+/* Every eval_every steps (and at the last) the adapter runs through the
+ * runtime on the validation split; 100% exact match stops training. */
+typedef struct train_state {
+    paw_compiler *c;
+    paw_compile_result *r;
+    int status;                  /* an evaluation's failure                   */
+} train_state;
+
+static int train_step(void *ud, const paw_fit_step *s)
+{
+    train_state *ts = ud;
+    paw_compiler *c = ts->c;
+    if (s->step == 1) ts->r->loss_first = s->loss;
+    ts->r->loss_last = s->loss;
+    ts->r->steps = s->step;
+    if (s->step % c->o.eval_every && s->step != s->steps) return 0;
+    free(c->adapter);
+    c->adapter = NULL;
+    int rc = paw_trainer_save_gguf_mem(s->trainer, PAW_TYPE_F16, &c->adapter, &c->adapter_len);
+    if (!rc) rc = paw_compile_eval_em(c, c->adapter, c->adapter_len, c->va, c->n_va, &c->val_hits, NULL);
+    if (rc) {
+        ts->status = rc;
+        return -1;
     }
-    return paw_trainer_step(u->t, prefix, n_prefix, u->batch, u->B, loss, NULL);
+    paw_compile_progress(&c->o, "train", "step %d/%d  loss %.4f  validation exact match %d/%d", s->step,
+                         s->steps, s->loss, c->val_hits, c->n_va);
+    return c->val_hits == c->n_va ? PAW_FIT_STOP : 0;
 }
 
-/* Frees the run; its trainer is handed to *keep when keep is not NULL. */
-void paw_compile_run_free(paw_compile_run *u, paw_trainer **keep)
-{
-    if (keep) *keep = u->t;
-    else paw_trainer_free(u->t);
-    paw_epoch_order_free(u->order);
-    free(u->batch);
-}
-
+/* Steps until max steps or 100% validation exact match; c->adapter is the
+ * last evaluated adapter (F16), c->val_hits its matches. */
 static int train(paw_compiler *c, paw_compile_result *r)
 {
     paw_train_params p = train_params(c);
-    paw_compile_run u;
-    int rc = paw_compile_run_new(c, c->tr, c->n_tr, &u);
-    c->t = u.t;
     int32_t n_prefix = 0;
     paw_program_prefix_ids(c->tp, &n_prefix);
-    if (!rc)
-        paw_compile_progress(&c->o, "train", "%d train / %d validation examples, prefix %d tokens, rank %d, "
-                             "alpha %g, lr %g, at most %d steps", c->n_tr, c->n_va, n_prefix, p.rank, p.alpha,
-                             p.lr, p.steps);
-    for (int32_t s = 0; !rc && s < p.steps; s++) {
-        if ((rc = paw_compile_check_cancel(&c->o))) break;
-        double loss = 0;
-        rc = paw_compile_run_step(c, &u, &loss);
-        if (rc) break;
-        if (s == 0) r->loss_first = loss;
-        r->loss_last = loss;
-        r->steps = s + 1;
-        if ((s + 1) % c->o.eval_every == 0 || s + 1 == p.steps) {
-            free(c->adapter);
-            c->adapter = NULL;
-            rc = paw_compile_adapter_bytes(c, c->t, PAW_TYPE_F16, &c->adapter, &c->adapter_len);
-            if (!rc) rc = paw_compile_eval_em(c, c->adapter, c->adapter_len, c->va, c->n_va, &c->val_hits, NULL);
-            if (rc) break;
-            paw_compile_progress(&c->o, "train", "step %d/%d  loss %.4f  validation exact match %d/%d", s + 1,
-                                 p.steps, loss, c->val_hits, c->n_va);
-            if (c->val_hits == c->n_va) break;
-        }
-    }
+    paw_compile_progress(&c->o, "train", "%d train / %d validation examples, prefix %d tokens, rank %d, "
+                         "alpha %g, lr %g, at most %d steps", c->n_tr, c->n_va, n_prefix, p.rank, p.alpha,
+                         p.lr, p.steps);
+    train_state ts = {c, r, PAW_OK};
+    int rc = paw_compile_fit(c, c->tr, c->n_tr, p.steps, train_step, &ts, &c->t);
+    if (ts.status) rc = ts.status;
     r->val_em = c->n_va ? (double)c->val_hits / c->n_va : 0;
-    paw_compile_run_free(&u, &c->t);
     return rc;
 }
 
@@ -381,7 +359,7 @@ static int export_adapter(paw_compiler *c, paw_compile_result *r)
     uint8_t *q = NULL;
     size_t q_len = 0;
     int32_t q_hits = 0, tr_hits = 0;
-    int rc = paw_compile_adapter_bytes(c, c->t, PAW_TYPE_Q4_0, &q, &q_len);
+    int rc = paw_trainer_save_gguf_mem(c->t, PAW_TYPE_Q4_0, &q, &q_len);
     if (!rc) rc = paw_compile_eval_em(c, q, q_len, c->va, c->n_va, &q_hits, NULL);
     r->adapter_type = PAW_TYPE_F16;
     if (!rc && q_hits >= c->val_hits) {
@@ -577,14 +555,6 @@ static int compiler_init(paw_compiler *c, const paw_model *m, const char *spec, 
     if (c->o.min_examples <= 0) c->o.min_examples = DEFAULT_MIN_EXAMPLES;
     if (!(c->spec = paw_compile_strip(spec, strlen(spec)))) return paw_err(PAW_ENOMEM, "compile: out of memory");
     if (!*c->spec) return paw_err(PAW_EINVAL, "compile: the spec is empty");
-    const char *tmpdir = getenv("TMPDIR");
-    snprintf(c->tmp_path, sizeof c->tmp_path, "%.40s/paw-compile-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-    int fd = mkstemp(c->tmp_path);
-    if (fd < 0) {
-        c->tmp_path[0] = 0;
-        return paw_err(PAW_EIO, "compile: cannot create a temporary file in %s", tmpdir ? tmpdir : "/tmp");
-    }
-    close(fd);
     return PAW_OK;
 }
 
@@ -605,7 +575,6 @@ static void compiler_free(paw_compiler *c)
     paw_pseudo_clear(&c->pseudo);
     paw_exlist_clear(&c->ex);
     free(c->spec);
-    if (c->tmp_path[0]) unlink(c->tmp_path);
 }
 
 int paw_compile(const paw_model *m, const char *spec, const paw_program_example *ex, size_t n_ex,

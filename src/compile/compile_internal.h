@@ -182,7 +182,6 @@ typedef struct paw_compiler {
     paw_synth_report synth;
     char *tmpl;                  /* the runtime prompt template               */
     size_t tmpl_len;
-    char tmp_path[64];
     /* training */
     paw_tokenizer *tok;
     paw_program *tp;             /* the template as a program: tokenizing     */
@@ -201,21 +200,12 @@ typedef struct paw_compiler {
     char *report_json;           /* metrics.cv and metrics.train_wrong        */
 } paw_compiler;
 
-/* A trainer over tr[0..n_tr) in the seeded epoch order, batches of at most
- * 8; one step of it. */
-typedef struct paw_compile_run {
-    paw_trainer *t;
-    paw_epoch_order *order;
-    paw_train_example *batch;
-    const paw_cexample *tr;
-    int32_t n_tr, B;
-} paw_compile_run;
-int  paw_compile_run_new(paw_compiler *c, const paw_cexample *tr, int32_t n_tr, paw_compile_run *u);
-int  paw_compile_run_step(paw_compiler *c, paw_compile_run *u, double *loss);
-/* Frees the run; its trainer is handed to *keep when keep is not NULL. */
-void paw_compile_run_free(paw_compile_run *u, paw_trainer **keep);
-/* The trainer's adapter as GGUF bytes of `type` (through a temp file). */
-int  paw_compile_adapter_bytes(paw_compiler *c, paw_trainer *t, int type, uint8_t **out, size_t *len);
+/* Trains an adapter on tr[0..n_tr) with paw_fit (the loop `paw train`
+ * shares: the recipe's parameters, the seeded epoch order, batches of at
+ * most 8), `steps` steps unless on_step stops it; the compile's cancel
+ * callback is polled every step.  *t (the trainer) is the caller's. */
+int  paw_compile_fit(paw_compiler *c, const paw_cexample *tr, int32_t n_tr, int32_t steps, paw_fit_fn on_step,
+                     void *ud, paw_trainer **t);
 /* Greedy exact matches of the adapter on ex[0..n) through the runtime (a
  * closed-label program decoded within its labels, as it will run).  preds
  * (may be NULL): each output, malloc'd. */

@@ -95,14 +95,12 @@ static int cross_validate(paw_compiler *c, paw_compile_result *r, json_t *rep)
             if (i % k == f) te[n_te++] = c->cex[i];
             else tr[n_tr++] = c->cex[i];
         }
-        paw_compile_run u;
-        rc = paw_compile_run_new(c, tr, n_tr, &u);
-        double loss = 0;
-        for (int32_t s = 0; !rc && s < r->steps; s++) rc = paw_compile_run_step(c, &u, &loss);
+        paw_trainer *t = NULL;
+        rc = paw_compile_fit(c, tr, n_tr, r->steps, NULL, NULL, &t);
         uint8_t *a = NULL;
         size_t a_len = 0;
-        if (!rc) rc = paw_compile_adapter_bytes(c, u.t, r->adapter_type, &a, &a_len);
-        paw_compile_run_free(&u, NULL);
+        if (!rc) rc = paw_trainer_save_gguf_mem(t, r->adapter_type, &a, &a_len);
+        paw_trainer_free(t);
         if (!rc) rc = paw_compile_eval_em(c, a, a_len, te, n_te, &h, preds + done);
         free(a);
         memcpy(held + done, te, (size_t)n_te * sizeof *te);
