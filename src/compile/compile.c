@@ -62,7 +62,10 @@ static int merge_spec_examples(paw_compiler *c, const paw_program_example *ex, s
     paw_program_example *sp = NULL, *all = NULL;
     size_t n_sp = 0;
     int rc = c->o.no_spec_examples ? PAW_OK : paw_compile_spec_examples(c->spec, &sp, &n_sp);
-    if (!rc && !n_sp) return paw_compile_normalise(ex, n, &c->ex, &c->user_drops);
+    if (!rc && !n_sp) {
+        paw_free(sp);   /* one block even when the spec holds no example */
+        return paw_compile_normalise(ex, n, &c->ex, &c->user_drops);
+    }
     if (!rc && !(all = malloc((n + n_sp) * sizeof *all))) rc = paw_err(PAW_ENOMEM, "compile: out of memory");
     paw_exlist given = {0};
     paw_drops gd = {0};
