@@ -42,6 +42,9 @@ them again.
 """
 import argparse, json, os, re, subprocess, sys, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from studylib import compile_once  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "..", "shared", "data", "logs")
 
@@ -83,30 +86,6 @@ def is_alert(out):
     return out is not None and out.strip().lower() == "alert"
 
 
-def run(cmd, log):
-    t0 = time.time()
-    with open(log, "w") as f:
-        rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if rc:
-        sys.exit(f"log_monitoring.py: {' '.join(cmd)} failed (exit {rc}), see {log}")
-    return time.time() - t0
-
-
-def compile_once(a, prog):
-    """Compiles SPEC + OUT/train.jsonl into prog; a prog already there from an
-    earlier run on the same OUT is reused (the compile is deterministic, and
-    slow on a busy machine).  Returns the compile's seconds (None if reused)."""
-    if os.path.exists(prog):
-        print(f"reusing {prog} (delete it to compile again)")
-        return None
-    tmp = prog + ".tmp.paw"
-    steps = ["--steps", str(a.steps)] if a.steps else []
-    s = run([a.paw, "compile", SPEC, "--examples", os.path.join(a.out, "train.jsonl"), "--no-teacher",
-             *steps, "-t", a.threads, "-o", tmp], os.path.join(a.out, "compile.log"))
-    os.replace(tmp, prog)
-    return s
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -146,7 +125,7 @@ def main():
         f.writelines(json.dumps(t) + "\n" for t in suite)
 
     prog = os.path.join(a.out, "programs", "bgl.paw")
-    secs = {"compile": compile_once(a, prog)}
+    secs = {"compile": compile_once(a, SPEC, prog)}
     with open(prog, "rb") as src, open(os.path.join(a.out, "programs", "thunderbird.paw"), "wb") as dst:
         dst.write(src.read())
     # The two evals and paw watch (over the BGL_2k lines, for lines per

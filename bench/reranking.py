@@ -28,6 +28,9 @@ earlier measurements without running them again.
 """
 import argparse, collections, json, math, os, subprocess, sys, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from studylib import compile_once  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "..", "shared", "data", "rerank", "trec-dl19-passage")
 BUCKETS = ["not_relevant", "somewhat_relevant", "highly_relevant", "exact_match"]  # grade = index
@@ -47,30 +50,6 @@ def ndcg10(grades_in_order, all_grades):
     ideal = sorted(all_grades, reverse=True)[:10]
     idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
     return dcg / idcg if idcg else 0.0
-
-
-def run(cmd, log):
-    t0 = time.time()
-    with open(log, "w") as f:
-        rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if rc:
-        sys.exit(f"reranking.py: {' '.join(cmd)} failed (exit {rc}), see {log}")
-    return time.time() - t0
-
-
-def compile_once(a, prog):
-    """Compiles SPEC + OUT/train.jsonl into prog; a prog already there from an
-    earlier run on the same OUT is reused (the compile is deterministic, and
-    slow on a busy machine).  Returns the compile's seconds (None if reused)."""
-    if os.path.exists(prog):
-        print(f"reusing {prog} (delete it to compile again)")
-        return None
-    tmp = prog + ".tmp.paw"
-    steps = ["--steps", str(a.steps)] if a.steps else []
-    s = run([a.paw, "compile", SPEC, "--examples", os.path.join(a.out, "train.jsonl"), "--no-teacher",
-             *steps, "-t", a.threads, "-o", tmp], os.path.join(a.out, "compile.log"))
-    os.replace(tmp, prog)
-    return s
 
 
 def main():
@@ -123,7 +102,7 @@ def main():
                                 "test": test_items}) + "\n")
 
     prog = os.path.join(a.out, "programs", "rerank.paw")
-    secs = {"compile": compile_once(a, prog)}
+    secs = {"compile": compile_once(a, SPEC, prog)}
     # the two evals run side by side: their ms are comparable with each other
     procs = {}
     for name, mode in (("program", ["--programs", os.path.join(a.out, "programs")]),
