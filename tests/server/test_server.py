@@ -383,8 +383,10 @@ def test_stream_waiting_longer_than_idle_timeout(cache, programs):
     try:
         want = srv.post("/api/v1/infer", json={"program_id": "sentiment", "input": "awful", "max_tokens": 8})
         assert want.status_code == 200
-        busy = threading.Thread(target=long_chat, args=(srv, 80))
-        busy.start()
+        # Four long answers queued ahead on the one worker: seconds of wait on
+        # any box (even where a single answer takes well under a second).
+        busy_pool = cf.ThreadPoolExecutor(4)
+        queued = [busy_pool.submit(long_chat, srv, 300) for _ in range(4)]
         time.sleep(0.5)
         t0 = time.time()
         r = requests.post(srv.url + "/v1/chat/completions", stream=True, timeout=300, json={
@@ -392,7 +394,8 @@ def test_stream_waiting_longer_than_idle_timeout(cache, programs):
             "messages": [{"role": "user", "content": "awful"}]})
         assert r.status_code == 200 and r.headers["Content-Type"] == "text/event-stream"
         lines = [ln for ln in r.iter_lines(decode_unicode=True) if ln]
-        busy.join()
+        assert all(q.result().status_code == 200 for q in queued)
+        busy_pool.shutdown()
         assert time.time() - t0 > 2   # it did wait for the busy worker
         assert ": keep-alive" in lines and lines[-1] == "data: [DONE]"
         events = [json.loads(ln[6:]) for ln in lines if ln.startswith("data: {")]
