@@ -403,7 +403,9 @@ static int resolve(const char *arg, paw_program_ref *out, int files)
     struct stat st;
     if (files && !stat(arg, &st)) {
         if (!S_ISREG(st.st_mode))
-            return paw_err(PAW_EINVAL, "%s is not a .paw file", arg);
+            return paw_err(PAW_EINVAL, "%s is not a .paw file (%s)", arg,
+                           S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                           : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "a special file");
         paw_bundle *b;
         int rc = paw_bundle_read(arg, &b);
         if (rc) return rc;
