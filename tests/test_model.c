@@ -687,6 +687,26 @@ static int chat_golden_mismatches(const char *name, const paw_model *m, int styl
     return bad;
 }
 
+/* paw_fit_end_token of m, and the id of one special token's text. */
+static int32_t end_token_of(const paw_model *m)
+{
+    paw_tokenizer *tok = NULL;
+    assert_int_equal(paw_tokenizer_from_gguf(paw_model_gguf(m), &tok), PAW_OK);
+    int32_t id = paw_fit_end_token(m, tok);
+    paw_tokenizer_free(tok);
+    return id;
+}
+
+static int32_t token_of(const paw_model *m, const char *text)
+{
+    paw_tokenizer *tok = NULL;
+    assert_int_equal(paw_tokenizer_from_gguf(paw_model_gguf(m), &tok), PAW_OK);
+    int32_t id = paw_tokenizer_find(tok, text, strlen(text));
+    paw_tokenizer_free(tok);
+    assert_true(id >= 0);
+    return id;
+}
+
 static void test_chat_templates(void **state)
 {
     (void)state;
@@ -709,6 +729,10 @@ static void test_chat_templates(void **state)
     paw_model *m = load_model(tu_smollm2());
     assert_int_equal(paw_chat_style_of(m), PAW_CHAT_CHATML);
     assert_int_equal(chat_golden_mismatches("smollm2", m, 0), 0);
+    /* The end of an assistant turn (what programs are trained to end with
+     * and closed labels end with): <|im_end|> for ChatML, not the EOS. */
+    assert_int_equal(end_token_of(m), token_of(m, "<|im_end|>"));
+    assert_int_not_equal(end_token_of(m), token_of(m, "<|endoftext|>"));
     paw_model_free(m);
     m = load_model("tests/golden/model/qwen3-tiny.gguf");
     assert_int_equal(paw_chat_style_of(m), PAW_CHAT_QWEN3);

@@ -157,14 +157,10 @@ static int write_program_text(paw_compiler *c, paw_compile_result *r)
 
 /* ------------------------------------------------------------ stage 2: split */
 
-/* The end-of-turn token a call stops on: <|im_end|> for ChatML models,
- * else the model's EOS. */
-static int32_t eot_token(const paw_tokenizer *tok) { return paw_labels_eot(tok); }
-
-static int tokenize_examples(paw_program *tp, const paw_tokenizer *tok, const paw_program_example *ex,
-                             size_t n, paw_cexample *out)
+static int tokenize_examples(const paw_model *m, paw_program *tp, const paw_tokenizer *tok,
+                             const paw_program_example *ex, size_t n, paw_cexample *out)
 {
-    const int32_t eot = eot_token(tok);
+    const int32_t eot = paw_fit_end_token(m, tok);
     for (size_t i = 0; i < n; i++) {
         int32_t *in = NULL, *o = NULL;
         size_t n_in = 0, n_o = 0;
@@ -223,7 +219,7 @@ static int prepare_training(paw_compiler *c, paw_compile_result *r)
     if (!rc) rc = paw_program_open_template(c->m, c->tmpl, c->tmpl_len, &po, &c->tp);
     if (!rc && (!(c->cex = calloc(n, sizeof *c->cex)) || !(c->tr = calloc(2 * n, sizeof *c->tr))))
         rc = paw_err(PAW_ENOMEM, "compile: out of memory");
-    if (!rc) rc = tokenize_examples(c->tp, c->tok, c->ex.v, n, c->cex);
+    if (!rc) rc = tokenize_examples(c->m, c->tp, c->tok, c->ex.v, n, c->cex);
     if (!rc) {
         c->va = c->tr + n;
         split(c, r);

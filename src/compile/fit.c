@@ -16,33 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/common.h"
+#include "runtime/chat.h"
 #include "runtime/program.h"
 #include "train/train.h"
 
 int32_t paw_fit_end_token(const paw_model *m, const paw_tokenizer *tok)
 {
-    /* Render a two-message conversation and take the first token after the
-     * assistant's text: the model's own template says how a turn ends. */
-    static const char reply[] = "x";
-    const paw_chat_msg msgs[2] = {{"user", "u"}, {"assistant", reply}};
-    char *text = NULL;
-    size_t len = 0;
-    int32_t end = paw_tokenizer_eos(tok);
-    if (paw_chat_style_of(m) == PAW_CHAT_NONE || paw_chat_format(m, msgs, 2, 0, &text, &len)) {
-        free(text);
-        return end;
-    }
-    /* The last occurrence of the reply is the assistant's text. */
-    const char *after = NULL;
-    for (const char *p = text; (p = strstr(p, reply)); p++) after = p + sizeof reply - 1;
-    int32_t *ids = NULL;
-    size_t n = 0;
-    if (after && paw_tokenize(tok, after, len - (size_t)(after - text), 0, 1, &ids, &n) == PAW_OK && n &&
-        paw_tokenizer_is_eog(tok, ids[0]))
-        end = ids[0];
-    free(ids);
-    free(text);
-    return end;
+    return paw_chat_end_token(m, tok);
 }
 
 typedef struct fit_example {

@@ -12,4 +12,12 @@
 int paw_chat_render(int style, const char *default_system, const paw_chat_msg *msgs,
                     size_t n_msgs, int add_assistant, char **out, size_t *len);
 
+/* The token that ends an assistant turn, from the model's own template:
+ * render a user + assistant exchange and take the first token after the
+ * assistant's text when it is an end-of-generation token (<|im_end|> for
+ * ChatML), else the model's EOS.  The one rule both sides use: the
+ * compiler trains outputs to end with it (paw_fit_end_token), the runtime's
+ * closed-label decoding ends every label path with it. */
+int32_t paw_chat_end_token(const paw_model *m, const paw_tokenizer *tok);
+
 #endif

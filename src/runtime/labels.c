@@ -16,15 +16,8 @@
 #include <string.h>
 #include <jansson.h>
 #include "core/common.h"
+#include "runtime/chat.h"
 #include "runtime/labels.h"
-
-int32_t paw_labels_eot(const paw_tokenizer *tok)
-{
-    static const char im_end[] = "<|im_end|>";
-    int32_t id = paw_tokenizer_find(tok, im_end, sizeof im_end - 1);
-    if (id >= 0 && paw_tokenizer_is_eog(tok, id)) return id;
-    return paw_tokenizer_eos(tok);
-}
 
 void paw_labels_free(paw_labels *l)
 {
@@ -45,7 +38,8 @@ static int same_ids(const paw_labels *l, int32_t a, int32_t b)
     return l->n_ids[a] == l->n_ids[b] && !memcmp(l->ids[a], l->ids[b], (size_t)l->n_ids[a] * sizeof(int32_t));
 }
 
-int paw_labels_from_meta(const paw_program_meta *meta, const paw_tokenizer *tok, paw_labels **out)
+int paw_labels_from_meta(const paw_program_meta *meta, const paw_model *m, const paw_tokenizer *tok,
+                         paw_labels **out)
 {
     *out = NULL;
     if (!meta->extra_json) return PAW_OK;
@@ -60,7 +54,7 @@ int paw_labels_from_meta(const paw_program_meta *meta, const paw_tokenizer *tok,
     if (!rc && (!l || !(l->text = calloc(n, sizeof *l->text)) || !(l->ids = calloc(n, sizeof *l->ids)) ||
                 !(l->n_ids = calloc(n, sizeof *l->n_ids)) || !(l->cand = calloc(n, sizeof *l->cand))))
         rc = paw_err(PAW_ENOMEM, "program: out of memory");
-    const int32_t eot = paw_labels_eot(tok);
+    const int32_t eot = paw_chat_end_token(m, tok);
     if (!rc && eot < 0) rc = paw_err(PAW_EFORMAT, "program: labels need an end-of-turn token; the model has none");
     for (size_t i = 0; !rc && i < n; i++) {
         json_t *v = json_array_get(arr, i);

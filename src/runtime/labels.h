@@ -16,15 +16,12 @@ typedef struct paw_labels {
     int32_t  *cand;       /* scratch: label indices, n of them              */
 } paw_labels;
 
-/* The end-of-turn token a program stops on and a compiled program is
- * trained to end with: <|im_end|> when the vocabulary has it as an
- * end-of-generation token (ChatML models), else the model's EOS. */
-int32_t paw_labels_eot(const paw_tokenizer *tok);
-
 /* The labels of meta.extra_json's "labels" ( *out NULL when there is no
  * such key).  PAW_EFORMAT when "labels" is not an array of >= 2 distinct
- * non-empty strings, or two labels tokenize the same. */
-int  paw_labels_from_meta(const paw_program_meta *meta, const paw_tokenizer *tok, paw_labels **out);
+ * non-empty strings, or two labels tokenize the same.  Each label path ends
+ * with paw_chat_end_token(m, tok). */
+int  paw_labels_from_meta(const paw_program_meta *meta, const paw_model *m, const paw_tokenizer *tok,
+                          paw_labels **out);
 void paw_labels_free(paw_labels *l);
 
 /* Evaluates run[0..n) at the ctx's n_past, then decodes within the labels

@@ -497,7 +497,7 @@ static int open_bundle(const paw_model *m, const paw_bundle *b, const char *dir,
     int rc = open_template(m, b->prompt_template, b->prompt_template_len, b->adapter, b->adapter_len,
                            b->id, dir, opts, out);
     if (!rc) seed_drafts(*out, &b->meta);
-    if (!rc && !(*out)->opts.free_decoding) rc = paw_labels_from_meta(&b->meta, (*out)->tok, &(*out)->labels);
+    if (!rc && !(*out)->opts.free_decoding) rc = paw_labels_from_meta(&b->meta, m, (*out)->tok, &(*out)->labels);
     if (rc && *out) {
         paw_program_close(*out);
         *out = NULL;
