@@ -10,6 +10,7 @@
  * and every output must be the same string.  Also: a row whose prompt is
  * over the context fails alone with the code paw_program_call gives, and
  * handles shared within a batch are refused. */
+#include <sys/wait.h>
 #include "testutil.h"
 #include "paw.h"
 
@@ -82,7 +83,9 @@ static void test_batch_equals_single(void **state)
     int nonempty = 0, distinct = 0;
     for (int p = 0; p < NPROG; p++)
         for (size_t i = 0; i < NIN; i++) {
-            printf("# program %d, input %zu: \"%s\"\n", p, i, ref[p][i]);
+            printf("# program %d, input %zu: \"", p, i);
+            for (const char *c = ref[p][i]; *c; c++) putchar(*c == '\n' ? ' ' : *c);
+            printf("\"\n");
             nonempty += ref[p][i][0] != 0;
             distinct += i && strcmp(ref[p][i], ref[p][0]);
         }
@@ -164,10 +167,115 @@ static void test_batch_equals_single(void **state)
     paw_model_free(m);
 }
 
+/* Runs `cmd < stdin_path`; returns its stdout (malloc'd) and exit status. */
+static char *run_cmd(const char *cmd, int *status)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+        if (n + 1 == cap) { cap *= 2; buf = realloc(buf, cap); assert_non_null(buf); }
+    }
+    buf[n] = 0;
+    int rc = pclose(p);
+    *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return buf;
+}
+
+/* `paw run --batch N` over stdin gives the --batch 1 output, line for
+ * line and in order, for plain lines and --jsonl (with a malformed line and
+ * an input over the context among them: their errors stay in place). */
+static void test_cli_batch(void **state)
+{
+    (void)state;
+    TU_NEED_SMOLLM2();
+    const char *bin = getenv("PAW_BIN");
+    TU_NEED_BIN(bin);
+    char dir[] = "/tmp/paw-test-batch-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char paw[300], txt[300], jl[300], cmd[2048];
+    snprintf(paw, sizeof paw, "%s/labels.paw", dir);
+    snprintf(txt, sizeof txt, "%s/in.txt", dir);
+    snprintf(jl, sizeof jl, "%s/in.jsonl", dir);
+    paw_bundle *b = make_bundle("tests/golden/lora/smollm2-paw-trained.gguf", NULL);
+    assert_int_equal(paw_bundle_write(b, paw), PAW_OK);
+    paw_bundle_free(b);
+    FILE *f = fopen(txt, "w"), *g = fopen(jl, "w");
+    assert_non_null(f);
+    assert_non_null(g);
+    for (size_t i = 0; i < NIN; i++) {
+        fprintf(f, "%s\n", INPUTS[i]);
+        fprintf(g, "{\"input\": \"%s\"}\n", INPUTS[i]);
+        if (i == 2) fprintf(g, "{\"input\": 5}\n\n");
+        if (i == 4) {
+            fputs("{\"input\": \"", g);
+            for (int k = 0; k < 600; k++) fputs("overflow ", g);
+            fputs("\"}\n", g);
+        }
+    }
+    fclose(f);
+    fclose(g);
+    char *ref[2] = { NULL, NULL };
+    for (int jsonl = 0; jsonl < 2; jsonl++)
+        for (int batch = 1; batch <= 4; batch += 3) {
+            snprintf(cmd, sizeof cmd, "%s run '%s' --no-install -m '%s' -c 256 -t 2 -n %d --batch %d %s < '%s' 2>/dev/null",
+                     bin, paw, tu_smollm2(), MAXTOK, batch, jsonl ? "--jsonl" : "", jsonl ? jl : txt);
+            int st;
+            char *out = run_cmd(cmd, &st);
+            assert_int_equal(st, jsonl ? 1 : 0);
+            if (jsonl) {   /* "ms" differs; drop it */
+                for (char *m; (m = strstr(out, ",\"ms\":"));) {
+                    char *e = strchr(m, '}');
+                    memmove(m, e, strlen(e) + 1);
+                }
+            }
+            if (batch == 1) { ref[jsonl] = out; continue; }
+            assert_string_equal(out, ref[jsonl]);
+            free(out);
+        }
+    /* paw eval --batch 3 reports the --batch 1 outputs */
+    char suite[300];
+    snprintf(suite, sizeof suite, "%s/suite.jsonl", dir);
+    f = fopen(suite, "w");
+    assert_non_null(f);
+    fputs("{\"id\": \"labels\", \"spec\": \"s\", \"test\": [", f);
+    for (size_t i = 0; i < NIN; i++)
+        fprintf(f, "%s{\"input\": \"%s\", \"output\": \"%s\"}", i ? ", " : "", INPUTS[i], i % 2 ? "blue" : "x");
+    fputs("]}\n", f);
+    fclose(f);
+    char *ev[2];
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "%s eval '%s' --programs '%s' -m '%s' -c 256 -t 2 -n %d --batch %d 2>&1 >/dev/null "
+                 "--json '%s/r%d.json' && python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); "
+                 "print([(x[\"input\"], x[\"output\"], x[\"ok\"]) for x in r[\"tasks\"][0][\"results\"]])' "
+                 "'%s/r%d.json'", bin, suite, dir, tu_smollm2(), MAXTOK, k ? 3 : 1, dir, k, dir, k);
+        int st;
+        ev[k] = run_cmd(cmd, &st);
+        assert_int_equal(st, 0);
+    }
+    assert_non_null(strstr(ev[0], "'blue', True"));   /* the program's "blue" answers score */
+    assert_string_equal(ev[1], ev[0]);
+    free(ev[0]);
+    free(ev[1]);
+    int lines = 0;
+    for (char *c = ref[0]; *c; c++) lines += *c == '\n';
+    assert_int_equal(lines, (int)NIN);
+    assert_non_null(strstr(ref[1], "\"error\""));
+    free(ref[0]);
+    free(ref[1]);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_equals_single),
+        cmocka_unit_test(test_cli_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -240,9 +240,11 @@ static int next_line(line_reader *r, int wait, char **line, size_t *n)
             struct pollfd pf = { .fd = 0, .events = POLLIN };
             if (poll(&pf, 1, 0) <= 0) return 0;
         }
-        memmove(r->buf, r->buf + r->pos, r->len - r->pos);
-        r->len -= r->pos;
-        r->pos = 0;
+        if (r->pos) {
+            memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+            r->len -= r->pos;
+            r->pos = 0;
+        }
         if (r->len == r->cap) {
             size_t cap = r->cap ? r->cap * 2 : 65536;
             char *b = realloc(r->buf, cap);
