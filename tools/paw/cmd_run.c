@@ -9,6 +9,8 @@
  * become spaces there (one line in, one line out); --jsonl gives the exact
  * text: it reads {"input": ...} objects and writes {"input","output","finish",
  * "ms"}.
+ * --batch N (default RUN_BATCH_DEFAULT) runs the lines already read, up to
+ * N, together (paw_program_call_batch over N handles), printed in order.
  * A line that fails (malformed JSON, an input over the context) gets an
  * error on stderr naming its line number and an empty output line (or an
  * {"line","error"} object), the rest still runs, and the exit status is 1.
