@@ -294,8 +294,8 @@ static int run_lines(run_handles *hs, char **lines, const size_t *lens, const si
     }
     for (int j = 0; j < n; j++) ps[j] = hs->h[j < hs->n ? j : 0];
     double t0 = now_ms();
-    int brc = !n ? PAW_OK : hs->n >= n ? paw_program_call_batch(ps, pin, plen, n, max_tokens, out, olen, rcs)
-                                       : PAW_ENOMEM;
+    /* one line alone: a plain call (it may verify drafts, see paw.h) */
+    int brc = n >= 2 && hs->n >= n ? paw_program_call_batch(ps, pin, plen, n, max_tokens, out, olen, rcs) : -1;
     double ms = now_ms() - t0;
     for (int i = 0; i < k; i++) {
         if (bad[i]) { status |= print_bad_line(msg[i], linenos[i]); continue; }
@@ -304,7 +304,7 @@ static int run_lines(run_handles *hs, char **lines, const size_t *lens, const si
         char *o = brc ? NULL : out[j];
         size_t ol = brc ? 0 : olen[j];
         int rc = brc ? brc : rcs[j];
-        if (rc) {   /* alone: the same error, now with its message */
+        if (rc) {   /* alone (a failed row: the same error, now with its message) */
             double t1 = now_ms();
             p = hs->h[0];
             rc = paw_program_call(p, in[i], in_len[i], max_tokens, &o, &ol);
