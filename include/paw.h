@@ -331,6 +331,22 @@ PAW_API const int32_t *paw_ctx_tokens(const paw_ctx *c);
 PAW_API int paw_decode(paw_ctx *c, const int32_t *ids, int32_t n, int logits_all,
              const float **logits);
 
+/* Batched decode: sequence i evaluates ids[i][0..n_ids[i]) at ctxs[i]'s
+ * n_past.., appending to ctxs[i]'s KV cache, with ctxs[i]'s adapters, all
+ * sequences in one forward pass (the rows of all of them share each weight
+ * matrix's product; attention, rope and LoRA stay per sequence).  The ctxs
+ * must be distinct and on one model; the pass runs on ctxs[0]'s threads.
+ * logits (may be NULL): an array of n_seq pointers, logits[i] then points
+ * into ctxs[i] (n_vocab floats for its last position, valid until its next
+ * eval).  Exact: each sequence's logits and KV equal, bit for bit, what
+ * paw_decode of that sequence alone on its ctx gives (any SIMD set, any
+ * mix of lengths, positions, adapters and KV types).  Errors as paw_decode
+ * (PAW_ERANGE, PAW_EINVAL), checked for all sequences before any is
+ * evaluated.  Scratch: about 30 KB per row (SmolLM2-135M), at most 512 rows
+ * per pass; longer batches run in several passes. */
+PAW_API int paw_decode_batch(paw_ctx *const *ctxs, const int32_t *const *ids, const int32_t *n_ids,
+                             int n_seq, const float **logits);
+
 /* Forgets cached positions >= n_past (0 = empty the cache). */
 PAW_API int paw_kv_truncate(paw_ctx *c, int32_t n_past);
 
@@ -836,6 +852,22 @@ PAW_API int  paw_program_open_template(const paw_model *m, const char *tmpl, siz
 PAW_API int  paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_tokens,
                       char **out, size_t *out_len);
 PAW_API void paw_program_close(paw_program *p);
+/* Several calls at once: handle ps[i] runs inputs[i][0..lens[i]) as
+ * paw_program_call(ps[i], ..., max_tokens) would, and all of them decode
+ * greedily in lockstep, one paw_decode_batch per step over the rows still
+ * running (each with its own prefix KV, adapter and labels; rows finish at
+ * different steps).  Outputs are exactly the one-at-a-time outputs.  The
+ * handles must be distinct (each holds one KV cache; open several handles
+ * of a program to batch its inputs) and on one model; they may run the same
+ * program or different ones.  Runs on ps[0]'s threads; no speculation.
+ * outs[i] (malloc'd) and out_lens[i] (out_lens may be NULL) as
+ * paw_program_call's; rcs[i] = PAW_OK or the error code that call would
+ * give (outs[i] NULL; paw_last_error() holds the last row's message, so call
+ * that row alone for its own).  Returns PAW_OK once every row was tried;
+ * PAW_EINVAL (a NULL argument, a shared handle, mixed models) or PAW_ENOMEM
+ * before any. */
+PAW_API int  paw_program_call_batch(paw_program *const *ps, const char *const *inputs, const size_t *lens,
+                                    int n, int32_t max_tokens, char **outs, size_t *out_lens, int *rcs);
 
 /* Closed-label programs: a bundle whose meta.json holds "labels": [string,
  * ...] (2 or more distinct, non-empty; paw's compiler writes it, see

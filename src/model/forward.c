@@ -109,17 +109,7 @@ void paw_gelu_forward(float *out, const float *x, int64_t n)
  * has its own row of scores and partial sums.  Scores, softmax and the
  * weighted sum of V follow llama.cpp's (non flash-attention) order of
  * operations, see attn_avx2.c. */
-typedef struct attn_job {
-    float       *out;             /* [T][n_head * head_dim_v]        */
-    const float *q;               /* [T][n_head * head_dim]          */
-    const void  *k, *v;           /* this layer's cache (f32 or f16)  */
-    int          f16, flash;      /* flash: see attn_flash.c          */
-    float       *scores;          /* [nth][n_ctx]                     */
-    float       *vacc;            /* [nth][vacc_stride]               */
-    int64_t      vacc_stride;
-    int64_t      T, pos0, n_ctx;
-    int          n_head, n_head_kv, head_dim, head_dim_v;
-} attn_job;
+typedef paw_attn_job attn_job;   /* model.h */
 
 /* Element i of a cache row of f32 or f16 values. */
 static inline float kv_at(const void *p, int f16, int64_t i)
@@ -162,7 +152,7 @@ static void vsum_scalar(float *out, const float *prob, const void *v, int f16, i
     }
 }
 
-static void attention_item(void *arg, int64_t item, int ith)
+void paw_attention_item(void *arg, int64_t item, int ith)
 {
     const attn_job *j = arg;
     const int avx2 = paw_cpu_avx2();
@@ -321,7 +311,7 @@ static void attention_block(paw_ctx *c, int il, int64_t T, int64_t pos0)
         .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
         .head_dim = hp->head_dim, .head_dim_v = hp->head_dim_v,
     };
-    paw_pool_run_items(c->pool, attention_item, &job, T * hp->n_head);
+    paw_pool_run_items(c->pool, paw_attention_item, &job, T * hp->n_head);
     linear(c, il, PAW_PROJ_O, c->xb, c->att, T);
     add_inplace(c->x, c->xb, T * E);
 }

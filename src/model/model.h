@@ -112,6 +112,24 @@ void paw_gelu_forward(float *out, const float *x, int64_t n);
  * (the last token) depending on all_rows. */
 void paw_forward_chunk(paw_ctx *c, const int32_t *ids, int32_t T, float *logits_out, int all_rows);
 
+/* One attention call of forward.c: T queries at positions pos0.. of one
+ * sequence against its layer's cache (k, v).  Work items are (query, head)
+ * pairs, run by paw_attention_item; thread ith uses row ith of scores
+ * (n_ctx floats apart) and of vacc (vacc_stride floats apart).  Shared with
+ * forward_batch.c so that a batch row's attention is the same code. */
+typedef struct paw_attn_job {
+    float       *out;             /* [T][n_head * head_dim_v]        */
+    const float *q;               /* [T][n_head * head_dim]          */
+    const void  *k, *v;           /* this layer's cache (f32 or f16)  */
+    int          f16, flash;      /* flash: see attn_flash.c          */
+    float       *scores;          /* [nth][n_ctx]                     */
+    float       *vacc;            /* [nth][vacc_stride]               */
+    int64_t      vacc_stride;
+    int64_t      T, pos0, n_ctx;
+    int          n_head, n_head_kv, head_dim, head_dim_v;
+} paw_attn_job;
+void paw_attention_item(void *arg, int64_t item, int ith);
+
 /* attn_avx2.c: attention's vector loops (call only when paw_cpu_avx2()). */
 /* s[p] = scale * (q . k[p * kstride]) for p < n; returns max s[p].  k holds
  * f32 values, or f16 when f16 (strides count elements). */

@@ -110,19 +110,28 @@ static int32_t argmax_id(const paw_labels *l, const float *logits, const int32_t
     return l->ids[best][d];
 }
 
+int32_t paw_labels_step(const paw_labels *l, int32_t *cand, int32_t *nc, int32_t d, const float *logits,
+                        int *done)
+{
+    int32_t tok = argmax_id(l, logits, cand, *nc, d), k = 0;
+    for (int32_t i = 0; i < *nc; i++)
+        if (l->ids[cand[i]][d] == tok) cand[k++] = cand[i];
+    *nc = k;
+    /* Distinct paths that all end in the end token: one candidate is left
+     * before any path runs out. */
+    *done = k == 1 || d + 1 >= l->max_ids;
+    return tok;
+}
+
 /* Greedy within the set. */
 static int greedy(paw_ctx *ctx, const paw_labels *l, const float *logits, int32_t *best, int32_t *nf)
 {
     int32_t *cand = l->cand, nc = l->n;
     for (int32_t i = 0; i < nc; i++) cand[i] = i;
     for (int32_t d = 0;; d++) {
-        int32_t tok = argmax_id(l, logits, cand, nc, d), k = 0;
-        for (int32_t i = 0; i < nc; i++)
-            if (l->ids[cand[i]][d] == tok) cand[k++] = cand[i];
-        nc = k;
-        /* Distinct paths that all end in the end token: one candidate is
-         * left before any path runs out. */
-        if (nc == 1 || d + 1 >= l->max_ids) break;
+        int done;
+        int32_t tok = paw_labels_step(l, cand, &nc, d, logits, &done);
+        if (done) break;
         int rc = paw_decode(ctx, &tok, 1, 0, &logits);
         if (rc) return rc;
         (*nf)++;

@@ -31,4 +31,12 @@ void paw_labels_free(paw_labels *l);
  * >= the prompt's end; the caller rewinds it. */
 int  paw_labels_decode(paw_ctx *ctx, const paw_labels *l, const int32_t *run, size_t n, double *probs,
                        int32_t *best, int32_t *n_forward);
+/* One step of greedy decoding within the labels (what paw_labels_decode
+ * does between forward calls; for batched calls).  cand[0..*nc): the
+ * candidates still in play at depth d (all labels at d = 0), logits: the
+ * distribution at this node.  Returns the token greedy takes and narrows
+ * cand to the labels through it; *done: the label is decided (cand[0]),
+ * else the token is evaluated and the next step is depth d + 1. */
+int32_t paw_labels_step(const paw_labels *l, int32_t *cand, int32_t *nc, int32_t d, const float *logits,
+                        int *done);
 #endif

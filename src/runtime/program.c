@@ -731,12 +731,14 @@ int paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_
     return call(p, input, len, max_tokens, NULL, NULL, out, out_len);
 }
 
-static int call(paw_program *p, const char *input, size_t len, int32_t max_tokens, double *probs,
-                int32_t *best, char **out, size_t *out_len)
+/* Everything a call does before decoding: the ids of input + suffix, the
+ * context check, the KV cache rewound to the prefix.  *run (n tokens) is
+ * what to evaluate next, pointing into *ids (the caller frees it) or into
+ * the prefix. */
+int paw_program_prepare(paw_program *p, const char *input, size_t len, int32_t **ids_out,
+                        const int32_t **run_out, size_t *n_out)
 {
-    *out = NULL;
-    if (out_len) *out_len = 0;
-    double t0 = paw_now();
+    *ids_out = NULL;
     const int cold = p->opts.no_prefix_cache || !p->n_prefix;
     int32_t *ids = NULL;
     size_t n = 0;
@@ -766,10 +768,37 @@ static int call(paw_program *p, const char *input, size_t len, int32_t max_token
         n = 1;
         p->prefix_dirty = 1;
     }
+    if (rc) { free(ids); return rc; }
+    *ids_out = ids;
+    *run_out = run;
+    *n_out = n;
+    return PAW_OK;
+}
+
+paw_ctx *paw_program_ctx(paw_program *p) { return p->ctx; }
+const paw_tokenizer *paw_program_tok(const paw_program *p) { return p->tok; }
+const paw_labels *paw_program_labels(const paw_program *p) { return p->labels; }
+paw_program_stats *paw_program_stats_of(paw_program *p) { return &p->stats; }
+int paw_program_clean_output(const char *s, size_t n, char **out, size_t *out_len)
+{
+    return clean_output(s, n, out, out_len);
+}
+
+static int call(paw_program *p, const char *input, size_t len, int32_t max_tokens, double *probs,
+                int32_t *best, char **out, size_t *out_len)
+{
+    *out = NULL;
+    if (out_len) *out_len = 0;
+    double t0 = paw_now();
+    int32_t *ids = NULL;
+    const int32_t *run = NULL;
+    size_t n = 0;
+    int rc = paw_program_prepare(p, input, len, &ids, &run, &n);
+    if (rc) return rc;
     const int32_t max = max_tokens == 0 ? PAW_PROGRAM_MAX_TOKENS : max_tokens < 0 ? 0 : max_tokens;
-    if (!rc && p->labels) rc = call_labels(p, run, n, probs, best, out, out_len);
-    else if (!rc && p->drafts) rc = call_speculative(p, run, n, max, out, out_len);
-    else if (!rc) rc = call_plain(p, run, n, max, out, out_len);
+    if (p->labels) rc = call_labels(p, run, n, probs, best, out, out_len);
+    else if (p->drafts) rc = call_speculative(p, run, n, max, out, out_len);
+    else rc = call_plain(p, run, n, max, out, out_len);
     free(ids);
     if (rc) return rc;
     p->stats.n_calls++;

@@ -23,6 +23,8 @@ static const char usage_text[] =
     "  --limit N        only the first N test inputs of each task\n"
     "  -n MAX_TOKENS    new tokens per output (default 64)\n"
     "  -c N_CTX         context size (default 2048)\n"
+    "  --batch N        run N test inputs of a task together in one batched forward pass\n"
+    "                   (default 8; 1 = one at a time; the outputs are the same)\n"
     "  --json REPORT    also write a machine-readable report to REPORT\n";
 
 static double now_ms(void)
@@ -49,7 +51,7 @@ int cmd_eval(int argc, char **argv)
 {
     const char *suite = NULL, *programs = NULL, *baseline = NULL, *model_arg = "smollm2-135m",
                *json_path = NULL;
-    long limit = 0, max_tokens = 64, threads = 0, n_ctx = 0;
+    long limit = 0, max_tokens = 64, threads = 0, n_ctx = 0, batch = 8;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
@@ -64,6 +66,7 @@ int cmd_eval(int argc, char **argv)
             ok = v && (max_tokens = strtol(v, &end, 10)) > 0 && !*end;
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
             ok = v && (threads = strtol(v, &end, 10)) >= 0 && threads < 1024 && !*end;
+        else if (!strcmp(a, "--batch")) ok = v && (batch = strtol(v, &end, 10)) >= 1 && batch <= 64 && !*end;
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx"))  /* a few-shot prompt of long examples */
             ok = v && (n_ctx = strtol(v, &end, 10)) >= 0 && n_ctx <= (1L << 20) && !*end;
         else if (a[0] == '-' && a[1]) ok = 0;
@@ -165,35 +168,72 @@ int cmd_eval(int argc, char **argv)
             json_array_append_new(jtasks, jt);
             continue;
         }
+        /* --batch: more handles of the same program, and inputs in
+         * batches through paw_program_call_batch; a row that failed there
+         * runs again alone for its own message.  "ms" is then the batch's
+         * time divided by its inputs. */
+        paw_program *hs[64] = { p };
+        int n_h = 1;
+        while (n_h < batch && (size_t)n_h < (limit && (size_t)limit < task->n_test ? (size_t)limit : task->n_test)) {
+            int hrc;
+            if (programs) {
+                hrc = paw_program_open(m, paths[t], &opts, &hs[n_h]);
+            } else {
+                char *tmpl = NULL;
+                size_t len = 0;
+                hrc = paw_baseline_template(m, task, kind, &tmpl, &len);
+                if (!hrc) hrc = paw_program_open_template(m, tmpl, len, &opts, &hs[n_h]);
+                free(tmpl);
+            }
+            if (hrc) break;
+            n_h++;
+        }
         t_open = now_ms() - t_open;
         size_t n = task->n_test, ok = 0;
         if (limit && (size_t)limit < n) n = (size_t)limit;
         double task_ms = 0;
         json_t *jres = json_array();
-        for (size_t i = 0; i < n; i++) {
-            const paw_program_example *ex = &task->test[i];
-            char *out = NULL;
-            size_t out_len = 0;
+        for (size_t i0 = 0; i0 < n; i0 += (size_t)n_h) {
+            const int k = (int)(n - i0 < (size_t)n_h ? n - i0 : (size_t)n_h);
+            const char *ins[64];
+            size_t lens[64], olens[64];
+            char *outs[64];
+            int rcs[64];
+            for (int j = 0; j < k; j++) ins[j] = task->test[i0 + j].input, lens[j] = strlen(ins[j]);
             double t0 = now_ms();
-            int crc = paw_program_call(p, ex->input, strlen(ex->input), (int32_t)max_tokens, &out, &out_len);
-            double ms = now_ms() - t0;
-            task_ms += ms;
-            int hit = !crc && paw_exact_match(ex->output, out);
-            ok += hit;
-            json_t *r = json_object();
-            json_object_set_new(r, "input", json_string(ex->input));
-            json_object_set_new(r, "expected", json_string(ex->output));
-            json_object_set_new(r, "output", crc ? json_null() : json_stringn(out, out_len));
-            json_object_set_new(r, "ok", json_boolean(hit));
-            json_object_set_new(r, "ms", json_real(ms));
-            if (crc) {
-                n_errors++;
-                json_object_set_new(r, "error", json_string(paw_last_error()));
-                fprintf(stderr, "paw eval: task %s input %zu: %s\n", task->id, i + 1, paw_last_error());
+            int brc = k > 1 ? paw_program_call_batch(hs, ins, lens, k, (int32_t)max_tokens, outs, olens, rcs) : 1;
+            double batch_ms = (now_ms() - t0) / k;
+            for (int j = 0; j < k; j++) {
+                const size_t i = i0 + (size_t)j;
+                const paw_program_example *ex = &task->test[i];
+                char *out = brc ? NULL : outs[j];
+                size_t out_len = brc ? 0 : olens[j];
+                int crc = brc ? 1 : rcs[j];
+                double ms = batch_ms;
+                if (crc) {
+                    t0 = now_ms();
+                    crc = paw_program_call(p, ex->input, strlen(ex->input), (int32_t)max_tokens, &out, &out_len);
+                    ms = now_ms() - t0;
+                }
+                task_ms += ms;
+                int hit = !crc && paw_exact_match(ex->output, out);
+                ok += hit;
+                json_t *r = json_object();
+                json_object_set_new(r, "input", json_string(ex->input));
+                json_object_set_new(r, "expected", json_string(ex->output));
+                json_object_set_new(r, "output", crc ? json_null() : json_stringn(out, out_len));
+                json_object_set_new(r, "ok", json_boolean(hit));
+                json_object_set_new(r, "ms", json_real(ms));
+                if (crc) {
+                    n_errors++;
+                    json_object_set_new(r, "error", json_string(paw_last_error()));
+                    fprintf(stderr, "paw eval: task %s input %zu: %s\n", task->id, i + 1, paw_last_error());
+                }
+                json_array_append_new(jres, r);
+                free(out);
             }
-            json_array_append_new(jres, r);
-            free(out);
         }
+        for (int j = 1; j < n_h; j++) paw_program_close(hs[j]);
         paw_program_stats st;
         paw_program_get_stats(p, &st);
         paw_program_close(p);

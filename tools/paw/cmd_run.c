@@ -9,6 +9,8 @@
  * become spaces there (one line in, one line out); --jsonl gives the exact
  * text: it reads {"input": ...} objects and writes {"input","output","finish",
  * "ms"}.
+ * --batch N (default RUN_BATCH_DEFAULT) runs the lines already read, up to
+ * N, together (paw_program_call_batch over N handles), printed in order.
  * A line that fails (malformed JSON, an input over the context) gets an
  * error on stderr naming its line number and an empty output line (or an
  * {"line","error"} object), the rest still runs, and the exit status is 1.
@@ -18,12 +20,17 @@
  * (a tab and a JSON object after the output; "scores" in --jsonl), and
  * --min-confidence P prints --fallback TEXT (default "") instead of a label
  * whose probability is below P. */
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
 #include "cli.h"
+
+/* Lines per batch by default (bench/bench_run_batch.sh measures it). */
+#define RUN_BATCH_DEFAULT 8
 
 static const char usage_text[] =
     "usage: paw run [options] PROGRAM [INPUT]\n"
@@ -38,6 +45,8 @@ static const char usage_text[] =
     "  -c, --ctx N         context size (default 2048)\n"
     "  --jsonl             stdin holds {\"input\": ...} lines; writes {\"input\",\"output\",\"finish\",\"ms\"}\n"
     "                      (finish: \"stop\", or \"length\" when cut by -n or the context)\n"
+    "  --batch N           run up to N stdin lines together in one batched forward pass\n"
+    "                      (default 8; 1 = one at a time; outputs are the same, in order)\n"
     "  --base              no program: the bare base model, chat template only\n"
     "  --no-install        do not install a .paw file into the program cache (by default\n"
     "                      it is, so that its prefix KV is cached on disk)\n"
@@ -119,37 +128,44 @@ static void print_scores(json_t *sc)
     free(s);
 }
 
-/* One stdin line; returns 0 on success, 1 if the line failed. */
-static int run_line(paw_program *p, const label_opts *lo, char *line, size_t len, size_t lineno, int jsonl,
-                    int32_t max_tokens)
+/* The input of one stdin line: the line, or with --jsonl its "input"
+ * (*req holds the parsed object).  A malformed line returns 1 with the
+ * message in msg (print_bad_line reports it). */
+static int parse_line(char *line, size_t len, size_t lineno, int jsonl, const char **input, size_t *in_len,
+                      json_t **req, char msg[300])
 {
-    const char *input = line;
-    size_t in_len = len;
-    json_t *req = NULL;
-    if (jsonl) {
-        json_error_t je;
-        req = json_loadb(line, len, 0, &je);
-        json_t *v = json_is_object(req) ? json_object_get(req, "input") : NULL;
-        if (!json_is_string(v)) {
-            char msg[300];
-            snprintf(msg, sizeof msg, "line %zu: %s", lineno,
-                     !req ? je.text : "expected a JSON object with a string \"input\"");
-            fprintf(stderr, "paw run: stdin %s\n", msg);
-            json_t *o = json_pack("{s:I,s:s}", "line", (json_int_t)lineno, "error", msg);
-            print_json_line(o);
-            json_decref(o);
-            json_decref(req);
-            return 1;
-        }
-        input = json_string_value(v);
-        in_len = json_string_length(v);
+    *input = line;
+    *in_len = len;
+    *req = NULL;
+    if (!jsonl) return 0;
+    json_error_t je;
+    *req = json_loadb(line, len, 0, &je);
+    json_t *v = json_is_object(*req) ? json_object_get(*req, "input") : NULL;
+    if (!json_is_string(v)) {
+        snprintf(msg, 300, "line %zu: %s", lineno, !*req ? je.text : "expected a JSON object with a string \"input\"");
+        json_decref(*req);
+        *req = NULL;
+        return 1;
     }
-    char *out = NULL;
-    size_t out_len = 0;
-    double t0 = now_ms();
-    json_t *sc = NULL;
-    int rc = call_one(p, lo, input, in_len, max_tokens, &out, &out_len, &sc);
-    double ms = now_ms() - t0;
+    *input = json_string_value(v);
+    *in_len = json_string_length(v);
+    return 0;
+}
+
+static int print_bad_line(const char *msg, size_t lineno)
+{
+    fprintf(stderr, "paw run: stdin %s\n", msg);
+    json_t *o = json_pack("{s:I,s:s}", "line", (json_int_t)lineno, "error", msg);
+    print_json_line(o);
+    json_decref(o);
+    return 1;
+}
+
+/* Prints one line's result (rc: its call's status, with paw_last_error()
+ * its message); returns 0 on success, 1 if the line failed. */
+static int print_result(const paw_program *p, const char *input, size_t in_len, int rc, char *out, size_t out_len,
+                        json_t *sc, double ms, size_t lineno, int jsonl)
+{
     if (rc) fprintf(stderr, "paw run: stdin line %zu: %s\n", lineno, paw_last_error());
     const char *finish = rc ? NULL : finish_reason(p, lineno);
     if (jsonl) {
@@ -170,16 +186,170 @@ static int run_line(paw_program *p, const label_opts *lo, char *line, size_t len
         putchar('\n');
         fflush(stdout);
     }
+    return rc ? 1 : 0;
+}
+
+/* One stdin line; returns 0 on success, 1 if the line failed. */
+static int run_line(paw_program *p, const label_opts *lo, char *line, size_t len, size_t lineno, int jsonl,
+                    int32_t max_tokens)
+{
+    const char *input;
+    size_t in_len;
+    json_t *req;
+    char msg[300];
+    if (parse_line(line, len, lineno, jsonl, &input, &in_len, &req, msg)) return print_bad_line(msg, lineno);
+    char *out = NULL;
+    size_t out_len = 0;
+    double t0 = now_ms();
+    json_t *sc = NULL;
+    int rc = call_one(p, lo, input, in_len, max_tokens, &out, &out_len, &sc);
+    rc = print_result(p, input, in_len, rc, out, out_len, sc, now_ms() - t0, lineno, jsonl);
     free(out);
     json_decref(sc);
     json_decref(req);
-    return rc ? 1 : 0;
+    return rc;
+}
+
+/* ---------------------------------------------------- batched stdin
+ * --batch N: up to N lines run as one paw_program_call_batch over N handles
+ * of the program (opened as needed), outputs printed in input order.  A
+ * batch never waits for lines that have not arrived: it takes the lines
+ * already readable, so a slow stream (tail -f) still gets each output as
+ * soon as its line is in.  stdin is read with read(2) for that, not stdio. */
+typedef struct line_reader {
+    char  *buf;
+    size_t len, cap, pos;
+    int    eof;
+} line_reader;
+
+/* 1: *line (malloc'd, no newline) of *n bytes; 0: none readable now (only
+ * when !wait); -1: end of input. */
+static int next_line(line_reader *r, int wait, char **line, size_t *n)
+{
+    for (;;) {
+        char *nl = r->pos < r->len ? memchr(r->buf + r->pos, '\n', r->len - r->pos) : NULL;
+        if (nl || (r->eof && r->pos < r->len)) {
+            size_t k = nl ? (size_t)(nl - (r->buf + r->pos)) : r->len - r->pos;
+            if (!(*line = malloc(k + 1))) return -1;
+            memcpy(*line, r->buf + r->pos, k);
+            (*line)[k] = 0;
+            *n = k;
+            r->pos += k + (nl != NULL);
+            return 1;
+        }
+        if (r->eof) return -1;
+        if (!wait) {
+            struct pollfd pf = { .fd = 0, .events = POLLIN };
+            if (poll(&pf, 1, 0) <= 0) return 0;
+        }
+        if (r->pos) {
+            memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+            r->len -= r->pos;
+            r->pos = 0;
+        }
+        if (r->len == r->cap) {
+            size_t cap = r->cap ? r->cap * 2 : 65536;
+            char *b = realloc(r->buf, cap);
+            if (!b) return -1;
+            r->buf = b;
+            r->cap = cap;
+        }
+        ssize_t got = read(0, r->buf + r->len, r->cap - r->len);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) r->eof = 1;
+        else r->len += (size_t)got;
+    }
+}
+
+typedef struct run_handles {
+    paw_program **h;
+    int           n, cap;
+    const paw_model *m;
+    const char   *program;        /* NULL: --base */
+    paw_program_opts opts;
+} run_handles;
+
+/* One batch of k lines: parse, run the good ones together, print all in
+ * order.  A row that failed is run again alone for its own message. */
+static int run_lines(run_handles *hs, char **lines, const size_t *lens, const size_t *linenos, int k, int jsonl,
+                     int32_t max_tokens)
+{
+    const char *in[k], *pin[k];
+    size_t in_len[k], plen[k], olen[k];
+    json_t *req[k];
+    char *out[k], msg[k][300];
+    int bad[k], rcs[k], row[k], n = 0, status = 0;
+    paw_program *ps[k];
+    for (int i = 0; i < k; i++) {
+        bad[i] = parse_line(lines[i], lens[i], linenos[i], jsonl, &in[i], &in_len[i], &req[i], msg[i]);
+        row[i] = bad[i] ? -1 : n;
+        if (!bad[i]) pin[n] = in[i], plen[n] = in_len[i], n++;
+    }
+    while (hs->n < n) {
+        paw_program *p = NULL;
+        int rc = hs->program ? paw_program_open(hs->m, hs->program, &hs->opts, &p)
+                             : paw_program_open_base(hs->m, &hs->opts, &p);
+        if (rc) break;
+        hs->h[hs->n++] = p;
+    }
+    for (int j = 0; j < n; j++) ps[j] = hs->h[j < hs->n ? j : 0];
+    double t0 = now_ms();
+    /* one line alone: a plain call (it may verify drafts, see paw.h) */
+    int brc = n >= 2 && hs->n >= n ? paw_program_call_batch(ps, pin, plen, n, max_tokens, out, olen, rcs) : -1;
+    double ms = now_ms() - t0;
+    for (int i = 0; i < k; i++) {
+        if (bad[i]) { status |= print_bad_line(msg[i], linenos[i]); continue; }
+        const int j = row[i];
+        paw_program *p = ps[j];
+        char *o = brc ? NULL : out[j];
+        size_t ol = brc ? 0 : olen[j];
+        int rc = brc ? brc : rcs[j];
+        if (rc) {   /* alone (a failed row: the same error, now with its message) */
+            double t1 = now_ms();
+            p = hs->h[0];
+            rc = paw_program_call(p, in[i], in_len[i], max_tokens, &o, &ol);
+            ms = now_ms() - t1;
+        }
+        status |= print_result(p, in[i], in_len[i], rc, o, ol, NULL, ms, linenos[i], jsonl);
+        free(o);
+        json_decref(req[i]);
+    }
+    return status;
+}
+
+static int run_batched(run_handles *hs, int jsonl, int32_t max_tokens)
+{
+    line_reader r = {0};
+    int status = 0, eof = 0;
+    size_t lineno = 0;
+    char **lines = malloc((size_t)hs->cap * sizeof *lines);
+    size_t *lens = malloc((size_t)hs->cap * sizeof *lens), *nos = malloc((size_t)hs->cap * sizeof *nos);
+    if (!lines || !lens || !nos) eof = 1, status = 1;
+    while (!eof) {
+        int k = 0;
+        while (k < hs->cap) {
+            char *l;
+            size_t n;
+            int got = next_line(&r, k == 0, &l, &n);
+            if (got <= 0) { eof = got < 0; break; }
+            lineno++;
+            if (n && l[n - 1] == '\r') l[--n] = 0;
+            size_t b = 0;
+            while (jsonl && b < n && (l[b] == ' ' || l[b] == '\t')) b++;
+            if (jsonl && b == n) { free(l); continue; }   /* blank lines separate nothing in JSONL */
+            lines[k] = l, lens[k] = n, nos[k] = lineno, k++;
+        }
+        if (k) status |= run_lines(hs, lines, lens, nos, k, jsonl, max_tokens);
+        for (int i = 0; i < k; i++) free(lines[i]);
+    }
+    free(lines); free(lens); free(nos); free(r.buf);
+    return status;
 }
 
 int cmd_run(int argc, char **argv)
 {
     const char *model_arg = NULL, *program = NULL, *input = NULL;
-    long max_tokens = PAW_PROGRAM_MAX_TOKENS, threads = 0, n_ctx = 0;
+    long max_tokens = PAW_PROGRAM_MAX_TOKENS, threads = 0, n_ctx = 0, batch = RUN_BATCH_DEFAULT;
     int base = 0, jsonl = 0, no_install = 0, free_dec = 0;
     label_opts lo = {.min_conf = -1, .fallback = ""};
     for (int i = 1; i < argc; i++) {
@@ -197,6 +367,8 @@ int cmd_run(int argc, char **argv)
         else if (!strcmp(a, "--min-confidence"))
             ok = v && (lo.min_conf = strtod(v, &end)) >= 0 && lo.min_conf <= 1 && !*end;
         else if (!strcmp(a, "--fallback")) ok = (lo.fallback = v) != NULL;
+        else if (!strcmp(a, "--batch"))
+            ok = v && (batch = strtol(v, &end, 10)) >= 1 && batch <= 64 && !*end;
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx"))
             ok = v && (n_ctx = strtol(v, &end, 10)) >= 0 && n_ctx <= (1L << 20) && !*end;
         else {
@@ -284,6 +456,11 @@ int cmd_run(int argc, char **argv)
         }
         json_decref(sc);
         free(out);
+    } else if (batch > 1 && !lo.scores && lo.min_conf < 0) {
+        paw_program *hv[64] = { p };
+        run_handles hs = { hv, 1, (int)batch, m, base ? NULL : program, opts };
+        status = run_batched(&hs, jsonl, (int32_t)max_tokens);
+        for (int i = 1; i < hs.n; i++) paw_program_close(hv[i]);
     } else {
         char *line = NULL;
         size_t cap = 0, lineno = 0;

@@ -134,6 +134,7 @@ int  metrics_new(metrics **out);
 void metrics_free(metrics *m);
 void metrics_request(metrics *m, int route, int status, double ms);
 void metrics_tokens(metrics *m, int32_t prompt, int32_t gen);
+void metrics_batch(metrics *m, int rows);   /* calls decoded together (work.c) */
 /* Prometheus text exposition (malloc'd). */
 char *metrics_render(srv *s, size_t *len);
 

@@ -5,7 +5,13 @@
  * threads never exceeds the cores asked for, however many requests arrive.
  * The queue holds at most cfg.queue waiting jobs; a full queue is refused
  * at once (the HTTP layer answers 429), which bounds the memory and the wait
- * of everything that was accepted. */
+ * of everything that was accepted.
+ *
+ * A worker that takes a program job also takes the program jobs waiting
+ * behind it (up to SRV_BATCH, any programs) and runs them together through
+ * paw_program_call_batch: one forward pass per decoding step for all, each
+ * row with its own program's adapter and prefix, the answers exactly those
+ * of one-at-a-time calls. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,31 +73,67 @@ static void job_fail(job *j, int rc, const char *msg)
     snprintf(j->err, sizeof j->err, "%s", msg);
 }
 
-static void run_program(worker *w, job *j)
+#define SRV_BATCH 8
+
+/* The answer of a call on h, into the job. */
+static void job_answer(job *j, paw_program *h, char *out, size_t out_len)
+{
+    paw_program_stats st;
+    paw_program_get_stats(h, &st);
+    pthread_mutex_lock(&j->mu);
+    j->output = out;
+    j->output_len = j->streamed = out_len;
+    j->n_prompt = st.n_prefix + st.n_prompt;
+    j->n_gen = st.n_gen;
+    j->finish_length = st.stop_reason == PAW_STOP_MAX_TOKENS;
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Program jobs js[0..n): a handle each, then one batched call (a single
+ * job: a plain call).  A row the batch failed runs again alone, for its
+ * own error message. */
+static void run_programs(worker *w, job **js, int n)
 {
     srv *s = w->s;
-    paw_program *h = NULL;
-    int rc = progs_acquire(s->progs, j->program, s->threads_per_worker, &h);
-    if (rc) { job_fail(j, rc, paw_last_error()); return; }
-    char *out = NULL;
-    size_t out_len = 0;
-    rc = paw_program_call(h, j->input, j->input_len, j->max_tokens, &out, &out_len);
-    if (rc) {
-        job_fail(j, rc, paw_last_error());
-    } else {
-        paw_program_stats st;
-        paw_program_get_stats(h, &st);
-        pthread_mutex_lock(&j->mu);
-        j->output = out;
-        j->output_len = j->streamed = out_len;
-        j->n_prompt = st.n_prefix + st.n_prompt;
-        j->n_gen = st.n_gen;
-        j->finish_length = st.stop_reason == PAW_STOP_MAX_TOKENS;
-        pthread_mutex_unlock(&j->mu);
-        out = NULL;
+    paw_program *hs[SRV_BATCH];
+    job *rows[SRV_BATCH];
+    const char *in[SRV_BATCH];
+    size_t lens[SRV_BATCH], olens[SRV_BATCH];
+    char *outs[SRV_BATCH];
+    int rcs[SRV_BATCH], k = 0;
+    for (int i = 0; i < n; i++) {
+        paw_program *h = NULL;
+        int rc = progs_acquire(s->progs, js[i]->program, s->threads_per_worker, &h);
+        if (rc) { job_fail(js[i], rc, paw_last_error()); continue; }
+        hs[k] = h, rows[k] = js[i], in[k] = js[i]->input, lens[k] = js[i]->input_len, k++;
     }
-    paw_free(out);
-    progs_release(s->progs, h);
+    /* max_tokens differs between jobs: batch those equal to the first's */
+    int b = 0;
+    for (int i = 0; i < k; i++)
+        if (rows[i]->max_tokens == rows[0]->max_tokens) {
+            paw_program *th = hs[b]; hs[b] = hs[i]; hs[i] = th;
+            job *tj = rows[b]; rows[b] = rows[i]; rows[i] = tj;
+            const char *ti = in[b]; in[b] = in[i]; in[i] = ti;
+            size_t tl = lens[b]; lens[b] = lens[i]; lens[i] = tl;
+            b++;
+        }
+    int brc = b > 1 ? paw_program_call_batch(hs, in, lens, b, rows[0]->max_tokens, outs, olens, rcs) : -1;
+    if (!brc) metrics_batch(s->metrics, b);
+    for (int i = 0; i < k; i++) {
+        char *out = NULL;
+        size_t out_len = 0;
+        int rc = i < b && !brc ? rcs[i] : -1;
+        if (!rc) {
+            out = outs[i], out_len = olens[i];
+        } else {
+            metrics_batch(s->metrics, 1);
+            rc = paw_program_call(hs[i], rows[i]->input, rows[i]->input_len, rows[i]->max_tokens, &out, &out_len);
+        }
+        if (rc) job_fail(rows[i], rc, paw_last_error());
+        else job_answer(rows[i], hs[i], out, out_len), out = NULL;
+        paw_free(out);
+        progs_release(s->progs, hs[i]);
+    }
 }
 
 /* Streams each final piece of text into the job, where the connection's
@@ -167,27 +209,42 @@ static void *worker_main(void *arg)
         s->qhead = j->next;
         if (!s->qhead) s->qtail = NULL;
         s->qlen--;
-        s->running++;
+        /* a program job takes the program jobs waiting behind it along */
+        job *js[SRV_BATCH] = { j };
+        int n = 1;
+        for (job **pp = &s->qhead, *prev = NULL; j->kind == JOB_PROGRAM && *pp && n < SRV_BATCH;) {
+            job *q = *pp;
+            if (q->kind != JOB_PROGRAM) { prev = q; pp = &q->next; continue; }
+            *pp = q->next;
+            if (s->qtail == q) s->qtail = prev;
+            s->qlen--;
+            js[n++] = q;
+        }
+        s->running += n;
         pthread_mutex_unlock(&s->qmu);
 
-        pthread_mutex_lock(&j->mu);
-        int skip = j->abandoned;
-        j->state = JOB_RUNNING;
-        j->t_start = srv_now_ms();
-        pthread_mutex_unlock(&j->mu);
-        if (!skip) {
-            if (j->kind == JOB_PROGRAM) run_program(w, j);
-            else run_chat(w, j);
+        job *run[SRV_BATCH];
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            pthread_mutex_lock(&js[i]->mu);
+            if (!js[i]->abandoned) run[k++] = js[i];
+            js[i]->state = JOB_RUNNING;
+            js[i]->t_start = srv_now_ms();
+            pthread_mutex_unlock(&js[i]->mu);
         }
-        pthread_mutex_lock(&j->mu);
-        j->state = JOB_DONE;
-        j->t_end = srv_now_ms();
-        pthread_cond_broadcast(&j->cv);
-        pthread_mutex_unlock(&j->mu);
-        job_unref(j);
+        if (k && j->kind == JOB_PROGRAM) run_programs(w, run, k);
+        else if (k) run_chat(w, j);
+        for (int i = 0; i < n; i++) {
+            pthread_mutex_lock(&js[i]->mu);
+            js[i]->state = JOB_DONE;
+            js[i]->t_end = srv_now_ms();
+            pthread_cond_broadcast(&js[i]->cv);
+            pthread_mutex_unlock(&js[i]->mu);
+            job_unref(js[i]);
+        }
 
         pthread_mutex_lock(&s->qmu);
-        s->running--;
+        s->running -= n;
         pthread_mutex_unlock(&s->qmu);
     }
     paw_ctx_free(w->chat_ctx);

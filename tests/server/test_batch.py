@@ -1,0 +1,48 @@
+"""`paw serve` batches program calls across programs: jobs waiting in the
+queue are decoded together (paw_program_call_batch), each with its own
+program's adapter and prefix, and every answer equals the one-at-a-time
+answer.  One worker, so that requests sent together queue behind the first
+and are taken as a batch; /metrics counts the batches."""
+import concurrent.futures as cf
+
+from conftest import Server
+
+WORDS = ["great", "awful", "sunny", "broken", "lovely", "meh", "fine", "terrible"]
+
+
+def batch_hist(srv):
+    t = srv.get("/metrics").text
+    le1 = int(t.split('\npaw_batch_size_bucket{le="1"} ')[1].split("\n")[0])
+    count = int(t.split("\npaw_batch_size_count ")[1].split("\n")[0])
+    return le1, count
+
+
+def test_batched_answers_equal_one_at_a_time(cache, programs):
+    srv = Server(cache, "-t", "2", "--workers", "1", "-c", "256")
+    try:
+        calls = [(pid, w) for w in WORDS for pid in programs["ids"]]
+        alone = {}
+        for pid, w in calls:   # one at a time: each alone in the queue
+            r = srv.post("/api/v1/infer", json={"program_id": pid, "input": w, "max_tokens": 6})
+            assert r.status_code == 200, r.text
+            alone[(pid, w)] = r.json()["output"]
+        le1, count = batch_hist(srv)
+        assert le1 == count == len(calls)   # nothing was batched so far
+
+        def infer(call):
+            pid, w = call
+            r = srv.post("/api/v1/infer", json={"program_id": pid, "input": w, "max_tokens": 6})
+            assert r.status_code == 200, r.text
+            return call, r.json()
+
+        for _ in range(2):
+            with cf.ThreadPoolExecutor(len(calls)) as ex:
+                got = list(ex.map(infer, calls))
+            for call, j in got:
+                assert j["output"] == alone[call], (call, j["output"], alone[call])
+        le1b, countb = batch_hist(srv)
+        assert countb - le1b >= 1, "no batch of two or more calls was formed"
+        t = srv.get("/metrics").text
+        assert "# TYPE paw_batch_size histogram" in t
+    finally:
+        assert srv.stop() == 0
