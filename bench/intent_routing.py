@@ -198,10 +198,11 @@ def main():
 
     # --- the programs, one query at a time, as an application would call them
     fns = {k: pawc.function(p, threads=int(a.threads), progress=False) for k, p in progs.items()}
+    # every program answers within its labels, and the router's labels are the groups
     for k, fn in fns.items():
-        n_lab = pawc._ffi.lib().paw_program_n_labels(fn._handle())
-        if n_lab < 2:
-            sys.exit(f"intent_routing.py: {k} is not a closed-label program ({n_lab} labels)")
+        if len(fn.labels) < 2:
+            sys.exit(f"intent_routing.py: {k} is not a closed-label program ({fn.labels})")
+    assert set(fns["router"].labels) == set(groups), fns["router"].labels
     pp, fp = os.path.join(a.out, "pred-pipeline.jsonl"), os.path.join(a.out, "pred-flat77.jsonl")
     done_p, done_f = load_preds(pp), load_preds(fp)
     stopped = False
