@@ -26,17 +26,22 @@ equals "ALERT" ignoring case and surrounding whitespace (paw watch's rule).
 
   bench/log_monitoring.py OUTDIR [--paw ./paw] [--threads 2] [--steps N]
                           [--quiet-stride K] [--alert-stride K] [--tb-stride K]
-                          [--watch-lines N] [--reuse]
+                          [--fewshot-stride K] [--watch-lines N] [--jobs LIST] [--reuse]
 
 Subsampling, for a busy machine (the README says what was used): --quiet-stride
 K keeps every K-th QUIET test line (precision is then also estimated for the
 full test set by weighting each kept line by its stratum's stride);
 --alert-stride K keeps every K-th ALERT test line (recall is then measured on
-those); --tb-stride K keeps every K-th Thunderbird line; --watch-lines N times
-paw watch on the first N test lines.  The program's eval, the few-shot eval
-and paw watch run side by side (three processes), so their ms/line are
-comparable with each other but not with an idle machine.  --steps N caps the compile's training steps
-(paw compile's default is 60).  Needs only python3's standard library and the
+those); --tb-stride K keeps every K-th Thunderbird line; --fewshot-stride K runs the
+slower few-shot baseline on every K-th of those lines only (BGL and
+Thunderbird alike), and the program and the keywords are then scored on
+exactly those lines too, in rows of their own; --watch-lines N times paw
+watch on the first N test lines.  The program's eval, the few-shot eval and
+paw watch run one after the other (paw's spinning thread pools slow each
+other several-fold when run side by side on a small machine); --jobs
+program,few-shot,watch runs only those, the rest coming from an earlier run
+in OUTDIR (so that a long measurement can run in pieces).  --steps N caps
+the compile's training steps (paw compile's default is 60).  Needs only python3's standard library and the
 paw binary.  --reuse rescores an OUTDIR's earlier measurements without running
 them again.
 """
@@ -97,6 +102,8 @@ def main():
     ap.add_argument("--alert-stride", type=int, default=1)
     ap.add_argument("--reuse", action="store_true")
     ap.add_argument("--watch-lines", type=int, default=0)
+    ap.add_argument("--fewshot-stride", type=int, default=1)
+    ap.add_argument("--jobs", default="program,few-shot,watch")
     a = ap.parse_args()
     os.makedirs(os.path.join(a.out, "programs"), exist_ok=True)
     bgl, tb = load("bgl_2k.jsonl"), load("thunderbird_2k.jsonl")
@@ -123,39 +130,42 @@ def main():
     suite_path = os.path.join(a.out, "suite.jsonl")
     with open(suite_path, "w") as f:
         f.writelines(json.dumps(t) + "\n" for t in suite)
+    few_suite_path = os.path.join(a.out, "suite-few-shot.jsonl")
+    with open(few_suite_path, "w") as f:
+        f.writelines(json.dumps(dict(t, test=t["test"][::a.fewshot_stride])) + "\n" for t in suite)
 
     prog = os.path.join(a.out, "programs", "bgl.paw")
     secs = {"compile": compile_once(a, SPEC, prog)}
     with open(prog, "rb") as src, open(os.path.join(a.out, "programs", "thunderbird.paw"), "wb") as dst:
         dst.write(src.read())
     # The two evals and paw watch (over the BGL_2k lines, for lines per
-    # second end to end) run side by side.
+    # second end to end) run one after the other.
     lines_path = os.path.join(a.out, "bgl_test.log")
     with open(lines_path, "w", encoding="utf-8") as f:
         f.writelines(r["line"] + "\n" for r in (test[:a.watch_lines] if a.watch_lines else test))
     jobs = {}
-    for name, mode in (("program", ["--programs", os.path.join(a.out, "programs")]),
-                       ("few-shot", ["--baseline", "few-shot"])):
+    for name, sp, mode in (("program", suite_path, ["--programs", os.path.join(a.out, "programs")]),
+                           ("few-shot", few_suite_path, ["--baseline", "few-shot"])):
         # the few-shot prompt (spec + 16 BGL lines) is ~2,030 tokens: 4,096 context
-        jobs[name] = [a.paw, "eval", suite_path, *mode, "-n", "8", "-t", a.threads, "-c", "4096", "--json",
+        jobs[name] = [a.paw, "eval", sp, *mode, "-n", "8", "-t", a.threads, "-c", "4096", "--json",
                       os.path.join(a.out, f"eval-{name}.json")]
     jobs["watch"] = [a.paw, "watch", lines_path, "--program", prog, "--once", "--json", "--all",
                      "-n", "8", "-t", a.threads]
-    procs, t0 = {}, time.time()
+    wanted = set(a.jobs.split(","))
     for name, cmd in jobs.items():
         done = os.path.join(a.out, "watch.log" if name == "watch" else f"eval-{name}.json")
-        if a.reuse and os.path.exists(done) and os.path.getsize(done):
-            continue  # --reuse: rescore what an earlier run measured
-        out = open(os.path.join(a.out, f"{name}.out"), "w")
-        err = open(os.path.join(a.out, f"{name}.log"), "w")
-        procs[name] = (subprocess.Popen(cmd, stdout=out, stderr=err), out, err)
-    for name, (p, out, err) in procs.items():
-        if p.wait():
-            sys.exit(f"log_monitoring.py: {' '.join(jobs[name])} failed (exit {p.returncode}), "
-                     f"see {a.out}/{name}.log")
+        if name not in wanted or (a.reuse and os.path.exists(done) and os.path.getsize(done)):
+            continue  # rescore what an earlier run measured
+        t0 = time.time()
+        with open(os.path.join(a.out, f"{name}.out"), "w") as out, \
+                open(os.path.join(a.out, f"{name}.log"), "w") as err:
+            if subprocess.call(cmd, stdout=out, stderr=err):
+                sys.exit(f"log_monitoring.py: {' '.join(cmd)} failed, see {a.out}/{name}.log")
         secs[name] = time.time() - t0
-        out.close()
-        err.close()
+    if not all(os.path.exists(os.path.join(a.out, f)) for f in ("eval-program.json", "eval-few-shot.json",
+                                                                "watch.log")):
+        print("not every job has run in this OUTDIR yet: no scores")
+        return
     reports = {}
     for name in ("program", "few-shot"):
         with open(os.path.join(a.out, f"eval-{name}.json")) as f:
@@ -168,40 +178,51 @@ def main():
         events = [json.loads(l) for l in f]
     watch_alerts = {e["line"] for e in events if e["event"] == "alert"}
 
-    # Every system is scored on the lines all of them ran (one eval may have
-    # run a subsample of the suite's lines, e.g. for time), matched by text.
+    # The program and the keywords are scored on every line the program ran;
+    # the few-shot baseline on its own (--fewshot-stride) lines, with the
+    # program and the keywords again on exactly those lines as rows
+    # "program@few-shot-lines" and "keyword@few-shot-lines".  Matched by text.
     outs = {n: {t: {x["input"]: x["output"] for x in rep[t]["results"]} for t in ("bgl", "thunderbird")}
             for n, rep in reports.items()}
-    n_before = (len(test), len(tb))
-    test = [r for r in test if all(r["line"] in o["bgl"] for o in outs.values())]
-    tb = [r for r in tb if all(r["line"] in o["thunderbird"] for o in outs.values())]
-    if (len(test), len(tb)) != n_before:
-        print(f"scoring {len(test)} BGL and {len(tb)} Thunderbird lines (what every system ran)")
+    test = [r for r in test if r["line"] in outs["program"]["bgl"]]
+    tb = [r for r in tb if r["line"] in outs["program"]["thunderbird"]]
+    few_lines = {t: set(outs["few-shot"][t]) & set(outs["program"][t]) for t in ("bgl", "thunderbird")}
+    reports["program@few-shot-lines"] = json.loads(json.dumps(reports["program"]))
+    outs["program@few-shot-lines"] = outs["program"]
+    rows_of = {}
+    for n in reports:
+        sub = n != "program"
+        rows_of[n] = ([r for r in test if not sub or r["line"] in few_lines["bgl"]],
+                      [r for r in tb if not sub or r["line"] in few_lines["thunderbird"]])
     for n, rep in reports.items():
-        for t, rows in (("bgl", test), ("thunderbird", tb)):
+        test_n, tb_n = rows_of[n]
+        for t, rows in (("bgl", test_n), ("thunderbird", tb_n)):
             ms = {x["input"]: x["ms"] for x in rep[t]["results"]}
             rep[t]["results"] = [{"input": r["line"], "output": outs[n][t][r["line"]], "ms": ms[r["line"]]}
                                  for r in rows]
-        rep["bgl"]["mean_ms"] = sum(x["ms"] for x in rep["bgl"]["results"]) / max(len(test), 1)
+        rep["bgl"]["mean_ms"] = sum(x["ms"] for x in rep["bgl"]["results"]) / max(len(test_n), 1)
     # stratum weights for estimating precision on the full test set
     n_alert_scored = sum(r["label"] == "ALERT" for r in test)
     w_alert = n_alert_full / max(n_alert_scored, 1)
     w_quiet = n_quiet_full / max(len(test) - n_alert_scored, 1)
     res = {"spec": SPEC, "train_templates": TRAIN, "n_test_bgl": len(test), "n_test_quiet_full": n_quiet_full,
            "quiet_stride": a.quiet_stride, "alert_stride": a.alert_stride, "tb_stride": a.tb_stride,
-           "steps": a.steps,
+           "steps": a.steps, "fewshot_stride": a.fewshot_stride,
+           "n_fewshot_bgl": len(rows_of["few-shot"][0]), "n_fewshot_thunderbird": len(rows_of["few-shot"][1]),
            "n_test_alerts": sum(r["label"] == "ALERT" for r in test), "n_thunderbird": len(tb),
            "seconds": secs, "systems": {}}
-    gold = [r["label"] == "ALERT" for r in test]
-    kw = {"bgl": [bool(KEYWORDS.search(r["line"])) for r in test],
-          "thunderbird": [bool(KEYWORDS.search(r["line"])) for r in tb]}
-    res["systems"]["keyword"] = dict(prf(kw["bgl"], gold), tb_false_alarms=sum(kw["thunderbird"]),
-                                     precision_full_estimate=est_precision(prf(kw["bgl"], gold), w_alert, w_quiet))
+    for kname, (test_n, tb_n) in (("keyword", (test, tb)), ("keyword@few-shot-lines", rows_of["few-shot"])):
+        kb = [bool(KEYWORDS.search(r["line"])) for r in test_n]
+        m = prf(kb, [r["label"] == "ALERT" for r in test_n])
+        res["systems"][kname] = dict(m, n_bgl=len(test_n), n_thunderbird=len(tb_n),
+                                     tb_false_alarms=sum(bool(KEYWORDS.search(r["line"])) for r in tb_n),
+                                     precision_full_estimate=est_precision(m, w_alert, w_quiet))
     for name, rep in reports.items():
+        gold = [r["label"] == "ALERT" for r in rows_of[name][0]]
         pb = [is_alert(x["output"]) for x in rep["bgl"]["results"]]
         pt = [is_alert(x["output"]) for x in rep["thunderbird"]["results"]]
         other = sorted({(x["output"] or "") for x in rep["bgl"]["results"]} - {"ALERT", "QUIET"})
-        res["systems"][name] = dict(prf(pb, gold), tb_false_alarms=sum(pt),
+        res["systems"][name] = dict(prf(pb, gold), n_bgl=len(pb), n_thunderbird=len(pt), tb_false_alarms=sum(pt),
                                     precision_full_estimate=est_precision(prf(pb, gold), w_alert, w_quiet),
                                     ms_per_line=rep["bgl"]["mean_ms"],
                                     outputs_not_a_label=other[:10])
@@ -219,12 +240,12 @@ def main():
         json.dump(res, f, indent=1)
     print(f"BGL_2k test: {len(test)} lines scored ({res['n_test_alerts']} of {n_alert_full} ALERT, "
           f"{len(test) - res['n_test_alerts']} of {n_quiet_full} QUIET) from templates unseen in training")
-    print(f"{'system':10} {'P':>6} {'P(full)':>7} {'R':>6} {'F1':>6} {'TP':>4} {'FP':>4} {'FN':>4} "
+    print(f"{'system':24} {'BGL n':>5} {'P':>6} {'P(full)':>7} {'R':>6} {'F1':>6} {'TP':>4} {'FP':>4} {'FN':>4} "
           f"{'TB false alarms':>16} {'ms/line':>8}")
     for name, s in res["systems"].items():
-        print(f"{name:10} {s['precision']:6.3f} {s['precision_full_estimate']:7.3f} {s['recall']:6.3f} "
-              f"{s['f1']:6.3f} {s['tp']:4} {s['fp']:4} {s['fn']:4} {s['tb_false_alarms']:>11}/{len(tb)} "
-              f"{s.get('ms_per_line', 0):8.1f}")
+        print(f"{name:24} {s['n_bgl']:5} {s['precision']:6.3f} {s['precision_full_estimate']:7.3f} "
+              f"{s['recall']:6.3f} {s['f1']:6.3f} {s['tp']:4} {s['fp']:4} {s['fn']:4} "
+              f"{s['tb_false_alarms']:>11}/{s['n_thunderbird']} {s.get('ms_per_line', 0):8.1f}")
     print(f"paw watch --once: {len(events)} lines in {watch_s:.1f} s = {res['watch']['lines_per_s']:.1f} lines/s "
           f"(agrees with paw eval on the {res.get('watch_lines_checked')} test lines both ran: "
           f"{res.get('watch_agrees_with_eval')})")

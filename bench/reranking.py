@@ -17,14 +17,19 @@ scored by NDCG@10 (gain = grade, log2 discount, unjudged = 0, ideal from all
 of the query's NIST judgments, as trec_eval computes it) against BM25's own
 order.  The base model prompted few-shot (`paw eval --baseline few-shot`,
 one example per bucket: 24 long examples would not fit its 2,048-token
-context) is scored the same way; the two evals run side by side.
+context) is scored the same way; the two evals run one after the other
+(paw's spinning thread pools slow each other several-fold side by side).
 
   bench/reranking.py OUTDIR [--paw ./paw] [--threads 2] [--queries N] [--per-grade K] [--steps N]
+                     [--pieces N] [--run I,J,..] [--jobs program,few-shot]
 
 --queries N scores only the first N test queries (a subsample); --per-grade K
 training pairs per grade (default 6: 24 pairs); --steps N caps the compile's
 training steps (paw compile's default is 60); --reuse rescores an OUTDIR's
-earlier measurements without running them again.
+earlier measurements without running them again.  For a long measurement in
+pieces: --pieces N splits the test queries into N consecutive pieces, --run
+the pieces (0-based) this invocation evaluates, --jobs which systems; the
+scores cover the queries whose pieces every system has run so far in OUTDIR.
 """
 import argparse, collections, json, math, os, subprocess, sys, time
 
@@ -61,6 +66,9 @@ def main():
     ap.add_argument("--per-grade", type=int, default=6)
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--reuse", action="store_true")
+    ap.add_argument("--pieces", type=int, default=1)
+    ap.add_argument("--run", default="")
+    ap.add_argument("--jobs", default="program,few-shot")
     a = ap.parse_args()
     os.makedirs(os.path.join(a.out, "programs"), exist_ok=True)
     with open(os.path.join(DATA, "candidates.jsonl"), encoding="utf-8") as f:
@@ -91,37 +99,41 @@ def main():
     few = [next(e for e in train if e["output"] == b) for b in reversed(BUCKETS)]
     with open(os.path.join(a.out, "train.jsonl"), "w") as f:
         f.writelines(json.dumps(e) + "\n" for e in train)
-    test_items = [{"input": fmt(q["query"], c["text"]),
-                   "output": BUCKETS[c["grade"]] if c["grade"] is not None else "unjudged"}
-                  for q in test_q for c in q["candidates"]]
-    suites = {}
-    for name, ex in (("program", train), ("few-shot", few)):
-        suites[name] = os.path.join(a.out, f"suite-{name}.jsonl")
-        with open(suites[name], "w") as f:
-            f.write(json.dumps({"id": "rerank", "category": "rerank", "spec": SPEC, "train": ex,
-                                "test": test_items}) + "\n")
-
+    pieces = [test_q[len(test_q) * k // a.pieces:len(test_q) * (k + 1) // a.pieces] for k in range(a.pieces)]
     prog = os.path.join(a.out, "programs", "rerank.paw")
     secs = {"compile": compile_once(a, SPEC, prog)}
-    # the two evals run side by side: their ms are comparable with each other
-    procs = {}
-    for name, mode in (("program", ["--programs", os.path.join(a.out, "programs")]),
-                       ("few-shot", ["--baseline", "few-shot"])):
-        done = os.path.join(a.out, f"eval-{name}.json")
-        if a.reuse and os.path.exists(done) and os.path.getsize(done):
-            continue  # --reuse: rescore what an earlier run measured
-        cmd = [a.paw, "eval", suites[name], *mode, "-n", "8", "-t", a.threads, "--json",
-               os.path.join(a.out, f"eval-{name}.json")]
-        log = open(os.path.join(a.out, f"eval-{name}.log"), "w")
-        procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log, cmd)
+    # one eval per system and piece, one after the other
+    run = [int(x) for x in a.run.split(",") if x] if a.run else list(range(a.pieces))
+    for k in run:
+        items = [{"input": fmt(q["query"], c["text"]),
+                  "output": BUCKETS[c["grade"]] if c["grade"] is not None else "unjudged"}
+                 for q in pieces[k] for c in q["candidates"]]
+        for name, ex, mode in (("program", train, ["--programs", os.path.join(a.out, "programs")]),
+                               ("few-shot", few, ["--baseline", "few-shot"])):
+            done = os.path.join(a.out, f"eval-{name}-{k}of{a.pieces}.json")
+            if name not in a.jobs.split(",") or (a.reuse and os.path.exists(done) and os.path.getsize(done)):
+                continue  # --reuse: rescore what an earlier run measured
+            suite = os.path.join(a.out, f"suite-{name}-{k}of{a.pieces}.jsonl")
+            with open(suite, "w") as f:
+                f.write(json.dumps({"id": "rerank", "category": "rerank", "spec": SPEC, "train": ex,
+                                    "test": items}) + "\n")
+            cmd = [a.paw, "eval", suite, *mode, "-n", "8", "-t", a.threads, "--json", done + ".tmp"]
+            with open(os.path.join(a.out, f"eval-{name}-{k}of{a.pieces}.log"), "w") as log:
+                if subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT):
+                    sys.exit(f"reranking.py: {' '.join(cmd)} failed, see {log.name}")
+            os.replace(done + ".tmp", done)
     outs = {}
-    for name, (p, log, cmd) in procs.items():
-        if p.wait():
-            sys.exit(f"reranking.py: {' '.join(cmd)} failed (exit {p.returncode}), see {log.name}")
-        log.close()
+    have = [k for k in range(a.pieces)
+            if all(os.path.exists(os.path.join(a.out, f"eval-{n}-{k}of{a.pieces}.json")) for n in ("program", "few-shot"))]
+    if not have:
+        print("no piece has been run by every system yet: no scores")
+        return
     for name in ("program", "few-shot"):
-        with open(os.path.join(a.out, f"eval-{name}.json")) as f:
-            outs[name] = json.load(f)["tasks"][0]["results"]
+        outs[name] = []
+        for k in have:
+            with open(os.path.join(a.out, f"eval-{name}-{k}of{a.pieces}.json")) as f:
+                outs[name] += json.load(f)["tasks"][0]["results"]
+    test_q = [q for k in have for q in pieces[k]]
 
     res = {"spec": SPEC, "n_train_pairs": len(train), "steps": a.steps, "train_queries": [q["qid"] for q in train_q],
            "n_test_queries": len(test_q), "seconds": secs, "systems": {}}

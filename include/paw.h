@@ -1048,7 +1048,7 @@ PAW_API int  paw_fit(const paw_model *m, const char *tmpl, size_t tmpl_len,
  * unless opts.no_spec_examples: after the ones passed in ex, so that on the
  * same input a passed example wins; the spec text is kept as written.
  * Closed-label rule: when every training output is a single line of at most
- * 64 bytes and the distinct outputs number 2 to 32 and at most half the
+ * 64 bytes and the distinct outputs number 2 to 128 and at most half the
  * examples (each label seen twice on average), the program is a closed-label
  * program: meta.json gets "labels" (in order of first appearance) and the
  * runtime decodes within them (see "Closed-label programs"); validation and

@@ -27,6 +27,7 @@
 #include <jansson.h>
 #include "bundle_fixtures.h"
 #include "runtime/program.h"
+#include "compile/compile_internal.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define PAW_TEST_SANITIZED 1
@@ -406,12 +407,59 @@ static void test_labels(void **state)
     paw_bundle_free(b);
 }
 
+/* ------------------------------------------------------------ the label rule */
+
+/* paw_compile_choose_labels on its own (no model): n_lab distinct one-line
+ * outputs, each on two examples; the rule's bounds are 2..128 labels and at
+ * most half the examples.  77 is Banking77's intent set, which a single
+ * program must be able to answer within its labels. */
+static int32_t rule_labels(int n_lab, int per)
+{
+    paw_compiler c;
+    memset(&c, 0, sizeof c);
+    char in[32], out[32];
+    for (int k = 0; k < per; k++)
+        for (int i = 0; i < n_lab; i++) {
+            snprintf(in, sizeof in, "input %d %d", i, k);
+            snprintf(out, sizeof out, "intent_%d", i);
+            assert_int_equal(paw_exlist_add(&c.ex, in, out), PAW_OK);
+        }
+    paw_compile_result r;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(paw_compile_choose_labels(&c, &r), PAW_OK);
+    assert_int_equal(r.n_labels, c.n_labels);
+    if (c.n_labels) {
+        /* every label, in order of first appearance */
+        json_error_t je;
+        json_t *j = json_loads(c.labels_json, 0, &je), *arr = json_object_get(j, "labels");
+        assert_int_equal((int)json_array_size(arr), c.n_labels);
+        assert_string_equal(json_string_value(json_array_get(arr, 0)), "intent_0");
+        snprintf(out, sizeof out, "intent_%d", n_lab - 1);
+        assert_string_equal(json_string_value(json_array_get(arr, (size_t)n_lab - 1)), out);
+        json_decref(j);
+    }
+    free(c.labels_json);
+    paw_exlist_clear(&c.ex);
+    return c.n_labels;
+}
+
+static void test_label_rule(void **state)
+{
+    (void)state;
+    assert_int_equal(rule_labels(2, 2), 2);
+    assert_int_equal(rule_labels(77, 2), 77);
+    assert_int_equal(rule_labels(128, 2), 128);
+    assert_int_equal(rule_labels(129, 2), 0);   /* too many labels          */
+    assert_int_equal(rule_labels(77, 1), 0);    /* one-off answers, not labels */
+}
+
 int main(void)
 {
     snprintf(g_model_path, sizeof g_model_path, "%s",
              PAW_TEST_SANITIZED ? tu_shared("fixtures/stories260k/stories260K.gguf") : tu_smollm2());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_forms),
+        cmocka_unit_test(test_label_rule),
         cmocka_unit_test_setup_teardown(test_spec_compile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels, setup, teardown),
     };

@@ -419,6 +419,16 @@ class Function:
         computed once)."""
         return [self(t, max_tokens) for t in texts]
 
+    @property
+    def labels(self) -> list[str]:
+        """A closed-label program's labels — every call answers exactly one of
+        them — in the order of the program's meta.json; [] for a program
+        without labels and for the base mode.  An application can check a
+        program's label set against what it routes on before the first call."""
+        h = self._handle()
+        lib = _ffi.lib()
+        return [lib.paw_program_label(h, i).decode("utf-8") for i in range(lib.paw_program_n_labels(h))]
+
     def stats(self) -> dict:
         """The last call's timings and token counts on this thread."""
         st = _ffi.paw_program_stats()

@@ -1,5 +1,6 @@
 """pawc's verbs against the CLI and against paw's documented errors."""
 
+import json
 import os
 import resource
 import threading
@@ -170,3 +171,21 @@ def test_evaluate(triage, tmp_path):
     assert res["tasks"]["triage"] == pytest.approx(sum(1 for k in range(len(test)) if k % 2 == 0) / len(test))
     assert res["tasks"]["absent"] == 0 and "absent" in res["errors"]
     assert res["mean_em"] == pytest.approx(res["tasks"]["triage"] / 2)
+
+
+def test_labels(toy_stories):
+    """Function.labels: a closed-label program's labels as its installed
+    meta.json lists them, every call one of them; [] without labels."""
+    ex = [("good", "POS"), ("bad", "NEG"), ("great", "POS"), ("awful", "NEG"), ("fine", "POS"), ("poor", "NEG")]
+    prog = pawc.compile("Say POS or NEG.", ex, base=STORIES, progress=False, threads=2, steps=2, cv_folds=0)
+    with open(os.path.join(pawc._resolve(prog.id).dir.decode(), "meta.json"), encoding="utf-8") as f:
+        meta_labels = json.load(f)["labels"]
+    assert meta_labels == ["POS", "NEG"]
+    with pawc.function(prog, base=STORIES, threads=2) as fn:
+        assert fn.labels == meta_labels
+        assert {fn(x) for x in ("nice", "terrible", "ok", "cat")} <= set(meta_labels)
+    # five one-off outputs are not a label set; the base mode has none
+    with pawc.function(toy_stories, base=STORIES, threads=2) as fn:
+        assert fn.labels == []
+    with pawc.function(None, base=STORIES, threads=2) as fn:
+        assert fn.labels == []

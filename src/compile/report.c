@@ -15,8 +15,12 @@
  * output one line of at most LABEL_MAX_BYTES, 2 to LABEL_MAX distinct
  * outputs, and each one seen twice on average (distinct <= n / 2), so that
  * a set of one-off answers (conversions, extractions) never becomes one.
- * The labels, in order of first appearance, go into meta.json "labels". */
-#define LABEL_MAX 32
+ * The labels, in order of first appearance, go into meta.json "labels".
+ * LABEL_MAX is 128, not a handful: real label sets run to dozens (the 77
+ * intents of Banking77, a site's pages for a router), and the runtime's trie
+ * decoding costs one forward per token of the chosen label whatever their
+ * number. */
+#define LABEL_MAX 128
 #define LABEL_MAX_BYTES 64
 int paw_compile_choose_labels(paw_compiler *c, paw_compile_result *r)
 {

@@ -22,7 +22,7 @@ static const char usage_text[] =
     "  \"Examples:\", {\"input\": .., \"output\": ..} lines; --no-spec-examples: not), after\n"
     "  FILE.jsonl's: on the same input, FILE.jsonl's wins.  Fewer than --min-examples valid\n"
     "  examples (default 4) stop the compile.  Outputs that form a small label set (2 or more\n"
-    "  distinct one-line outputs, at most 32 and at most half the examples) make a\n"
+    "  distinct one-line outputs, at most 128 and at most half the examples) make a\n"
     "  closed-label program that only answers its labels (--no-labels: never).  The report\n"
     "  gives a K-fold cross-validated exact match on the examples (default K 3; --no-cv:\n"
     "  none, a faster compile).  The program is installed\n"
