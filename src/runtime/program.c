@@ -647,11 +647,110 @@ int paw_program_input_ids(paw_program *p, const char *input, size_t len, int32_t
     return call_ids(p, input ? input : "", len, 0, ids, n);
 }
 
+/* ------------------------------------------------------------ streaming
+ * A call's output is clean_output(raw), raw being the detokenized ids.  What
+ * is sent while decoding is clean_output of raw with its leading whitespace
+ * dropped, and held back: trailing whitespace (stripped if nothing follows)
+ * and a trailing incomplete UTF-8 sequence (U+FFFD now, maybe a character
+ * later).  clean_output of such a prefix of raw is a prefix of clean_output
+ * of raw (its replacements depend only on bytes already there), so the
+ * pieces add up to the final output; the last piece is cut from it. */
+typedef struct streamer {
+    paw_text_fn fn;
+    void       *ud;
+    char       *sent;        /* what was sent so far (malloc'd)             */
+    size_t      n_sent;
+    char       *raw;         /* plain decoding: the text so far             */
+    size_t      raw_len, raw_cap;
+    int         stop;        /* fn asked to stop                            */
+} streamer;
+
+/* Where a complete-UTF-8 prefix of s[0..n) ends. */
+static size_t utf8_complete(const char *s, size_t n)
+{
+    size_t k = n;
+    while (k > 0 && n - k < 3 && ((unsigned char)s[k - 1] & 0xC0) == 0x80) k--;
+    if (k == 0) return n;
+    unsigned char c = (unsigned char)s[k - 1];
+    size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    return len > 1 && k - 1 + len > n ? k - 1 : n;
+}
+
+/* Sends what text (the output so far, or with `final` the whole output)
+ * adds to what was sent. */
+static int stream_emit(streamer *st, const char *text, size_t n, int final)
+{
+    if (!st->fn || st->stop) return PAW_OK;
+    char *clean = NULL;
+    size_t cn = 0;
+    if (final) {
+        clean = (char *)text;
+        cn = n;
+    } else {
+        size_t a = 0;
+        while (a < n && is_ws(text[a])) a++;
+        size_t b = a + utf8_complete(text + a, n - a);
+        while (b > a && is_ws(text[b - 1])) b--;
+        if (b == a) return PAW_OK;
+        int rc = clean_output(text + a, b - a, &clean, &cn);
+        if (rc) return rc;
+    }
+    /* Never unsend: a text that does not extend what was sent waits (only a
+     * detokenizer whose output for a prefix of ids is not a prefix of its
+     * output for all of them could cause that). */
+    if (cn > st->n_sent && (!st->n_sent || !memcmp(clean, st->sent, st->n_sent))) {
+        char *keep = realloc(st->sent, cn);
+        if (!keep) {
+            if (!final) free(clean);
+            return paw_err(PAW_ENOMEM, "program: out of memory");
+        }
+        memcpy(keep + st->n_sent, clean + st->n_sent, cn - st->n_sent);
+        st->sent = keep;
+        size_t from = st->n_sent;
+        st->n_sent = cn;
+        if (st->fn(st->ud, clean + from, cn - from)) st->stop = 1;
+    }
+    if (!final) free(clean);
+    return PAW_OK;
+}
+
+/* paw_generate's text callback (plain decoding). */
+static int stream_text(void *ud, const char *text, size_t len)
+{
+    streamer *st = ud;
+    if (st->raw_len + len + 1 > st->raw_cap) {
+        size_t cap = st->raw_cap ? st->raw_cap * 2 : 256;
+        while (cap < st->raw_len + len + 1) cap *= 2;
+        char *r = realloc(st->raw, cap);
+        if (!r) return 1;
+        st->raw = r;
+        st->raw_cap = cap;
+    }
+    memcpy(st->raw + st->raw_len, text, len);
+    st->raw_len += len;
+    return stream_emit(st, st->raw, st->raw_len, 0) || st->stop;
+}
+
+typedef struct stream_ids_ctx { streamer *st; const paw_tokenizer *tok; } stream_ids_ctx;
+
+/* paw_spec_generate's ids callback (speculative decoding). */
+static int stream_ids(void *ud, const int32_t *ids, size_t n)
+{
+    stream_ids_ctx *c = ud;
+    char *text = NULL;
+    size_t len = 0;
+    if (paw_detokenize(c->tok, ids, n, 0, &text, &len)) return 1;
+    int rc = stream_emit(c->st, text ? text : "", text ? len : 0, 0);
+    free(text);
+    return rc || c->st->stop;
+}
+
 /* One token per forward call (opts.no_speculation): paw_generate. */
-static int call_plain(paw_program *p, const int32_t *run, size_t n, int32_t max, char **out,
+static int call_plain(paw_program *p, const int32_t *run, size_t n, int32_t max, streamer *st, char **out,
                       size_t *out_len)
 {
     paw_gen_params gp = {.max_tokens = max};
+    if (st && st->fn) { gp.on_text = stream_text; gp.ud = st; }
     paw_gen_result res = {0};
     int rc = paw_generate(p->ctx, p->tok, run, n, &gp, &res);
     if (rc) return rc;
@@ -667,11 +766,13 @@ static int call_plain(paw_program *p, const int32_t *run, size_t n, int32_t max,
 }
 
 /* The same outputs, drafts verified in batches (draft.c). */
-static int call_speculative(paw_program *p, const int32_t *run, size_t n, int32_t max, char **out,
-                            size_t *out_len)
+static int call_speculative(paw_program *p, const int32_t *run, size_t n, int32_t max, streamer *st,
+                            char **out, size_t *out_len)
 {
     paw_spec_result res;
-    int rc = paw_spec_generate(p->ctx, p->tok, p->drafts, run, n, max, &res);
+    stream_ids_ctx sc = {st, p->tok};
+    int rc = paw_spec_generate_cb(p->ctx, p->tok, p->drafts, run, n, max, st && st->fn ? stream_ids : NULL,
+                                  &sc, &res);
     if (rc) return rc;
     char *text = NULL;
     size_t len = 0;
@@ -713,7 +814,7 @@ static int call_labels(paw_program *p, const int32_t *run, size_t n, double *pro
 }
 
 static int call(paw_program *p, const char *input, size_t len, int32_t max_tokens, double *probs,
-                int32_t *best, char **out, size_t *out_len);
+                int32_t *best, streamer *st, char **out, size_t *out_len);
 
 int paw_program_call_scores(paw_program *p, const char *input, size_t len, double *probs,
                             int32_t *best, char **out, size_t *out_len)
@@ -721,18 +822,35 @@ int paw_program_call_scores(paw_program *p, const char *input, size_t len, doubl
     if (!p || (!input && len) || !probs || !out) return paw_err(PAW_EINVAL, "paw_program_call_scores: NULL argument");
     if (!p->labels) return paw_err(PAW_EINVAL, "program: scores need a closed-label program (meta.json "
                                    "\"labels\"), decoded within its labels (not free decoding)");
-    return call(p, input, len, 0, probs, best, out, out_len);
+    return call(p, input, len, 0, probs, best, NULL, out, out_len);
 }
 
 int paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_tokens,
                      char **out, size_t *out_len)
 {
     if (!p || (!input && len) || !out) return paw_err(PAW_EINVAL, "paw_program_call: NULL argument");
-    return call(p, input, len, max_tokens, NULL, NULL, out, out_len);
+    return call(p, input, len, max_tokens, NULL, NULL, NULL, out, out_len);
+}
+
+int paw_program_call_stream(paw_program *p, const char *input, size_t len, int32_t max_tokens,
+                            paw_text_fn on_text, void *ud, char **out, size_t *out_len)
+{
+    if (!p || (!input && len) || !out) return paw_err(PAW_EINVAL, "paw_program_call_stream: NULL argument");
+    streamer st = {.fn = on_text, .ud = ud};
+    size_t n = 0;
+    int rc = call(p, input, len, max_tokens, NULL, NULL, &st, out, &n);
+    /* The rest of the output (all of it for a label; trailing pieces held
+     * back): unless the callback asked to stop, what was sent is now all. */
+    if (!rc) rc = stream_emit(&st, *out, n, 1);
+    if (rc) { free(*out); *out = NULL; n = 0; }
+    if (out_len) *out_len = n;
+    free(st.sent);
+    free(st.raw);
+    return rc;
 }
 
 static int call(paw_program *p, const char *input, size_t len, int32_t max_tokens, double *probs,
-                int32_t *best, char **out, size_t *out_len)
+                int32_t *best, streamer *st, char **out, size_t *out_len)
 {
     *out = NULL;
     if (out_len) *out_len = 0;
@@ -768,8 +886,8 @@ static int call(paw_program *p, const char *input, size_t len, int32_t max_token
     }
     const int32_t max = max_tokens == 0 ? PAW_PROGRAM_MAX_TOKENS : max_tokens < 0 ? 0 : max_tokens;
     if (!rc && p->labels) rc = call_labels(p, run, n, probs, best, out, out_len);
-    else if (!rc && p->drafts) rc = call_speculative(p, run, n, max, out, out_len);
-    else if (!rc) rc = call_plain(p, run, n, max, out, out_len);
+    else if (!rc && p->drafts) rc = call_speculative(p, run, n, max, st, out, out_len);
+    else if (!rc) rc = call_plain(p, run, n, max, st, out, out_len);
     free(ids);
     if (rc) return rc;
     p->stats.n_calls++;

@@ -67,6 +67,8 @@ static void job_fail(job *j, int rc, const char *msg)
     snprintf(j->err, sizeof j->err, "%s", msg);
 }
 
+static int on_text(void *ud, const char *text, size_t len);
+
 static void run_program(worker *w, job *j)
 {
     srv *s = w->s;
@@ -75,13 +77,16 @@ static void run_program(worker *w, job *j)
     if (rc) { job_fail(j, rc, paw_last_error()); return; }
     char *out = NULL;
     size_t out_len = 0;
-    rc = paw_program_call(h, j->input, j->input_len, j->max_tokens, &out, &out_len);
+    /* Pieces reach the job as they are decoded (a streamed answer sends
+     * them at once); they add up to out, which then replaces them. */
+    rc = paw_program_call_stream(h, j->input, j->input_len, j->max_tokens, on_text, j, &out, &out_len);
     if (rc) {
         job_fail(j, rc, paw_last_error());
     } else {
         paw_program_stats st;
         paw_program_get_stats(h, &st);
         pthread_mutex_lock(&j->mu);
+        free(j->output);
         j->output = out;
         j->output_len = j->streamed = out_len;
         j->n_prompt = st.n_prefix + st.n_prompt;
