@@ -232,37 +232,6 @@ static int check_base(const paw_model *m, const paw_bundle *b)
 
 /* -------------------------------------------------------------- helpers */
 
-static int is_ws(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-
-/* Replaces invalid UTF-8 with U+FFFD (as the SDK's errors="replace") and
- * strips surrounding ASCII whitespace (its .strip()).  *out malloc'd. */
-static int clean_output(const char *s, size_t n, char **out, size_t *out_len)
-{
-    while (n && is_ws(s[n - 1])) n--;
-    while (n && is_ws(s[0])) { s++; n--; }
-    char *o = malloc(n * 3 + 1);
-    if (!o) return paw_err(PAW_ENOMEM, "program: out of memory");
-    size_t k = 0;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        int ok = len && i + len <= n;
-        for (size_t j = 1; ok && j < len; j++) ok = ((unsigned char)s[i + j] & 0xC0) == 0x80;
-        if (ok && len > 1) {  /* overlong forms, surrogates, > U+10FFFF */
-            uint32_t cp = c & (0x7F >> len);
-            for (size_t j = 1; j < len; j++) cp = cp << 6 | ((unsigned char)s[i + j] & 0x3F);
-            static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-            ok = cp >= min_cp[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
-        }
-        if (ok) { memcpy(o + k, s + i, len); k += len; i += len; }
-        else { memcpy(o + k, "\xEF\xBF\xBD", 3); k += 3; i++; }
-    }
-    o[k] = 0;
-    *out = o;
-    if (out_len) *out_len = k;
-    return PAW_OK;
-}
-
 /* Is `id` a token that only special-token parsing produces (a chat marker)?
  * Its text, tokenized as ordinary text, gives something else. */
 static int only_special(const paw_tokenizer *t, int32_t id, char **text, size_t *len)
@@ -647,114 +616,16 @@ int paw_program_input_ids(paw_program *p, const char *input, size_t len, int32_t
     return call_ids(p, input ? input : "", len, 0, ids, n);
 }
 
-/* ------------------------------------------------------------ streaming
- * A call's output is clean_output(raw), raw being the detokenized ids.  What
- * is sent while decoding is clean_output of raw with its leading whitespace
- * dropped, and held back: trailing whitespace (stripped if nothing follows)
- * and a trailing incomplete UTF-8 sequence (U+FFFD now, maybe a character
- * later).  clean_output of such a prefix of raw is a prefix of clean_output
- * of raw (its replacements depend only on bytes already there), so the
- * pieces add up to the final output; the last piece is cut from it. */
-typedef struct streamer {
-    paw_text_fn fn;
-    void       *ud;
-    char       *sent;        /* what was sent so far (malloc'd)             */
-    size_t      n_sent;
-    char       *raw;         /* plain decoding: the text so far             */
-    size_t      raw_len, raw_cap;
-    int         stop;        /* fn asked to stop                            */
-} streamer;
-
-/* Where a complete-UTF-8 prefix of s[0..n) ends. */
-static size_t utf8_complete(const char *s, size_t n)
-{
-    size_t k = n;
-    while (k > 0 && n - k < 3 && ((unsigned char)s[k - 1] & 0xC0) == 0x80) k--;
-    if (k == 0) return n;
-    unsigned char c = (unsigned char)s[k - 1];
-    size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
-    return len > 1 && k - 1 + len > n ? k - 1 : n;
-}
-
-/* Sends what text (the output so far, or with `final` the whole output)
- * adds to what was sent. */
-static int stream_emit(streamer *st, const char *text, size_t n, int final)
-{
-    if (!st->fn || st->stop) return PAW_OK;
-    char *clean = NULL;
-    size_t cn = 0;
-    if (final) {
-        clean = (char *)text;
-        cn = n;
-    } else {
-        size_t a = 0;
-        while (a < n && is_ws(text[a])) a++;
-        size_t b = a + utf8_complete(text + a, n - a);
-        while (b > a && is_ws(text[b - 1])) b--;
-        if (b == a) return PAW_OK;
-        int rc = clean_output(text + a, b - a, &clean, &cn);
-        if (rc) return rc;
-    }
-    /* Never unsend: a text that does not extend what was sent waits (only a
-     * detokenizer whose output for a prefix of ids is not a prefix of its
-     * output for all of them could cause that). */
-    if (cn > st->n_sent && (!st->n_sent || !memcmp(clean, st->sent, st->n_sent))) {
-        char *keep = realloc(st->sent, cn);
-        if (!keep) {
-            if (!final) free(clean);
-            return paw_err(PAW_ENOMEM, "program: out of memory");
-        }
-        memcpy(keep + st->n_sent, clean + st->n_sent, cn - st->n_sent);
-        st->sent = keep;
-        size_t from = st->n_sent;
-        st->n_sent = cn;
-        if (st->fn(st->ud, clean + from, cn - from)) st->stop = 1;
-    }
-    if (!final) free(clean);
-    return PAW_OK;
-}
-
-/* paw_generate's text callback (plain decoding). */
-static int stream_text(void *ud, const char *text, size_t len)
-{
-    streamer *st = ud;
-    if (st->raw_len + len + 1 > st->raw_cap) {
-        size_t cap = st->raw_cap ? st->raw_cap * 2 : 256;
-        while (cap < st->raw_len + len + 1) cap *= 2;
-        char *r = realloc(st->raw, cap);
-        if (!r) return 1;
-        st->raw = r;
-        st->raw_cap = cap;
-    }
-    memcpy(st->raw + st->raw_len, text, len);
-    st->raw_len += len;
-    return stream_emit(st, st->raw, st->raw_len, 0) || st->stop;
-}
-
-typedef struct stream_ids_ctx { streamer *st; const paw_tokenizer *tok; } stream_ids_ctx;
-
-/* paw_spec_generate's ids callback (speculative decoding). */
-static int stream_ids(void *ud, const int32_t *ids, size_t n)
-{
-    stream_ids_ctx *c = ud;
-    char *text = NULL;
-    size_t len = 0;
-    if (paw_detokenize(c->tok, ids, n, 0, &text, &len)) return 1;
-    int rc = stream_emit(c->st, text ? text : "", text ? len : 0, 0);
-    free(text);
-    return rc || c->st->stop;
-}
-
 /* One token per forward call (opts.no_speculation): paw_generate. */
-static int call_plain(paw_program *p, const int32_t *run, size_t n, int32_t max, streamer *st, char **out,
+static int call_plain(paw_program *p, const int32_t *run, size_t n, int32_t max, paw_streamer *st, char **out,
                       size_t *out_len)
 {
     paw_gen_params gp = {.max_tokens = max};
-    if (st && st->fn) { gp.on_text = stream_text; gp.ud = st; }
+    if (st && st->fn) { gp.on_text = paw_stream_text; gp.ud = st; }
     paw_gen_result res = {0};
     int rc = paw_generate(p->ctx, p->tok, run, n, &gp, &res);
     if (rc) return rc;
-    rc = clean_output(res.text, res.len, out, out_len);
+    rc = paw_clean_output(res.text, res.len, out, out_len);
     p->stats.n_gen = (int32_t)res.n_ids;
     p->stats.stop_reason = res.stop_reason;
     p->stats.prefill_ms = res.prefill_s * 1e3;
@@ -766,18 +637,18 @@ static int call_plain(paw_program *p, const int32_t *run, size_t n, int32_t max,
 }
 
 /* The same outputs, drafts verified in batches (draft.c). */
-static int call_speculative(paw_program *p, const int32_t *run, size_t n, int32_t max, streamer *st,
+static int call_speculative(paw_program *p, const int32_t *run, size_t n, int32_t max, paw_streamer *st,
                             char **out, size_t *out_len)
 {
     paw_spec_result res;
-    stream_ids_ctx sc = {st, p->tok};
-    int rc = paw_spec_generate_cb(p->ctx, p->tok, p->drafts, run, n, max, st && st->fn ? stream_ids : NULL,
+    paw_stream_ids_ctx sc = {st, p->tok};
+    int rc = paw_spec_generate_cb(p->ctx, p->tok, p->drafts, run, n, max, st && st->fn ? paw_stream_ids : NULL,
                                   &sc, &res);
     if (rc) return rc;
     char *text = NULL;
     size_t len = 0;
     rc = paw_detokenize(p->tok, res.ids, res.n_ids, 0, &text, &len);
-    if (!rc) rc = clean_output(text ? text : "", text ? len : 0, out, out_len);
+    if (!rc) rc = paw_clean_output(text ? text : "", text ? len : 0, out, out_len);
     free(text);
     p->stats.n_gen = (int32_t)res.n_ids;
     p->stats.stop_reason = res.stop_reason;
@@ -814,7 +685,7 @@ static int call_labels(paw_program *p, const int32_t *run, size_t n, double *pro
 }
 
 static int call(paw_program *p, const char *input, size_t len, int32_t max_tokens, double *probs,
-                int32_t *best, streamer *st, char **out, size_t *out_len);
+                int32_t *best, paw_streamer *st, char **out, size_t *out_len);
 
 int paw_program_call_scores(paw_program *p, const char *input, size_t len, double *probs,
                             int32_t *best, char **out, size_t *out_len)
@@ -836,12 +707,12 @@ int paw_program_call_stream(paw_program *p, const char *input, size_t len, int32
                             paw_text_fn on_text, void *ud, char **out, size_t *out_len)
 {
     if (!p || (!input && len) || !out) return paw_err(PAW_EINVAL, "paw_program_call_stream: NULL argument");
-    streamer st = {.fn = on_text, .ud = ud};
+    paw_streamer st = {.fn = on_text, .ud = ud};
     size_t n = 0;
     int rc = call(p, input, len, max_tokens, NULL, NULL, &st, out, &n);
     /* The rest of the output (all of it for a label; trailing pieces held
      * back): unless the callback asked to stop, what was sent is now all. */
-    if (!rc) rc = stream_emit(&st, *out, n, 1);
+    if (!rc) rc = paw_stream_emit(&st, *out, n, 1);
     if (rc) { free(*out); *out = NULL; n = 0; }
     if (out_len) *out_len = n;
     free(st.sent);
@@ -850,7 +721,7 @@ int paw_program_call_stream(paw_program *p, const char *input, size_t len, int32
 }
 
 static int call(paw_program *p, const char *input, size_t len, int32_t max_tokens, double *probs,
-                int32_t *best, streamer *st, char **out, size_t *out_len)
+                int32_t *best, paw_streamer *st, char **out, size_t *out_len)
 {
     *out = NULL;
     if (out_len) *out_len = 0;
