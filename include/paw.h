@@ -851,6 +851,15 @@ PAW_API int  paw_program_open_template(const paw_model *m, const char *tmpl, siz
  * stripped output; out_len may be NULL. */
 PAW_API int  paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_tokens,
                       char **out, size_t *out_len);
+/* Same, streaming: on_text (may be NULL) is called with each piece of the
+ * output as soon as it is final, on the calling thread, while decoding goes
+ * on; the pieces concatenated are exactly *out (surrounding whitespace is
+ * held back until it is known not to be stripped, an incomplete UTF-8
+ * character until it is complete).  A closed-label program's label comes as
+ * one piece once decided.  on_text returning non-zero stops decoding: *out
+ * is then the output so far and the stats' stop_reason PAW_STOP_CALLBACK. */
+PAW_API int  paw_program_call_stream(paw_program *p, const char *input, size_t len, int32_t max_tokens,
+                             paw_text_fn on_text, void *ud, char **out, size_t *out_len);
 PAW_API void paw_program_close(paw_program *p);
 /* Several calls at once: handle ps[i] runs inputs[i][0..lens[i]) as
  * paw_program_call(ps[i], ..., max_tokens) would, and all of them decode
@@ -931,6 +940,13 @@ PAW_API size_t paw_program_memory(const paw_program *p);
  * content ID.  progress (may be NULL) reports the bundle download. */
 PAW_API int  paw_program_fetch(const char *program, paw_progress_fn progress, void *ud,
                        char id_out[PAW_PROGRAM_ID_LEN + 1]);
+
+/* Same for untrusted names (a server's request): an installed alias, ID or
+ * unique prefix (paw_program_resolve_installed), else a hub reference
+ * fetched as above; never a file path, so a name reaches the filesystem
+ * only as a validated ID.  The same errors as paw_program_fetch. */
+PAW_API int  paw_program_fetch_installed(const char *name, paw_progress_fn progress, void *ud,
+                                 char id_out[PAW_PROGRAM_ID_LEN + 1]);
 
 /* The base model PROGRAM (anything paw_program_resolve accepts) runs on:
  * its meta.runtime_id (else meta.interpreter) mapped to a model paw_pull

@@ -398,10 +398,14 @@ class Function:
         self._local.handle = h
         return h
 
-    def __call__(self, text: str, max_tokens: int | None = None, temperature: float = 0.0) -> str:
+    def __call__(self, text: str, max_tokens: int | None = None, temperature: float = 0.0,
+                 on_text: Callable[[str], Any] | None = None) -> str:
         """Runs the program on ``text``: greedy decoding until the end of the
         output or ``max_tokens`` (default 512), stripped of surrounding
-        whitespace, as the official SDK returns it."""
+        whitespace, as the official SDK returns it.  ``on_text(piece)``, when
+        given, is called with each piece of the output as it is decoded (the
+        pieces add up to the answer); a true return value stops decoding, and
+        the answer is then what was decoded so far."""
         if temperature:
             raise InvalidInputError("paw programs decode greedily: temperature must be 0", _ffi.EINVAL, "EINVAL")
         if not isinstance(text, str):
@@ -411,8 +415,26 @@ class Function:
         mt = max_tokens if max_tokens is not None else self.max_tokens
         out = ctypes.c_void_p()
         n = ctypes.c_size_t()
-        check(_ffi.lib().paw_program_call(h, data, len(data), mt or 0, ctypes.byref(out), ctypes.byref(n)))
-        return _ffi.take_string(out, n.value)
+        if on_text is None:
+            check(_ffi.lib().paw_program_call(h, data, len(data), mt or 0, ctypes.byref(out), ctypes.byref(n)))
+            return _ffi.take_string(out, n.value)
+        raised = []
+
+        def piece(_ud, text_p, length):
+            try:
+                return 1 if on_text(ctypes.string_at(text_p, length).decode("utf-8")) else 0
+            except BaseException as e:   # re-raised below, after C has returned
+                raised.append(e)
+                return 1
+        cb = _ffi.paw_text_fn(piece)
+        rc = _ffi.lib().paw_program_call_stream(h, data, len(data), mt or 0, cb, None, ctypes.byref(out),
+                                                ctypes.byref(n))
+        if rc == _ffi.OK:
+            result = _ffi.take_string(out, n.value)
+        if raised:
+            raise raised[0]
+        check(rc)
+        return result
 
     def batch(self, texts: Sequence[str], max_tokens: int | None = None) -> list[str]:
         """The outputs for many inputs, in order (one handle, the prefix KV

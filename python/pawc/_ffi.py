@@ -26,6 +26,7 @@ TYPE_F32, TYPE_F16, TYPE_Q4_0 = 0, 1, 2
 # Callback types (the CFUNCTYPE objects must be kept alive while C may call them).
 paw_progress_fn = CFUNCTYPE(c_int, c_void_p, c_uint64, c_uint64)
 compile_progress_fn = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p)
+paw_text_fn = CFUNCTYPE(c_int, c_void_p, POINTER(c_char), c_size_t)
 compile_cancelled_fn = CFUNCTYPE(c_int, c_void_p)
 
 
@@ -126,6 +127,8 @@ FUNCTIONS = {
     "paw_program_open": (c_int, [c_void_p, c_char_p, POINTER(paw_program_opts), _pp]),
     "paw_program_open_base": (c_int, [c_void_p, POINTER(paw_program_opts), _pp]),
     "paw_program_call": (c_int, [c_void_p, c_char_p, c_size_t, c_int32, _pp, POINTER(c_size_t)]),
+    "paw_program_call_stream": (c_int, [c_void_p, c_char_p, c_size_t, c_int32, paw_text_fn, c_void_p, _pp,
+                                        POINTER(c_size_t)]),
     "paw_program_get_stats": (None, [c_void_p, POINTER(paw_program_stats)]),
     "paw_program_n_labels": (c_int32, [c_void_p]),
     "paw_program_label": (c_char_p, [c_void_p, c_int32]),

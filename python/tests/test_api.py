@@ -189,3 +189,20 @@ def test_labels(toy_stories):
         assert fn.labels == []
     with pawc.function(None, base=STORIES, threads=2) as fn:
         assert fn.labels == []
+
+
+def test_on_text_streams_the_answer(smollm2):
+    """fn(x, on_text=...) gets the output piece by piece as it is decoded
+    (paw_program_call_stream): the pieces add up to the answer; a true
+    return stops decoding; the callback's exception reaches the caller."""
+    q = "Tell me a story about a cat."
+    with pawc.function(None, base="smollm2-135m", threads=2, max_tokens=24) as fn:
+        pieces = []
+        got = fn(q, on_text=pieces.append)       # first call: no drafts, one token per step
+        assert got == fn(q) and "".join(pieces) == got and len(pieces) > 3, pieces
+        with pytest.raises(ZeroDivisionError):
+            fn(q, on_text=lambda t: 1 / 0)
+    with pawc.function(None, base="smollm2-135m", threads=2, max_tokens=24) as fn:
+        seen = []
+        part = fn(q, on_text=lambda t: seen.append(t) or len(seen) >= 2)
+        assert len(seen) == 2 and got.startswith(part) and len(part) < len(got)

@@ -456,6 +456,27 @@ int paw_program_fetch(const char *ref, paw_progress_fn progress, void *ud, char 
     return rc;
 }
 
+int paw_program_fetch_installed(const char *name, paw_progress_fn progress, void *ud,
+                                char id_out[PAW_PROGRAM_ID_LEN + 1])
+{
+    if (!name || !id_out) return paw_err(PAW_EINVAL, "paw_program_fetch_installed: NULL argument");
+    id_out[0] = 0;
+    paw_program_ref r;
+    int rc = paw_program_resolve_installed(name, &r);
+    if (!rc) {
+        memcpy(id_out, r.id, sizeof r.id);
+        return PAW_OK;
+    }
+    /* ref_kind admits no "..", no leading '/' or '.', no ".paw" name: a hub
+     * reference reaches the hub as a URL path and the disk only through the
+     * maps and the content ID it installs under. */
+    int pinned, kind = ref_kind(name, &pinned);
+    if (rc != PAW_ENOTFOUND || kind == REF_NONE) return rc;
+    rc = kind == REF_HEX ? fetch_id(name, progress, ud, id_out) : fetch_slug(name, pinned, progress, ud, id_out);
+    if (rc) id_out[0] = 0;
+    return rc;
+}
+
 int paw_hub_search(const char *query, char **json, size_t *len)
 {
     if (!json) return paw_err(PAW_EINVAL, "paw_hub_search: NULL argument");

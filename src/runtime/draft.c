@@ -90,6 +90,13 @@ static int push_id(paw_spec_result *r, size_t *cap, int32_t id)
 int paw_spec_generate(paw_ctx *c, const paw_tokenizer *tok, paw_drafts *d, const int32_t *prompt,
                       size_t n_prompt, int32_t max_tokens, paw_spec_result *out)
 {
+    return paw_spec_generate_cb(c, tok, d, prompt, n_prompt, max_tokens, NULL, NULL, out);
+}
+
+int paw_spec_generate_cb(paw_ctx *c, const paw_tokenizer *tok, paw_drafts *d, const int32_t *prompt,
+                         size_t n_prompt, int32_t max_tokens, paw_ids_fn on_ids, void *ud,
+                         paw_spec_result *out)
+{
     memset(out, 0, sizeof *out);
     if (n_prompt == 0 || n_prompt > INT32_MAX || max_tokens < 0)
         return paw_err(PAW_EINVAL, "generate: bad prompt or max_tokens");
@@ -135,6 +142,7 @@ int paw_spec_generate(paw_ctx *c, const paw_tokenizer *tok, paw_drafts *d, const
         }
         /* Rows after j were evaluated on a rejected (or unneeded) draft. */
         if (j < m && (rc = paw_kv_truncate(c, P - (int32_t)(m - j)))) break;
+        if (stop < 0 && on_ids && on_ids(ud, out->ids, out->n_ids)) stop = PAW_STOP_CALLBACK;
         if (stop >= 0) { out->stop_reason = stop; break; }
         const int32_t last = out->ids[out->n_ids - 1];
         const int32_t *dr = NULL;

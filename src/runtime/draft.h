@@ -60,5 +60,12 @@ typedef struct paw_spec_result {
  * and positions of rejected draft tokens are truncated away. */
 int paw_spec_generate(paw_ctx *c, const paw_tokenizer *tok, paw_drafts *d, const int32_t *prompt,
                       size_t n_prompt, int32_t max_tokens, paw_spec_result *out);
+/* Called after each forward call with all the ids generated so far (the
+ * newest ones final); non-zero stops generation (PAW_STOP_CALLBACK). */
+typedef int (*paw_ids_fn)(void *ud, const int32_t *ids, size_t n_ids);
+/* paw_spec_generate with on_ids (may be NULL) called as ids are accepted. */
+int paw_spec_generate_cb(paw_ctx *c, const paw_tokenizer *tok, paw_drafts *d, const int32_t *prompt,
+                         size_t n_prompt, int32_t max_tokens, paw_ids_fn on_ids, void *ud,
+                         paw_spec_result *out);
 
 #endif

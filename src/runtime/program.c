@@ -232,37 +232,6 @@ static int check_base(const paw_model *m, const paw_bundle *b)
 
 /* -------------------------------------------------------------- helpers */
 
-static int is_ws(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-
-/* Replaces invalid UTF-8 with U+FFFD (as the SDK's errors="replace") and
- * strips surrounding ASCII whitespace (its .strip()).  *out malloc'd. */
-static int clean_output(const char *s, size_t n, char **out, size_t *out_len)
-{
-    while (n && is_ws(s[n - 1])) n--;
-    while (n && is_ws(s[0])) { s++; n--; }
-    char *o = malloc(n * 3 + 1);
-    if (!o) return paw_err(PAW_ENOMEM, "program: out of memory");
-    size_t k = 0;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        int ok = len && i + len <= n;
-        for (size_t j = 1; ok && j < len; j++) ok = ((unsigned char)s[i + j] & 0xC0) == 0x80;
-        if (ok && len > 1) {  /* overlong forms, surrogates, > U+10FFFF */
-            uint32_t cp = c & (0x7F >> len);
-            for (size_t j = 1; j < len; j++) cp = cp << 6 | ((unsigned char)s[i + j] & 0x3F);
-            static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-            ok = cp >= min_cp[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
-        }
-        if (ok) { memcpy(o + k, s + i, len); k += len; i += len; }
-        else { memcpy(o + k, "\xEF\xBF\xBD", 3); k += 3; i++; }
-    }
-    o[k] = 0;
-    *out = o;
-    if (out_len) *out_len = k;
-    return PAW_OK;
-}
-
 /* Is `id` a token that only special-token parsing produces (a chat marker)?
  * Its text, tokenized as ordinary text, gives something else. */
 static int only_special(const paw_tokenizer *t, int32_t id, char **text, size_t *len)
@@ -648,14 +617,15 @@ int paw_program_input_ids(paw_program *p, const char *input, size_t len, int32_t
 }
 
 /* One token per forward call (opts.no_speculation): paw_generate. */
-static int call_plain(paw_program *p, const int32_t *run, size_t n, int32_t max, char **out,
+static int call_plain(paw_program *p, const int32_t *run, size_t n, int32_t max, paw_streamer *st, char **out,
                       size_t *out_len)
 {
     paw_gen_params gp = {.max_tokens = max};
+    if (st && st->fn) { gp.on_text = paw_stream_text; gp.ud = st; }
     paw_gen_result res = {0};
     int rc = paw_generate(p->ctx, p->tok, run, n, &gp, &res);
     if (rc) return rc;
-    rc = clean_output(res.text, res.len, out, out_len);
+    rc = paw_clean_output(res.text, res.len, out, out_len);
     p->stats.n_gen = (int32_t)res.n_ids;
     p->stats.stop_reason = res.stop_reason;
     p->stats.prefill_ms = res.prefill_s * 1e3;
@@ -667,16 +637,18 @@ static int call_plain(paw_program *p, const int32_t *run, size_t n, int32_t max,
 }
 
 /* The same outputs, drafts verified in batches (draft.c). */
-static int call_speculative(paw_program *p, const int32_t *run, size_t n, int32_t max, char **out,
-                            size_t *out_len)
+static int call_speculative(paw_program *p, const int32_t *run, size_t n, int32_t max, paw_streamer *st,
+                            char **out, size_t *out_len)
 {
     paw_spec_result res;
-    int rc = paw_spec_generate(p->ctx, p->tok, p->drafts, run, n, max, &res);
+    paw_stream_ids_ctx sc = {st, p->tok};
+    int rc = paw_spec_generate_cb(p->ctx, p->tok, p->drafts, run, n, max, st && st->fn ? paw_stream_ids : NULL,
+                                  &sc, &res);
     if (rc) return rc;
     char *text = NULL;
     size_t len = 0;
     rc = paw_detokenize(p->tok, res.ids, res.n_ids, 0, &text, &len);
-    if (!rc) rc = clean_output(text ? text : "", text ? len : 0, out, out_len);
+    if (!rc) rc = paw_clean_output(text ? text : "", text ? len : 0, out, out_len);
     free(text);
     p->stats.n_gen = (int32_t)res.n_ids;
     p->stats.stop_reason = res.stop_reason;
@@ -713,7 +685,7 @@ static int call_labels(paw_program *p, const int32_t *run, size_t n, double *pro
 }
 
 static int call(paw_program *p, const char *input, size_t len, int32_t max_tokens, double *probs,
-                int32_t *best, char **out, size_t *out_len);
+                int32_t *best, paw_streamer *st, char **out, size_t *out_len);
 
 int paw_program_call_scores(paw_program *p, const char *input, size_t len, double *probs,
                             int32_t *best, char **out, size_t *out_len)
@@ -721,14 +693,31 @@ int paw_program_call_scores(paw_program *p, const char *input, size_t len, doubl
     if (!p || (!input && len) || !probs || !out) return paw_err(PAW_EINVAL, "paw_program_call_scores: NULL argument");
     if (!p->labels) return paw_err(PAW_EINVAL, "program: scores need a closed-label program (meta.json "
                                    "\"labels\"), decoded within its labels (not free decoding)");
-    return call(p, input, len, 0, probs, best, out, out_len);
+    return call(p, input, len, 0, probs, best, NULL, out, out_len);
 }
 
 int paw_program_call(paw_program *p, const char *input, size_t len, int32_t max_tokens,
                      char **out, size_t *out_len)
 {
     if (!p || (!input && len) || !out) return paw_err(PAW_EINVAL, "paw_program_call: NULL argument");
-    return call(p, input, len, max_tokens, NULL, NULL, out, out_len);
+    return call(p, input, len, max_tokens, NULL, NULL, NULL, out, out_len);
+}
+
+int paw_program_call_stream(paw_program *p, const char *input, size_t len, int32_t max_tokens,
+                            paw_text_fn on_text, void *ud, char **out, size_t *out_len)
+{
+    if (!p || (!input && len) || !out) return paw_err(PAW_EINVAL, "paw_program_call_stream: NULL argument");
+    paw_streamer st = {.fn = on_text, .ud = ud};
+    size_t n = 0;
+    int rc = call(p, input, len, max_tokens, NULL, NULL, &st, out, &n);
+    /* The rest of the output (all of it for a label; trailing pieces held
+     * back): unless the callback asked to stop, what was sent is now all. */
+    if (!rc) rc = paw_stream_emit(&st, *out, n, 1);
+    if (rc) { free(*out); *out = NULL; n = 0; }
+    if (out_len) *out_len = n;
+    free(st.sent);
+    free(st.raw);
+    return rc;
 }
 
 /* Everything a call does before decoding: the ids of input + suffix, the
@@ -779,13 +768,9 @@ paw_ctx *paw_program_ctx(paw_program *p) { return p->ctx; }
 const paw_tokenizer *paw_program_tok(const paw_program *p) { return p->tok; }
 const paw_labels *paw_program_labels(const paw_program *p) { return p->labels; }
 paw_program_stats *paw_program_stats_of(paw_program *p) { return &p->stats; }
-int paw_program_clean_output(const char *s, size_t n, char **out, size_t *out_len)
-{
-    return clean_output(s, n, out, out_len);
-}
 
 static int call(paw_program *p, const char *input, size_t len, int32_t max_tokens, double *probs,
-                int32_t *best, char **out, size_t *out_len)
+                int32_t *best, paw_streamer *st, char **out, size_t *out_len)
 {
     *out = NULL;
     if (out_len) *out_len = 0;
@@ -797,8 +782,8 @@ static int call(paw_program *p, const char *input, size_t len, int32_t max_token
     if (rc) return rc;
     const int32_t max = max_tokens == 0 ? PAW_PROGRAM_MAX_TOKENS : max_tokens < 0 ? 0 : max_tokens;
     if (p->labels) rc = call_labels(p, run, n, probs, best, out, out_len);
-    else if (p->drafts) rc = call_speculative(p, run, n, max, out, out_len);
-    else rc = call_plain(p, run, n, max, out, out_len);
+    else if (p->drafts) rc = call_speculative(p, run, n, max, st, out, out_len);
+    else rc = call_plain(p, run, n, max, st, out, out_len);
     free(ids);
     if (rc) return rc;
     p->stats.n_calls++;

@@ -41,7 +41,7 @@ static int finish_free(row *r, char **out, size_t *out_len)
     char *text = NULL;
     size_t len = 0;
     int rc = r->n_gen ? paw_detokenize(paw_program_tok(r->p), r->gen, r->n_gen, 0, &text, &len) : PAW_OK;
-    if (!rc) rc = paw_program_clean_output(text ? text : "", text ? len : 0, out, out_len);
+    if (!rc) rc = paw_clean_output(text ? text : "", text ? len : 0, out, out_len);
     free(text);
     return rc;
 }

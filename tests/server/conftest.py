@@ -43,7 +43,10 @@ def model_path():
 class Server:
     def __init__(self, cache, *args, env=None):
         assert os.access(PAW_SERVE, os.X_OK), f"{PAW_SERVE} is missing: run make"
-        self.env = dict(os.environ, PAW_CACHE_DIR=cache)
+        # Offline unless a test says otherwise (test_hub_server.py points
+        # PAW_API_URL at tests/mock_hub.py): an unknown name is otherwise a
+        # hub reference, and tests never leave 127.0.0.1.
+        self.env = dict(os.environ, PAW_CACHE_DIR=cache, PAW_OFFLINE="1")
         self.env.pop("PAW_SERVE_API_KEY", None)
         if env:
             self.env.update(env)
@@ -101,8 +104,10 @@ def wait_job(srv, job_id, limit=900):
     raise AssertionError(f"compile job {job_id} did not finish")
 
 
-def variant(bundle, spec):
-    """The same program with another spec in meta.json: another content ID."""
+def variant(bundle, spec, meta_edit=None, template=None):
+    """The same program with another spec in meta.json: another content ID.
+    meta_edit(meta) may change meta.json further; template replaces the
+    prompt template."""
     zin = zipfile.ZipFile(io.BytesIO(bundle))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
@@ -111,7 +116,11 @@ def variant(bundle, spec):
             if info.filename == "meta.json":
                 meta = json.loads(data)
                 meta["spec"] = spec
+                if meta_edit:
+                    meta_edit(meta)
                 data = json.dumps(meta).encode()
+            if info.filename == "prompt_template.txt" and template is not None:
+                data = template.encode()
             zout.writestr(info.filename, data)
     return out.getvalue()
 

@@ -75,15 +75,40 @@ static void reply_paw_error(http_reply *r, int rc, const char *msg)
     }
 }
 
+/* A failed hub fetch: the request was fine, the hub (or what it sent) was
+ * not, hence 502 rather than a 4xx, except for a program the hub does not
+ * have (or, offline, that is not cached). */
+static void reply_hub_error(http_reply *r, int rc, const char *msg)
+{
+    switch (rc) {
+    case PAW_ENOTFOUND:    reply_error(r, 404, "program_not_found", "%s", msg); break;
+    case PAW_ENET:         reply_error(r, 502, "hub_unavailable", "%s", msg); break;
+    case PAW_EINVAL:       reply_error(r, 502, "hub_refused", "%s", msg); break;
+    case PAW_EFORMAT:
+    case PAW_EHASH:        reply_error(r, 502, "invalid_hub_response", "%s", msg); break;
+    case PAW_EUNSUPPORTED: reply_error(r, 422, "unsupported_runtime", "%s", msg); break;
+    default:               reply_paw_error(r, rc, msg); break;
+    }
+}
+
 /* Checks that a program name exists before a job is queued for it (a
- * streaming answer cannot change its status once it has started). */
-static int check_program(srv *s, http_reply *r, const char *name)
+ * streaming answer cannot change its status once it has started), and
+ * writes its content ID to id.  With `fetch`, a hub reference that is not
+ * installed is fetched first (on this connection's thread, see progs_fetch). */
+static int check_program(srv *s, http_reply *r, const char *name, int fetch, char id[PAW_PROGRAM_ID_LEN + 1])
 {
     if (!name_ok(name)) {
         reply_error(r, 404, "program_not_found", "no installed program is called \"%.128s\"", name);
         return 0;
     }
-    char id[PAW_PROGRAM_ID_LEN + 1];
+    if (fetch) {
+        int hub;
+        char err[512];
+        int rc = progs_fetch(s->progs, name, id, &hub, err, sizeof err);
+        if (rc && hub) reply_hub_error(r, rc, err);
+        else if (rc) reply_paw_error(r, rc, err);
+        return rc == PAW_OK;
+    }
     int rc = progs_resolve(s->progs, name, id);
     if (rc == PAW_ENOTFOUND) {
         reply_error(r, 404, "program_not_found", "no installed program, alias or ID prefix \"%s\"", name);
@@ -180,13 +205,14 @@ void api_infer(srv *s, const char *body, size_t len, http_reply *r)
     json_t *pid = json_object_get(o, "program_id"), *in = json_object_get(o, "input");
     int32_t max_tokens;
     float temp;
+    char id[PAW_PROGRAM_ID_LEN + 1];
     if (!json_is_string(pid) || !json_is_string(in)) {
         reply_error(r, 400, "invalid_parameter", "program_id and input (strings) are required");
     } else if (gen_params(o, PAW_PROGRAM_MAX_TOKENS, &max_tokens, &temp, r) &&
-               check_program(s, r, json_string_value(pid))) {
+               check_program(s, r, json_string_value(pid), 1, id)) {
         job *j = job_new(JOB_PROGRAM);
         if (j) {
-            j->program = strdup(json_string_value(pid));
+            j->program = strdup(id);   /* the worker never resolves a name */
             j->input = malloc(json_string_length(in) + 1);
             if (j->input) memcpy(j->input, json_string_value(in), json_string_length(in) + 1);
             j->input_len = json_string_length(in);
@@ -248,7 +274,8 @@ void api_programs(srv *s, const char *q, int page, int per_page, http_reply *r)
 /* Reads an installed program named by a request (never a path). */
 static paw_bundle *load_named(srv *s, const char *name, http_reply *r, paw_program_ref *ref)
 {
-    if (!check_program(s, r, name)) return NULL;
+    char id[PAW_PROGRAM_ID_LEN + 1];
+    if (!check_program(s, r, name, 0, id)) return NULL;
     paw_bundle *b = NULL;
     int rc = paw_program_resolve_installed(name, ref);
     if (!rc) rc = paw_bundle_read_dir(ref->dir, &b);
@@ -442,7 +469,7 @@ void api_openai(srv *s, int chat, const char *body, size_t len, http_reply *r)
     int base = name && !strcmp(name, s->model_name);
     int32_t max_tokens;
     float temp;
-    char *input = NULL;
+    char *input = NULL, id[PAW_PROGRAM_ID_LEN + 1] = "";
     job *j = NULL;
     if (!name) {
         reply_error(r, 400, "invalid_parameter", "model (a program ID, alias or \"%s\") is required",
@@ -452,13 +479,13 @@ void api_openai(srv *s, int chat, const char *body, size_t len, http_reply *r)
     } else if (!chat && !json_is_string(prompt)) {
         reply_error(r, 400, "invalid_parameter", "prompt must be a string");
     } else if (gen_params(o, base ? 256 : PAW_PROGRAM_MAX_TOKENS, &max_tokens, &temp, r) &&
-               (base || check_program(s, r, name))) {
+               (base || check_program(s, r, name, 1, id))) {
         if (!chat) input = strdup(json_string_value(prompt));
         else if (base) input = render_chat(s, msgs, r);
         else if (!(input = last_user(msgs)))
             reply_error(r, 400, "invalid_parameter", "a program's input is the last user message; there is none");
         if (input && (j = job_new(base ? JOB_CHAT : JOB_PROGRAM))) {
-            j->program = base ? NULL : strdup(name);
+            j->program = base ? NULL : strdup(id);
             j->input = input;
             j->input_len = strlen(input);
             j->max_tokens = max_tokens;
@@ -469,15 +496,15 @@ void api_openai(srv *s, int chat, const char *body, size_t len, http_reply *r)
         }
     }
     free(input);
-    if (j && submit(s, j, r)) {
-        char id[48];
-        new_id(id, sizeof id, chat ? "chatcmpl" : "cmpl");
+    if (j && (base || j->program) && submit(s, j, r)) {
+        char cid[48];
+        new_id(cid, sizeof cid, chat ? "chatcmpl" : "cmpl");
         if (json_is_true(stream)) {
             r->status = 200;
             r->stream_job = j;
             r->stream_chat = chat;
             snprintf(r->stream_model, sizeof r->stream_model, "%s", name);
-            snprintf(r->stream_id, sizeof r->stream_id, "%s", id);
+            snprintf(r->stream_id, sizeof r->stream_id, "%s", cid);
             j = NULL;   /* the stream owns it now */
         } else if (wait_done(s, j, r)) {
             const char *finish = j->finish_length ? "length" : "stop";
@@ -486,7 +513,7 @@ void api_openai(srv *s, int chat, const char *body, size_t len, http_reply *r)
                             j->output ? j->output : "", j->output_len, "finish_reason", finish)
                 : json_pack("{s:i,s:s%,s:n,s:s}", "index", 0, "text", j->output ? j->output : "",
                             j->output_len, "logprobs", "finish_reason", finish);
-            reply_json(r, 200, json_pack("{s:s,s:s,s:I,s:s,s:[o],s:{s:i,s:i,s:i}}", "id", id, "object",
+            reply_json(r, 200, json_pack("{s:s,s:s,s:I,s:s,s:[o],s:{s:i,s:i,s:i}}", "id", cid, "object",
                                          chat ? "chat.completion" : "text_completion", "created",
                                          (json_int_t)time(NULL), "model", name, "choices", choice, "usage",
                                          "prompt_tokens", j->n_prompt, "completion_tokens", j->n_gen,

@@ -8,14 +8,31 @@
  * handles of the least recently used programs are closed first; handles in
  * use are never touched.  Names (aliases, prefixes) are resolved through the
  * library's cache-only resolver and remembered for a few seconds, so that a
- * request name reaches the filesystem only as a validated program ID. */
+ * request name reaches the filesystem only as a validated program ID.
+ * Hub references (user/slug[@vN], a bare official name, a hub ID) are
+ * fetched by progs_fetch on the request's own connection thread, before a
+ * job is queued, so a slow hub holds no model worker; requests that name the
+ * same program while it downloads wait for that one download. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "server.h"
 
 #define NAME_TTL_MS 2000.0
+/* A bare slug may be pointed at a new version on the hub: rechecked after
+ * this long (a pinned @vN or a hub ID never changes, so this only bounds how
+ * stale a bare slug can be, and how often a busy server asks the hub). */
+#define HUB_TTL_MS  60000.0
 #define NAME_SLOTS  64
+
+/* A hub fetch in progress, shared by the requests that wait for it. */
+typedef struct inflight {
+    char             name[128];
+    int              refs, done, rc;
+    char             id[PAW_PROGRAM_ID_LEN + 1];
+    char             err[512];
+    struct inflight *next;
+} inflight;
 
 typedef struct entry {
     char          id[PAW_PROGRAM_ID_LEN + 1];
@@ -32,8 +49,10 @@ struct progs {
     entry          *list;
     size_t          bytes, budget;
     uint64_t        tick;
-    struct { char name[128]; char id[PAW_PROGRAM_ID_LEN + 1]; double at; } names[NAME_SLOTS];
+    struct { char name[128]; char id[PAW_PROGRAM_ID_LEN + 1]; double at, ttl; } names[NAME_SLOTS];
     int             next_name;
+    inflight       *fetching;
+    pthread_cond_t  fetched;
 };
 
 int progs_new(srv *s, progs **out)
@@ -43,6 +62,7 @@ int progs_new(srv *s, progs **out)
     p->s = s;
     p->budget = (size_t)(s->cfg.max_memory_mb * 1024.0 * 1024.0);
     pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->fetched, NULL);
     *out = p;
     return PAW_OK;
 }
@@ -56,6 +76,7 @@ void progs_free(progs *p)
         free(e->idle);
         free(e);
     }
+    pthread_cond_destroy(&p->fetched);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
@@ -67,31 +88,98 @@ void progs_invalidate(progs *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* A remembered name's ID; called with mu held.  1 if found and fresh. */
+static int name_lookup(progs *p, const char *name, double now, char id[PAW_PROGRAM_ID_LEN + 1])
+{
+    for (int i = 0; i < NAME_SLOTS; i++)
+        if (p->names[i].at > 0 && now - p->names[i].at < p->names[i].ttl && !strcmp(p->names[i].name, name)) {
+            memcpy(id, p->names[i].id, PAW_PROGRAM_ID_LEN + 1);
+            return 1;
+        }
+    return 0;
+}
+
+static void name_remember(progs *p, const char *name, const char *id, double now, double ttl)
+{
+    if (strlen(name) >= sizeof p->names[0].name) return;
+    pthread_mutex_lock(&p->mu);
+    int k = p->next_name++ % NAME_SLOTS;
+    snprintf(p->names[k].name, sizeof p->names[k].name, "%s", name);
+    memcpy(p->names[k].id, id, PAW_PROGRAM_ID_LEN + 1);
+    p->names[k].at = now;
+    p->names[k].ttl = ttl;
+    pthread_mutex_unlock(&p->mu);
+}
+
 /* name -> content ID, remembered for NAME_TTL_MS. */
 int progs_resolve(progs *p, const char *name, char id[PAW_PROGRAM_ID_LEN + 1])
 {
     double now = srv_now_ms();
     pthread_mutex_lock(&p->mu);
-    for (int i = 0; i < NAME_SLOTS; i++)
-        if (p->names[i].at > 0 && now - p->names[i].at < NAME_TTL_MS && !strcmp(p->names[i].name, name)) {
-            memcpy(id, p->names[i].id, PAW_PROGRAM_ID_LEN + 1);
-            pthread_mutex_unlock(&p->mu);
-            return PAW_OK;
-        }
+    int hit = name_lookup(p, name, now, id);
     pthread_mutex_unlock(&p->mu);
+    if (hit) return PAW_OK;
     paw_program_ref ref;
     int rc = paw_program_resolve_installed(name, &ref);
     if (rc) return rc;
     memcpy(id, ref.id, PAW_PROGRAM_ID_LEN + 1);
-    if (strlen(name) < sizeof p->names[0].name) {
-        pthread_mutex_lock(&p->mu);
-        int k = p->next_name++ % NAME_SLOTS;
-        snprintf(p->names[k].name, sizeof p->names[k].name, "%s", name);
-        memcpy(p->names[k].id, id, PAW_PROGRAM_ID_LEN + 1);
-        p->names[k].at = now;
-        pthread_mutex_unlock(&p->mu);
-    }
+    name_remember(p, name, id, now, NAME_TTL_MS);
     return PAW_OK;
+}
+
+static void inflight_unref(progs *p, inflight *f)
+{
+    if (--f->refs) return;
+    for (inflight **pp = &p->fetching; *pp; pp = &(*pp)->next)
+        if (*pp == f) { *pp = f->next; break; }
+    free(f);
+}
+
+int progs_fetch(progs *p, const char *name, char id[PAW_PROGRAM_ID_LEN + 1], int *hub, char *err, size_t cap)
+{
+    *hub = 0;
+    err[0] = 0;
+    int rc = progs_resolve(p, name, id);
+    if (rc != PAW_ENOTFOUND) {
+        if (rc) snprintf(err, cap, "%s", paw_last_error());
+        return rc;
+    }
+    *hub = 1;
+    if (strlen(name) >= sizeof p->fetching->name) {
+        snprintf(err, cap, "no installed program or hub reference \"%.100s...\"", name);
+        return PAW_ENOTFOUND;
+    }
+    double now = srv_now_ms();
+    pthread_mutex_lock(&p->mu);
+    if (name_lookup(p, name, now, id)) { pthread_mutex_unlock(&p->mu); return PAW_OK; }
+    inflight *f = p->fetching;
+    while (f && (f->done || strcmp(f->name, name))) f = f->next;
+    if (f) {   /* someone is fetching it: wait for that answer */
+        f->refs++;
+        while (!f->done) pthread_cond_wait(&p->fetched, &p->mu);
+    } else if ((f = calloc(1, sizeof *f))) {
+        snprintf(f->name, sizeof f->name, "%s", name);
+        f->refs = 1;
+        f->next = p->fetching;
+        p->fetching = f;
+        pthread_mutex_unlock(&p->mu);
+        f->rc = paw_program_fetch_installed(name, NULL, NULL, f->id);
+        if (f->rc) snprintf(f->err, sizeof f->err, "%s", paw_last_error());
+        else name_remember(p, name, f->id, srv_now_ms(), HUB_TTL_MS);
+        pthread_mutex_lock(&p->mu);
+        f->done = 1;
+        pthread_cond_broadcast(&p->fetched);
+    } else {
+        pthread_mutex_unlock(&p->mu);
+        snprintf(err, cap, "out of memory");
+        return PAW_ENOMEM;
+    }
+    rc = f->rc;
+    memcpy(id, f->id, PAW_PROGRAM_ID_LEN + 1);
+    snprintf(err, cap, "%s", f->err);
+    inflight_unref(p, f);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
 }
 
 static entry *find(progs *p, const char *id)

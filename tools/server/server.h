@@ -120,6 +120,14 @@ void progs_release(progs *p, paw_program *h);
  * for two seconds (a request's name is resolved on its connection's thread
  * and again by the worker). */
 int  progs_resolve(progs *p, const char *name, char id[PAW_PROGRAM_ID_LEN + 1]);
+/* Like progs_resolve, and a name that is no installed program but a hub
+ * reference (user/slug[@vN], a bare name, a hub ID) is fetched through the
+ * library (paw_program_fetch_installed; PAW_OFFLINE honoured), one download
+ * per name however many requests wait for it.  Runs on the caller's thread:
+ * call it on a connection's thread, never on a model worker.  *hub is set
+ * when the hub was the answer's source (errors then come from it); err gets
+ * the message of a failure. */
+int  progs_fetch(progs *p, const char *name, char id[PAW_PROGRAM_ID_LEN + 1], int *hub, char *err, size_t cap);
 /* Forget cached name lookups (after an install). */
 void progs_invalidate(progs *p);
 void progs_stats(progs *p, int *n_programs, int *n_handles, size_t *bytes);

@@ -75,12 +75,16 @@ static void job_fail(job *j, int rc, const char *msg)
 
 #define SRV_BATCH 8
 
-/* The answer of a call on h, into the job. */
+static int on_text(void *ud, const char *text, size_t len);
+
+/* The answer of a call on h, into the job (replacing the pieces streamed so
+ * far, which add up to it). */
 static void job_answer(job *j, paw_program *h, char *out, size_t out_len)
 {
     paw_program_stats st;
     paw_program_get_stats(h, &st);
     pthread_mutex_lock(&j->mu);
+    free(j->output);
     j->output = out;
     j->output_len = j->streamed = out_len;
     j->n_prompt = st.n_prefix + st.n_prompt;
@@ -89,9 +93,10 @@ static void job_answer(job *j, paw_program *h, char *out, size_t out_len)
     pthread_mutex_unlock(&j->mu);
 }
 
-/* Program jobs js[0..n): a handle each, then one batched call (a single
- * job: a plain call).  A row the batch failed runs again alone, for its
- * own error message. */
+/* Program jobs js[0..n): a handle each, then one batched call.  A job alone
+ * (or a row the batch failed, run again for its own error message) is a
+ * streaming call: its pieces reach the job as they are decoded.  Rows
+ * decoded in a batch get their whole answer at once when the batch ends. */
 static void run_programs(worker *w, job **js, int n)
 {
     srv *s = w->s;
@@ -127,7 +132,8 @@ static void run_programs(worker *w, job **js, int n)
             out = outs[i], out_len = olens[i];
         } else {
             metrics_batch(s->metrics, 1);
-            rc = paw_program_call(hs[i], rows[i]->input, rows[i]->input_len, rows[i]->max_tokens, &out, &out_len);
+            rc = paw_program_call_stream(hs[i], rows[i]->input, rows[i]->input_len, rows[i]->max_tokens,
+                                         on_text, rows[i], &out, &out_len);
         }
         if (rc) job_fail(rows[i], rc, paw_last_error());
         else job_answer(rows[i], hs[i], out, out_len), out = NULL;
