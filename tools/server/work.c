@@ -75,7 +75,17 @@ static void run_program(worker *w, job *j)
     if (rc) { job_fail(j, rc, paw_last_error()); return; }
     char *out = NULL;
     size_t out_len = 0;
-    rc = paw_program_call(h, j->input, j->input_len, j->max_tokens, &out, &out_len);
+    j->score = -1;
+    int32_t nl = j->score_label ? paw_program_n_labels(h) : 0;
+    if (nl > 0) {
+        double probs[64];
+        if (nl > 64) nl = 64;
+        rc = paw_program_call_scores(h, j->input, j->input_len, probs, NULL, &out, &out_len);
+        for (int32_t i = 0; !rc && i < nl; i++)
+            if (!strcmp(paw_program_label(h, i), j->score_label)) j->score = probs[i];
+    } else {
+        rc = paw_program_call(h, j->input, j->input_len, j->max_tokens, &out, &out_len);
+    }
     if (rc) {
         job_fail(j, rc, paw_last_error());
     } else {
