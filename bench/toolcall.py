@@ -124,7 +124,8 @@ def call_ok(call, gt):
 
 
 def endpoint_call(srv, case):
-    resp, ms = srv.chat({"model": "paw", "messages": case["messages"], "tools": tools_of(case)})
+    # max_tokens 1: a no-call answer's text is not scored, only its absence of calls
+    resp, ms = srv.chat({"model": "paw", "messages": case["messages"], "tools": tools_of(case), "max_tokens": 1})
     msg = resp["choices"][0]["message"]
     calls = msg.get("tool_calls") or []
     if not calls:

@@ -221,7 +221,8 @@ json_t *tc_typed_value(char *v, json_t *schema)
     }
     double d;
     if (!strcmp(type, "integer")) {
-        if (!parse_number(v, &d) || d != (double)(long long)d) return NULL;
+        /* in range before the cast (a cast of 1e62 is undefined) */
+        if (!parse_number(v, &d) || !(d > -9.0e18 && d < 9.0e18) || d != (double)(long long)d) return NULL;
         return json_integer((json_int_t)d);
     }
     if (!strcmp(type, "number") || !strcmp(type, "float")) {
