@@ -297,7 +297,7 @@ void api_toolcall(srv *s, void *body, http_reply *r)
         if (extract_args(&q, pick, request, args)) {
             char cid[48];
             new_call_id(cid, sizeof cid, 1);
-            char *a = json_dumps(args, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            char *a = json_dumps(args, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
             json_t *msg = json_pack("{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]}", "role", "assistant", "content",
                                     "tool_calls", "id", cid, "type", "function", "function", "name", pick->name,
                                     "arguments", a ? a : "{}");
