@@ -16,7 +16,8 @@
       sums OUT/*.jsonl.
 
 The server runs with its own program cache OUT/cache, where
-examples/tool-calling/{relevance,argument}.paw are installed under the
+{relevance,argument}.paw of --programs (default examples/tool-calling) are
+installed under the
 aliases the endpoint uses.  Run under the heavy lock, in pieces:
   flock /tmp/paw-heavy.lock nice -n 5 bench/toolcall.py /tmp/tc bfcl --part 1/4
 """
@@ -41,11 +42,11 @@ MODEL = os.path.expanduser("~/.cache/paw/models/smollm2-135m.gguf")
 
 
 class Serve:
-    def __init__(self, out, paw, threads):
+    def __init__(self, out, paw, threads, programs):
         cache = os.path.join(out, "cache")
         env = dict(os.environ, PAW_CACHE_DIR=cache)
         for name, alias in (("relevance", "toolcall-relevance"), ("argument", "toolcall-argument")):
-            subprocess.run([paw, "install", os.path.join(ROOT, "examples", "tool-calling", name + ".paw"),
+            subprocess.run([paw, "install", os.path.join(programs, name + ".paw"),
                             "--alias", alias], env=env, check=True, capture_output=True)
         serve = os.path.join(os.path.dirname(paw), "paw-serve")
         if not os.path.exists(serve):
@@ -407,11 +408,13 @@ def main():
     ap.add_argument("--fewshot", action="store_true")
     ap.add_argument("--paw", default=os.path.join(ROOT, "build", "paw"))
     ap.add_argument("-t", "--threads", type=int, default=2)
+    ap.add_argument("--programs", default=os.path.join(ROOT, "examples", "tool-calling"),
+                    help="folder of relevance.paw and argument.paw")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     if a.what == "report":
         return report(a)
-    srv = Serve(a.out, a.paw, a.threads)
+    srv = Serve(a.out, a.paw, a.threads, a.programs)
     try:
         (bfcl if a.what == "bfcl" else tc15)(a, srv)
     finally:
