@@ -121,6 +121,16 @@ def test_tool_result_turn_answers_with_a_message(client):
     assert isinstance(ch.message.content, str)
 
 
+def test_long_tool_results_are_cut_and_answered(client):
+    # the programs see 1,200 bytes of request + results, cut between characters
+    msgs = [{"role": "user", "content": "What is the weather like in Lisbon today?"},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "\u20ac" * 600}]
+    r = client.chat.completions.create(model="paw", tools=[WEATHER], messages=msgs, max_tokens=2)
+    assert r.choices[0].finish_reason in ("stop", "length") and not r.choices[0].message.tool_calls
+
+
 def test_unrelated_request_gets_no_call(client):
     r = client.chat.completions.create(
         model="paw", tools=[INTEREST], max_tokens=8,

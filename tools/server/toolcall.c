@@ -263,7 +263,11 @@ void api_toolcall(srv *s, void *body, http_reply *r)
         reply_error(r, 400, "invalid_parameter", "message contents must be strings or text parts");
         return;
     }
-    if (strlen(request) > CONTEXT_CHARS) request[CONTEXT_CHARS] = 0;   /* cut at a byte: the tokenizer copes */
+    if (strlen(request) > CONTEXT_CHARS) {   /* cut at a character boundary: the text stays UTF-8 */
+        size_t cut = CONTEXT_CHARS;
+        while (cut && ((unsigned char)request[cut] & 0xC0) == 0x80) cut--;
+        request[cut] = 0;
+    }
     json_t *scores = json_object();
     tc_tool *pick = forced;
     /* Selection: every tool not yet called since the user's message. */
