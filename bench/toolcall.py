@@ -187,7 +187,8 @@ def bfcl(a, srv):
             call, ms, resp = fewshot_call(srv, shots, c) if shots else endpoint_call(srv, c)
             ok = call_ok(call, c["ground_truth"])
             f.write(json.dumps({"id": c["id"], "category": c["category"], "ok": ok, "call": call, "ms": round(ms),
-                                "scores": resp.get("paw", {}).get("tool_scores")}) + "\n")
+                                "scores": resp.get("paw", {}).get("tool_scores"),
+                                "reply": (resp["choices"][0]["message"].get("content") or "")[:200]}) + "\n")
             f.flush()
             print(c["id"], "ok" if ok else "WRONG", call, round(ms), "ms", flush=True)
 
