@@ -462,6 +462,11 @@ void api_openai(srv *s, int chat, const char *body, size_t len, http_reply *r)
 {
     json_t *o = parse_object(body, len, r);
     if (!o) return;
+    if (chat && json_object_get(o, "tools") && !json_is_null(json_object_get(o, "tools"))) {
+        api_toolcall(s, o, r);   /* toolcall.c: programs + glue decide the calls */
+        json_decref(o);
+        return;
+    }
     json_t *model = json_object_get(o, "model"), *msgs = json_object_get(o, "messages");
     json_t *prompt = json_object_get(o, "prompt"), *stream = json_object_get(o, "stream");
     if (json_is_array(prompt) && json_array_size(prompt) == 1) prompt = json_array_get(prompt, 0);

@@ -43,6 +43,8 @@ typedef struct job {
     int32_t  max_tokens;
     float    temperature;
     uint64_t seed;
+    const char *score_label;   /* JOB_PROGRAM on a closed-label program: also
+                                  score this label (static string), see score */
     /* results, under mu */
     pthread_mutex_t mu;
     pthread_cond_t  cv;
@@ -55,6 +57,7 @@ typedef struct job {
     size_t   streamed;         /* bytes of output already final (streaming)  */
     int32_t  n_prompt, n_gen;
     int      finish_length;    /* stopped by max_tokens                      */
+    double   score;            /* P(score_label | input), -1 if not a label  */
     double   t_submit, t_start, t_end;   /* ms, monotonic                   */
     int      refs;
     struct job *next;
@@ -189,6 +192,9 @@ void api_download(srv *s, const char *id, http_reply *r);
 void api_upload(srv *s, const char *body, size_t len, const char *alias, http_reply *r);
 void api_models(srv *s, http_reply *r);
 void api_openai(srv *s, int chat, const char *body, size_t len, http_reply *r);
+/* toolcall.c: POST /v1/chat/completions with "tools" (o: the parsed body,
+ * borrowed).  Fills *r with a chat.completion or an error. */
+void api_toolcall(srv *s, void *o /* json_t* */, http_reply *r);
 
 /* static.c (generated from tools/server/www at build time) */
 typedef struct static_file { const char *path, *ctype; const unsigned char *data; size_t len; } static_file;

@@ -93,6 +93,22 @@ static void job_answer(job *j, paw_program *h, char *out, size_t out_len)
     pthread_mutex_unlock(&j->mu);
 }
 
+/* A call that also scores j->score_label (a closed-label program): j->score
+ * is its probability, -1 when the program has no such label. */
+static int call_scored(paw_program *h, job *j, char **out, size_t *out_len)
+{
+    j->score = -1;
+    const int32_t nl = paw_program_n_labels(h);
+    if (nl <= 0) return paw_program_call(h, j->input, j->input_len, j->max_tokens, out, out_len);
+    double *probs = malloc((size_t)nl * sizeof *probs);
+    if (!probs) return PAW_ENOMEM;
+    int rc = paw_program_call_scores(h, j->input, j->input_len, probs, NULL, out, out_len);
+    for (int32_t i = 0; !rc && i < nl; i++)
+        if (!strcmp(paw_program_label(h, i), j->score_label)) j->score = probs[i];
+    free(probs);
+    return rc;
+}
+
 /* Program jobs js[0..n): a handle each, then one batched call.  A job alone
  * (or a row the batch failed, run again for its own error message) is a
  * streaming call: its pieces reach the job as they are decoded.  Rows
@@ -112,17 +128,21 @@ static void run_programs(worker *w, job **js, int n)
         if (rc) { job_fail(js[i], rc, paw_last_error()); continue; }
         hs[k] = h, rows[k] = js[i], in[k] = js[i]->input, lens[k] = js[i]->input_len, k++;
     }
-    /* max_tokens differs between jobs: batch those equal to the first's */
-    int b = 0;
-    for (int i = 0; i < k; i++)
-        if (rows[i]->max_tokens == rows[0]->max_tokens) {
+    /* Batch the plain calls whose max_tokens equal the first plain call's;
+     * scored calls (tool calling) run alone. */
+    int b = 0, ref = -1;
+    for (int i = 0; i < k && ref < 0; i++)
+        if (!rows[i]->score_label) ref = i;
+    const int32_t batch_max = ref >= 0 ? rows[ref]->max_tokens : 0;
+    for (int i = 0; ref >= 0 && i < k; i++)
+        if (!rows[i]->score_label && rows[i]->max_tokens == batch_max) {
             paw_program *th = hs[b]; hs[b] = hs[i]; hs[i] = th;
             job *tj = rows[b]; rows[b] = rows[i]; rows[i] = tj;
             const char *ti = in[b]; in[b] = in[i]; in[i] = ti;
             size_t tl = lens[b]; lens[b] = lens[i]; lens[i] = tl;
             b++;
         }
-    int brc = b > 1 ? paw_program_call_batch(hs, in, lens, b, rows[0]->max_tokens, outs, olens, rcs) : -1;
+    int brc = b > 1 ? paw_program_call_batch(hs, in, lens, b, batch_max, outs, olens, rcs) : -1;
     if (!brc) metrics_batch(s->metrics, b);
     for (int i = 0; i < k; i++) {
         char *out = NULL;
@@ -130,6 +150,8 @@ static void run_programs(worker *w, job **js, int n)
         int rc = i < b && !brc ? rcs[i] : -1;
         if (!rc) {
             out = outs[i], out_len = olens[i];
+        } else if (rows[i]->score_label) {
+            rc = call_scored(hs[i], rows[i], &out, &out_len);
         } else {
             metrics_batch(s->metrics, 1);
             rc = paw_program_call_stream(hs[i], rows[i]->input, rows[i]->input_len, rows[i]->max_tokens,
