@@ -126,6 +126,8 @@ FUNCTIONS = {
     "paw_program_open": (c_int, [c_void_p, c_char_p, POINTER(paw_program_opts), _pp]),
     "paw_program_open_base": (c_int, [c_void_p, POINTER(paw_program_opts), _pp]),
     "paw_program_call": (c_int, [c_void_p, c_char_p, c_size_t, c_int32, _pp, POINTER(c_size_t)]),
+    "paw_program_call_batch": (c_int, [_pp, POINTER(c_char_p), POINTER(c_size_t), c_int, c_int32, _pp,
+                                       POINTER(c_size_t), POINTER(c_int)]),
     "paw_program_get_stats": (None, [c_void_p, POINTER(paw_program_stats)]),
     "paw_program_close": (None, [c_void_p]),
     "paw_teacher_open_model": (c_int, [c_char_p, POINTER(paw_teacher_opts), _pp]),
