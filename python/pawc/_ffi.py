@@ -129,6 +129,8 @@ FUNCTIONS = {
     "paw_program_call": (c_int, [c_void_p, c_char_p, c_size_t, c_int32, _pp, POINTER(c_size_t)]),
     "paw_program_call_stream": (c_int, [c_void_p, c_char_p, c_size_t, c_int32, paw_text_fn, c_void_p, _pp,
                                         POINTER(c_size_t)]),
+    "paw_program_call_batch": (c_int, [_pp, POINTER(c_char_p), POINTER(c_size_t), c_int, c_int32, _pp,
+                                       POINTER(c_size_t), POINTER(c_int)]),
     "paw_program_get_stats": (None, [c_void_p, POINTER(paw_program_stats)]),
     "paw_program_n_labels": (c_int32, [c_void_p]),
     "paw_program_label": (c_char_p, [c_void_p, c_int32]),

@@ -24,7 +24,7 @@ static const char usage_text[] =
     "  -n MAX_TOKENS    new tokens per output (default 64)\n"
     "  -c N_CTX         context size (default 2048)\n"
     "  --batch N        run N test inputs of a task together in one batched forward pass\n"
-    "                   (default 8; 1 = one at a time; the outputs are the same)\n"
+    "                   (default 4; 1 = one at a time; the outputs are the same)\n"
     "  --json REPORT    also write a machine-readable report to REPORT\n";
 
 static double now_ms(void)
@@ -51,7 +51,7 @@ int cmd_eval(int argc, char **argv)
 {
     const char *suite = NULL, *programs = NULL, *baseline = NULL, *model_arg = "smollm2-135m",
                *json_path = NULL;
-    long limit = 0, max_tokens = 64, threads = 0, n_ctx = 0, batch = 8;
+    long limit = 0, max_tokens = 64, threads = 0, n_ctx = 0, batch = 4;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;

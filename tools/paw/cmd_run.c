@@ -30,7 +30,7 @@
 #include "cli.h"
 
 /* Lines per batch by default (bench/bench_run_batch.sh measures it). */
-#define RUN_BATCH_DEFAULT 8
+#define RUN_BATCH_DEFAULT 4
 
 static const char usage_text[] =
     "usage: paw run [options] PROGRAM [INPUT]\n"
@@ -46,7 +46,7 @@ static const char usage_text[] =
     "  --jsonl             stdin holds {\"input\": ...} lines; writes {\"input\",\"output\",\"finish\",\"ms\"}\n"
     "                      (finish: \"stop\", or \"length\" when cut by -n or the context)\n"
     "  --batch N           run up to N stdin lines together in one batched forward pass\n"
-    "                      (default 8; 1 = one at a time; outputs are the same, in order)\n"
+    "                      (default 4; 1 = one at a time; outputs are the same, in order)\n"
     "  --base              no program: the bare base model, chat template only\n"
     "  --no-install        do not install a .paw file into the program cache (by default\n"
     "                      it is, so that its prefix KV is cached on disk)\n"
