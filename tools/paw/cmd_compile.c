@@ -29,7 +29,8 @@ static const char usage_text[] =
     "  every example matches, once --min-steps are done.  The program is installed\n"
     "  in the program cache (and written to OUT.paw with -o).  --timings records seconds per\n"
     "  stage in meta.metrics (the bundle bytes then vary from run to run).\n"
-    "  Defaults: base smollm2-135m, rank 8, alpha 2*rank, lr 2e-3, at most 60 steps, seed 0.\n";
+    "  Defaults: base smollm2-135m, rank 8, alpha 2*rank, lr 2e-3, at least 20 and at most 60\n"
+    "  steps, seed 0.\n";
 
 static void on_progress(void *ud, const char *stage, const char *msg)
 {
