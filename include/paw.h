@@ -1073,8 +1073,10 @@ PAW_API int  paw_fit(const paw_model *m, const char *tmpl, size_t tmpl_len,
  * {precision, recall, support}}]}, a k-fold cross-validation of the recipe
  * on the compile's own examples only (example i held out in fold i mod k;
  * each fold trains a fresh adapter for the steps the program itself took,
- * then predicts its held-out examples through the runtime); skipped when
- * fewer than 2k examples or cv_folds < 0.  "train_wrong" = the training
+ * then predicts its held-out examples through the runtime; without a
+ * teacher each fold's pseudo-program shows only its own training examples;
+ * "curve": [{steps, em}] at every check on the way); computed only when
+ * cv_folds >= 2 and there are at least 2k examples.  "train_wrong" = the training
  * examples (at most 20) the program gets wrong, with its output. */
 #define PAW_COMPILE_CREATED_AT "1980-01-01T00:00:00Z"
 
@@ -1126,8 +1128,9 @@ typedef struct paw_compile_opts {
     int      record_timings; /* put seconds per stage into meta.metrics        */
     int      no_spec_examples; /* do not read examples from the spec's text  */
     int      no_labels;      /* never make a closed-label program              */
-    int32_t  cv_folds;       /* folds of the cross-validated estimate; 0 = 3,
-                                < 0 = no estimate (faster compile)             */
+    int32_t  cv_folds;       /* folds of the cross-validated estimate, >= 2;
+                                <= 0 = no estimate (the default: k folds cost
+                                about k times the training)                    */
     const char *model_path;  /* the GGUF m was loaded from: base_sha256        */
     /* progress (may be NULL): a stage name and a line of text */
     void   (*progress)(void *ud, const char *stage, const char *msg);
@@ -1136,6 +1139,10 @@ typedef struct paw_compile_opts {
      * and training steps; non-zero stops the compile with PAW_ECANCELED
      * (nothing is written, as on any failure) */
     int    (*cancelled)(void *ud);
+    /* the stopping rule: 100% validation exact match stops training only at
+     * a check at or after this step (0 = the default, 20: chosen by
+     * bench/recipe_study.py; >= steps: always train all steps) */
+    int32_t  min_steps;
 } paw_compile_opts;
 
 typedef struct paw_compile_result {

@@ -208,7 +208,7 @@ static paw_bundle *compile_toy_suite(void)
     snprintf(cmd, sizeof cmd, "mkdir -p %s/models && ln -sf %s %s/models/smollm2-135m.gguf", g_cache,
              g_model_path, g_cache);
     assert_int_equal(system(cmd), 0);
-    snprintf(cmd, sizeof cmd, "PAW=%s bash %s/bench/compile_suite.sh %s %s -t 2 -- --no-teacher -m %s %s > %s 2>&1",
+    snprintf(cmd, sizeof cmd, "PAW=%s bash %s/bench/compile_suite.sh %s %s -t 2 -- --no-teacher --cv-folds 3 -m %s %s > %s 2>&1",
              bin, root, tpath("suite.jsonl"), tpath("suite"), g_model_path, PAW_TEST_SANITIZED ? "--steps 3" : "",
              tpath("suite.txt"));
     int st = system(cmd);
@@ -453,6 +453,47 @@ static void test_label_rule(void **state)
     assert_int_equal(rule_labels(77, 1), 0);    /* one-off answers, not labels */
 }
 
+/* ------------------------------------------------------------ the estimate's honesty */
+
+/* A mapping nobody can infer: each output is a random string, so a held-out
+ * example can only be answered by copying it from the prompt.  Each fold
+ * must write its own pseudo-program from its own training examples (the
+ * program's shows all six), so the cross-validated exact match is exactly
+ * 0; the curve has one point per check (10, 20 steps), its last equal to
+ * the estimate; min_steps keeps training past any earlier full match. */
+static void test_cv_honest(void **state)
+{
+    (void)state;
+    static const paw_program_example ex[] = {
+        {"k1", "xq7Lm"}, {"k2", "Bv9wa"}, {"k3", "t4ZpQ"}, {"k4", "rM2sj"}, {"k5", "Yh8dN"}, {"k6", "c3KuE"},
+    };
+    paw_model *m = NULL;
+    assert_int_equal(paw_model_load(g_model_path, &m), PAW_OK);
+    paw_compile_opts o = {.steps = 20, .min_steps = 20, .cv_folds = 3, .n_threads = 2, .no_labels = 1};
+    paw_compile_result r;
+    assert_int_equal(paw_compile(m, "Map a key to its code.", ex, 6, &o, &r), PAW_OK);
+    assert_int_equal(r.steps, 20);
+    assert_int_equal(r.cv_folds, 3);
+    json_error_t je;
+    json_t *met = json_loads(r.bundle->meta.metrics_json, 0, &je), *cv = json_object_get(met, "cv");
+    assert_non_null(cv);
+    json_t *fm = json_object_get(met, "first_match_step");
+    assert_true(json_is_integer(fm));
+    assert_true(json_integer_value(fm) == 0 || json_integer_value(fm) == 10 || json_integer_value(fm) == 20);
+    assert_true(r.cv_em == 0.0);
+    json_t *curve = json_object_get(cv, "curve");
+    assert_int_equal(json_array_size(curve), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(curve, 0), "steps")), 10);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(curve, 1), "steps")), 20);
+    assert_true(json_real_value(json_object_get(json_array_get(curve, 1), "em")) == r.cv_em);
+    assert_true(json_real_value(json_object_get(json_array_get(curve, 0), "em")) == 0.0);
+    /* the program itself shows all six examples in its pseudo-program */
+    assert_non_null(strstr(r.bundle->pseudo_program, "Input: k6\nOutput: c3KuE"));
+    json_decref(met);
+    paw_compile_result_clear(&r);
+    paw_model_free(m);
+}
+
 int main(void)
 {
     snprintf(g_model_path, sizeof g_model_path, "%s",
@@ -462,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_label_rule),
         cmocka_unit_test_setup_teardown(test_spec_compile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cv_honest, setup, teardown),
     };
     if (getenv("PAW_TEST_FILTER")) cmocka_set_test_filter(getenv("PAW_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);

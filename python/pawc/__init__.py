@@ -213,7 +213,8 @@ def compile(spec: str, examples: Iterable[Any] | None = None, *, base: str = DEF
     and cancels the compile (CancelledError) by returning True.
     Input/output pairs written inside the spec are used as examples too.
     ``cv_folds`` sets the folds of the cross-validated exact-match estimate
-    in ``report`` (default 3; 0 or a negative number: none, a faster compile).
+    in ``report`` (default None, like 0 or a negative number: not estimated;
+    K folds cost about K times the training).
     Raises InvalidInputError for an empty spec or too few examples."""
     if not isinstance(spec, str) or not spec.strip():
         raise InvalidInputError("compile: the spec is empty", _ffi.EINVAL, "EINVAL")

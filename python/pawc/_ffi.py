@@ -72,7 +72,8 @@ class paw_compile_opts(Structure):
                 ("eval_every", c_int32), ("seed", c_uint64), ("n_threads", c_int),
                 ("record_timings", c_int), ("no_spec_examples", c_int), ("no_labels", c_int),
                 ("cv_folds", c_int32), ("model_path", c_char_p),
-                ("progress", compile_progress_fn), ("ud", c_void_p), ("cancelled", compile_cancelled_fn)]
+                ("progress", compile_progress_fn), ("ud", c_void_p), ("cancelled", compile_cancelled_fn),
+                ("min_steps", c_int32)]
 
 
 class paw_compile_result(Structure):

@@ -139,13 +139,13 @@ def test_pull_progress_and_cancel(smollm2):
 
 def test_compile_progress_callback(tmp_path):
     lines = []
-    six = TOY + [("tree", "green")]           # enough for the default 3-fold estimate (2 per fold)
-    prog = pawc.compile("Say the secret word of the thing.", six, base=STORIES, steps=10,
+    six = TOY + [("tree", "green")]           # enough for a 3-fold estimate (2 per fold)
+    prog = pawc.compile("Say the secret word of the thing.", six, base=STORIES, steps=10, cv_folds=3,
                         progress=lambda stage, msg: lines.append((stage, msg)))
     stages = {s for s, _ in lines}
     assert {"data", "train", "export", "cv"} <= stages, lines
     assert len(prog.id) == 20
-    assert prog.report["metrics"]["cv"]["folds"] == 3, prog.report   # the default estimate
+    assert prog.report["metrics"]["cv"]["folds"] == 3, prog.report
     # Returning True cancels: CancelledError, nothing installed.
     before = {p["id"] for p in pawc.list_cached_programs()}
     with pytest.raises(pawc.CancelledError):

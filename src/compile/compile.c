@@ -31,6 +31,11 @@
 #define VAL_MIN_EXAMPLES 16
 #define DEFAULT_N_SYNTH 24
 #define DEFAULT_MIN_EXAMPLES 4
+/* The stopping rule's default (bench/recipe_study.py): 100% validation
+ * match stops training from this step on: the first match (often at 10
+ * steps) stopped too early on store-help-routing (CV 41.7 % at 10 steps,
+ * 58.3 % at 20), and 30-40 steps did not help (BENCHMARKS.md). */
+#define DEFAULT_MIN_STEPS 20
 
 
 /* ------------------------------------------------------------ stage 1: data */
@@ -125,7 +130,7 @@ static int gather(paw_compiler *c, const paw_program_example *ex, size_t n, paw_
 
 /* The runtime prompt (paw.md §1.5); a model with no chat template gets the
  * user message as is. */
-static int runtime_template(const paw_model *m, const char *pseudo, char **out, size_t *len)
+int paw_compile_template(const paw_model *m, const char *pseudo, char **out, size_t *len)
 {
     char *user = NULL;
     if (asprintf(&user, "%s\n\n[INPUT]\n%s\n[END_INPUT]", pseudo, PAW_PROGRAM_PLACEHOLDER) < 0)
@@ -146,7 +151,7 @@ static int write_program_text(paw_compiler *c, paw_compile_result *r)
         if (!c->pseudo_source) c->pseudo_source = PAW_PSEUDO_SOURCE_SPEC;
         rc = paw_compile_pseudo_program(c->spec, c->ex.v, c->ex.n, &c->pseudo.text, NULL);
     }
-    if (!rc) rc = runtime_template(c->m, c->pseudo.text, &c->tmpl, &c->tmpl_len);
+    if (!rc) rc = paw_compile_template(c->m, c->pseudo.text, &c->tmpl, &c->tmpl_len);
     r->pseudo_source = c->pseudo_source;
     if (!rc)
         paw_compile_progress(&c->o, "data", "pseudo-program: %s (%s); examples: %zu given, %zu kept, %d synthesised "
@@ -330,10 +335,13 @@ static int train_step(void *ud, const paw_fit_step *s)
     }
     paw_compile_progress(&c->o, "train", "step %d/%d  loss %.4f  validation exact match %d/%d", s->step,
                          s->steps, s->loss, c->val_hits, c->n_va);
-    return c->val_hits == c->n_va ? PAW_FIT_STOP : 0;
+    if (c->val_hits == c->n_va && !c->first_match_step) c->first_match_step = s->step;
+    /* The stopping rule: all matched, and at least min_steps trained. */
+    return c->val_hits == c->n_va && s->step >= c->o.min_steps ? PAW_FIT_STOP : 0;
 }
 
-/* Steps until max steps or 100% validation exact match; c->adapter is the
+/* Steps until max steps or 100% validation exact match at or after
+ * min_steps; c->adapter is the
  * last evaluated adapter (F16), c->val_hits its matches. */
 static int train(paw_compiler *c, paw_compile_result *r)
 {
@@ -428,6 +436,7 @@ static char *settings_json(const paw_compiler *c, const paw_compile_result *r)
                             c->o.min_examples);
     if (set) {
         json_object_set_new(set, "cv_folds", json_integer(r->cv_folds));
+        json_object_set_new(set, "min_steps", json_integer(c->o.min_steps));
         json_object_set_new(set, "labels", json_string(c->o.no_labels ? "off" : "auto"));
         json_object_set_new(set, "spec_examples", json_string(c->o.no_spec_examples ? "off" : "auto"));
     }
@@ -460,6 +469,7 @@ static char *metrics_json(const paw_compiler *c, const paw_compile_result *r)
         if (rep) json_object_update(met, rep);
         json_decref(rep);
     }
+    if (met) json_object_set_new(met, "first_match_step", json_integer(c->first_match_step));
     if (met && c->n_spec) json_object_set_new(met, "n_spec_examples", json_integer((json_int_t)c->n_spec));
     if (met && c->o.record_timings) {
         json_t *sec = json_pack("{s:f,s:f,s:f,s:f,s:f}", "pseudo_program", r->seconds_pseudo, "synthesis",
@@ -550,6 +560,7 @@ static int compiler_init(paw_compiler *c, const paw_model *m, const char *spec, 
     if (c->o.lr <= 0) c->o.lr = 2e-3f;
     if (c->o.steps <= 0) c->o.steps = 60;
     if (c->o.eval_every <= 0) c->o.eval_every = 10;
+    if (c->o.min_steps <= 0) c->o.min_steps = DEFAULT_MIN_STEPS;
     if (c->o.n_synth == 0) c->o.n_synth = DEFAULT_N_SYNTH;
     if (c->o.min_examples <= 0) c->o.min_examples = DEFAULT_MIN_EXAMPLES;
     if (!(c->spec = paw_compile_strip(spec, strlen(spec)))) return paw_err(PAW_ENOMEM, "compile: out of memory");

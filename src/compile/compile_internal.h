@@ -161,6 +161,9 @@ int paw_synthesise(paw_teacher *t, const paw_compile_opts *o, const char *spec, 
 int  paw_compile_pseudo_program(const char *spec, const paw_program_example *ex, size_t n_ex,
                                 char **out, size_t *len);
 
+/* The runtime prompt (paw.md §1.5) around a pseudo-program (malloc'd). */
+int  paw_compile_template(const paw_model *m, const char *pseudo, char **out, size_t *len);
+
 /* ---- compile.c / report.c: the compiler's state, shared by the pipeline
  * (compile.c) and the report and label rule (report.c) */
 typedef struct paw_cexample {
@@ -192,6 +195,7 @@ typedef struct paw_compiler {
     uint8_t *adapter;            /* the best adapter so far (GGUF bytes)      */
     size_t adapter_len;
     int32_t val_hits;
+    int32_t first_match_step;    /* first check at 100% validation match; 0: none */
     /* round 2 */
     size_t n_spec;               /* examples read from the spec's text        */
     char *labels_json;           /* {"labels": [...]} of a closed-label program */

@@ -76,47 +76,118 @@ static json_t *label_scores(const paw_compiler *c, const paw_cexample *ex, char 
     return out;
 }
 
+/* The held-out fold's exact match at every check of a fold's training
+ * (every eval_every steps and the last): the curve of the estimate over
+ * steps, pooled over the folds. */
+#define CV_MAX_CHECKS 64
+typedef struct cv_fold {
+    paw_compiler *c;
+    paw_compile_result *r;
+    const paw_cexample *te;
+    int32_t n_te;
+    char **preds;                 /* the last check's outputs                  */
+    int32_t *curve;               /* hits per check, added over the folds      */
+    int32_t n_checks, last_hits;
+    int status;
+} cv_fold;
+
+static int cv_check(void *ud, const paw_fit_step *s)
+{
+    cv_fold *f = ud;
+    if (s->step % f->c->o.eval_every && s->step != s->steps) return 0;
+    uint8_t *a = NULL;
+    size_t a_len = 0;
+    int32_t h = 0;
+    int rc = paw_trainer_save_gguf_mem(s->trainer, f->r->adapter_type, &a, &a_len);
+    for (int32_t i = 0; i < f->n_te; i++) { free(f->preds[i]); f->preds[i] = NULL; }
+    if (!rc) rc = paw_compile_eval_em(f->c, a, a_len, f->te, f->n_te, &h, f->preds);
+    free(a);
+    if (rc) { f->status = rc; return -1; }
+    if (f->n_checks < CV_MAX_CHECKS) f->curve[f->n_checks++] += h;
+    f->last_hits = h;
+    return 0;
+}
+
+/* The template a fold trains and predicts with: without a teacher, the
+ * spec's pseudo-program written from the fold's own training examples, so
+ * that no held-out example is shown in the prompt (the program's shows the
+ * first six examples); a teacher's pseudo-program is used as it is.
+ * *tmpl NULL: the program's template. */
+static int fold_template(paw_compiler *c, const paw_cexample *tr, int32_t n_tr, char **tmpl, size_t *len)
+{
+    *tmpl = NULL;
+    if (!strcmp(c->pseudo_source, PAW_PSEUDO_SOURCE_TEACHER)) return PAW_OK;
+    paw_program_example ex[PAW_PSEUDO_MAX_PAIRS];
+    int32_t m = PAW_MIN(n_tr, PAW_PSEUDO_MAX_PAIRS);
+    for (int32_t i = 0; i < m; i++) ex[i] = *tr[i].src;
+    char *pseudo = NULL;
+    int rc = paw_compile_pseudo_program(c->spec, ex, (size_t)m, &pseudo, NULL);
+    if (!rc) rc = paw_compile_template(c->m, pseudo, tmpl, len);
+    free(pseudo);
+    return rc;
+}
+
 /* k-fold cross-validation of the recipe on the compile's own examples (and
- * nothing else): example i is held out in fold i mod k; each fold trains a
+ * nothing else): example i is held out in fold i mod k; each fold (its own
+ * pseudo-program, see fold_template) trains a
  * fresh adapter on the other folds for the steps the program itself took
  * (its stopping point, found on the training examples) and predicts its
  * held-out examples through the runtime, with the program's adapter type
- * and labels.  The pooled held-out exact match estimates exact match on new
- * inputs drawn like these examples. */
+ * and labels, at every check (eval_every steps) on the way.  The pooled
+ * held-out exact match at the last step estimates exact match on new
+ * inputs drawn like these examples; the earlier checks ("curve") show how
+ * the estimate moves with the steps. */
 static int cross_validate(paw_compiler *c, paw_compile_result *r, json_t *rep)
 {
-    int32_t k = c->o.cv_folds == 0 ? 3 : c->o.cv_folds, n = (int32_t)c->ex.n;
+    /* Off unless asked for: k folds cost about k times the program's own
+     * training (BENCHMARKS.md, "Compiler round 2"). */
+    int32_t k = c->o.cv_folds, n = (int32_t)c->ex.n;
     if (k < 2 || n < 2 * k) return PAW_OK;
     double t0 = paw_now();
     paw_cexample *tr = malloc((size_t)n * sizeof *tr), *te = malloc((size_t)n * sizeof *te), *held = NULL;
     char **preds = calloc((size_t)n, sizeof *preds);
+    int32_t curve[CV_MAX_CHECKS] = {0}, n_checks = 0;
     held = malloc((size_t)n * sizeof *held);
     int rc = tr && te && preds && held ? PAW_OK : paw_err(PAW_ENOMEM, "compile: out of memory");
     int32_t hits = 0, done = 0;
     for (int32_t f = 0; !rc && f < k; f++) {
-        int32_t n_tr = 0, n_te = 0, h = 0;
+        int32_t n_tr = 0, n_te = 0;
         for (int32_t i = 0; i < n; i++) {
             if (i % k == f) te[n_te++] = c->cex[i];
             else tr[n_tr++] = c->cex[i];
         }
+        cv_fold fs = {c, r, te, n_te, preds + done, curve, 0, 0, PAW_OK};
         paw_trainer *t = NULL;
-        rc = paw_compile_fit(c, tr, n_tr, r->steps, NULL, NULL, &t);
-        uint8_t *a = NULL;
-        size_t a_len = 0;
-        if (!rc) rc = paw_trainer_save_gguf_mem(t, r->adapter_type, &a, &a_len);
+        char *ftmpl = NULL, *prog_tmpl = c->tmpl;
+        size_t ftmpl_len = 0, prog_len = c->tmpl_len;
+        rc = fold_template(c, tr, n_tr, &ftmpl, &ftmpl_len);
+        if (!rc && ftmpl) {   /* fit and eval read c->tmpl */
+            c->tmpl = ftmpl;
+            c->tmpl_len = ftmpl_len;
+        }
+        if (!rc) rc = paw_compile_fit(c, tr, n_tr, r->steps, cv_check, &fs, &t);
+        if (fs.status) rc = fs.status;
+        c->tmpl = prog_tmpl;
+        c->tmpl_len = prog_len;
+        free(ftmpl);
         paw_trainer_free(t);
-        if (!rc) rc = paw_compile_eval_em(c, a, a_len, te, n_te, &h, preds + done);
-        free(a);
+        n_checks = fs.n_checks;
         memcpy(held + done, te, (size_t)n_te * sizeof *te);
         done += n_te;
-        hits += h;
+        hits += fs.last_hits;
         if (!rc) paw_compile_progress(&c->o, "cv", "fold %d/%d: %d train, %d/%d held-out exact match", f + 1, k,
-                                      n_tr, h, n_te);
+                                      n_tr, fs.last_hits, n_te);
     }
     if (!rc) {
         r->cv_folds = k;
         r->cv_em = (double)hits / n;
         json_t *cv = json_pack("{s:i,s:i,s:i,s:f}", "folds", k, "steps", r->steps, "n", n, "em", r->cv_em);
+        json_t *cur = json_array();
+        for (int32_t j = 0; cur && j < n_checks; j++)
+            json_array_append_new(cur, json_pack("{s:i,s:f}", "steps", j + 1 < n_checks ? (j + 1) * c->o.eval_every
+                                                 : r->steps, "em", (double)curve[j] / n));
+        if (cv && cur) json_object_set_new(cv, "curve", cur);
+        else json_decref(cur);
         if (cv && c->labels_json) json_object_set_new(cv, "labels", label_scores(c, held, preds, n));
         if (cv) json_object_set_new(rep, "cv", cv);
         paw_compile_progress(&c->o, "cv", "%d-fold cross-validated exact match %d/%d (%.1f%%)", k, hits, n,

@@ -9,8 +9,8 @@
 static const char usage_text[] =
     "usage: paw compile \"SPEC\" [--examples FILE.jsonl] [-m/--base MODEL] [-o OUT.paw]\n"
     "                   [--teacher MODEL.gguf|NAME | --teacher-url URL [--teacher-model NAME] | --no-teacher]\n"
-    "                   [--synth N] [--min-examples N] [--rank R] [--steps N] [--lr LR] [--seed S]\n"
-    "                   [-t THREADS] [--timings] [--no-spec-examples] [--no-labels]\n"
+    "                   [--synth N] [--min-examples N] [--rank R] [--steps N] [--min-steps N] [--lr LR]\n"
+    "                   [--seed S] [-t THREADS] [--timings] [--no-spec-examples] [--no-labels]\n"
     "                   [--cv-folds K | --no-cv]\n"
     "  FILE.jsonl holds one {\"input\": ..., \"output\": ...} object per line.  A teacher writes\n"
     "  the pseudo-program and synthesises N more examples (default 24; --synth 0: none):\n"
@@ -24,11 +24,13 @@ static const char usage_text[] =
     "  examples (default 4) stop the compile.  Outputs that form a small label set (2 or more\n"
     "  distinct one-line outputs, at most 128 and at most half the examples) make a\n"
     "  closed-label program that only answers its labels (--no-labels: never).  The report\n"
-    "  gives a K-fold cross-validated exact match on the examples (default K 3; --no-cv:\n"
-    "  none, a faster compile).  The program is installed\n"
+    "  gives a K-fold cross-validated exact match on the examples with --cv-folds K (it costs\n"
+    "  about K times the training; default and --no-cv: not estimated).  Training stops at the first check (every 10 steps) where\n"
+    "  every example matches, once --min-steps are done.  The program is installed\n"
     "  in the program cache (and written to OUT.paw with -o).  --timings records seconds per\n"
     "  stage in meta.metrics (the bundle bytes then vary from run to run).\n"
-    "  Defaults: base smollm2-135m, rank 8, alpha 2*rank, lr 2e-3, at most 60 steps, seed 0.\n";
+    "  Defaults: base smollm2-135m, rank 8, alpha 2*rank, lr 2e-3, at least 20 and at most 60\n"
+    "  steps, seed 0.\n";
 
 static void on_progress(void *ud, const char *stage, const char *msg)
 {
@@ -41,7 +43,7 @@ typedef struct compile_args {
     const char *spec, *examples, *model, *out;
     const char *teacher, *teacher_url, *teacher_model;
     int no_teacher, timings, synth_given, no_spec, no_labels, no_cv;
-    double rank, steps, lr, seed, threads, synth, min_examples, cv_folds;
+    double rank, steps, lr, seed, threads, synth, min_examples, cv_folds, min_steps;
 } compile_args;
 
 static int usage_error(const char *msg, const char *arg)
@@ -79,6 +81,7 @@ static int parse_args(int argc, char **argv, compile_args *a, int *help)
         else if (!strcmp(k, "--rank")) ok = cli_num_arg(v, 1, 4096, &a->rank);
         else if (!strcmp(k, "--cv-folds")) ok = cli_num_arg(v, 2, 100, &a->cv_folds);
         else if (!strcmp(k, "--steps")) ok = cli_num_arg(v, 1, 1e7, &a->steps);
+        else if (!strcmp(k, "--min-steps")) ok = cli_num_arg(v, 1, 1e7, &a->min_steps);
         else if (!strcmp(k, "--lr")) ok = cli_num_arg(v, 1e-9, 10, &a->lr);
         else if (!strcmp(k, "--seed")) ok = cli_num_arg(v, 0, 1.8e19, &a->seed);
         else if (!strcmp(k, "-t") || !strcmp(k, "--threads")) ok = cli_num_arg(v, 0, 1024, &a->threads);
@@ -124,7 +127,8 @@ static void print_estimate(const paw_compile_result *r)
         printf("cross-validated exact match %.1f%% (%d-fold, on the %d training examples only): the estimate "
                "for new inputs like them\n", 100 * r->cv_em, r->cv_folds, r->n_train + r->n_val);
     else
-        printf("no cross-validated estimate (--no-cv, or too few examples for the folds)\n");
+        printf("exact match on new inputs: not estimated (--cv-folds K estimates it from the training examples, "
+               "at about K times the training time; it needs at least 2K examples)\n");
     if (r->cv_folds) printf("cross-validation took %.1f s\n", r->seconds_cv);
     if (r->n_spec) printf("examples from the spec's text: %d found, %d used\n", r->n_spec, r->n_spec_used);
     json_error_t e;
@@ -188,7 +192,8 @@ int cmd_compile(int argc, char **argv)
                           .min_examples = (int32_t)a.min_examples, .rank = (int32_t)a.rank, .lr = (float)a.lr,
                           .steps = (int32_t)a.steps, .seed = (uint64_t)a.seed, .n_threads = (int)a.threads,
                           .record_timings = a.timings, .progress = on_progress, .no_spec_examples = a.no_spec,
-                          .no_labels = a.no_labels, .cv_folds = a.no_cv ? -1 : (int32_t)a.cv_folds};
+                          .no_labels = a.no_labels, .cv_folds = a.no_cv ? -1 : (int32_t)a.cv_folds,
+                          .min_steps = (int32_t)a.min_steps};
     if (paw_compile(m, a.spec, ex, n_ex, &o, &r)) { rc = cli_fail("compile"); goto done; }
     if (a.out && paw_bundle_write(r.bundle, a.out)) { rc = cli_fail("compile"); goto done; }
     char id[PAW_PROGRAM_ID_LEN + 1];
