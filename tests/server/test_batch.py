@@ -4,8 +4,9 @@ program's adapter and prefix, and every answer equals the one-at-a-time
 answer.  One worker, so that requests sent together queue behind the first
 and are taken as a batch; /metrics counts the batches."""
 import concurrent.futures as cf
+import subprocess
 
-from conftest import Server
+from conftest import PAW_SERVE, Server
 
 WORDS = ["great", "awful", "sunny", "broken", "lovely", "meh", "fine", "terrible"]
 
@@ -46,3 +47,28 @@ def test_batched_answers_equal_one_at_a_time(cache, programs):
         assert "# TYPE paw_batch_size histogram" in t
     finally:
         assert srv.stop() == 0
+
+
+def test_max_batch_one_decodes_alone(cache, programs):
+    """--max-batch 1: requests sent together are still all answered, each
+    decoded alone (every batch in the histogram has one call); an
+    out-of-range value is refused at start."""
+    srv = Server(cache, "-t", "2", "--workers", "1", "-c", "256", "--max-batch", "1")
+    try:
+        calls = [(pid, w) for w in WORDS[:4] for pid in programs["ids"]]
+
+        def infer(call):
+            r = srv.post("/api/v1/infer", json={"program_id": call[0], "input": call[1], "max_tokens": 6})
+            assert r.status_code == 200, r.text
+            return r.json()["output"]
+
+        with cf.ThreadPoolExecutor(len(calls)) as ex:
+            assert all(ex.map(infer, calls))
+        le1, count = batch_hist(srv)
+        assert le1 == count == len(calls)
+    finally:
+        assert srv.stop() == 0
+    for bad in ("0", "9", "x"):
+        p = subprocess.run([PAW_SERVE, "--max-batch", bad, "--port", "0"], capture_output=True, text=True,
+                           timeout=30)
+        assert p.returncode == 2 and "--max-batch" in p.stderr, (bad, p.stderr)

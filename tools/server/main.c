@@ -22,6 +22,7 @@ static const char usage_text[] =
     "                        (default: $PAW_SERVE_API_KEY, else none)\n"
     "  --max-memory MB       budget for resident program handles (default 2048)\n"
     "  --queue N             requests that may wait for a worker; more get 429 (default 64)\n"
+    "  --max-batch N         program requests one worker decodes together (default 8; 1 = one at a time)\n"
     "  -t, --threads N       cores to use in all (default: one per online CPU)\n"
     "  --workers N           model workers sharing those cores (default: as many as threads)\n"
     "  --timeout S           per-request limit, queue wait included (default 60)\n"
@@ -43,12 +44,12 @@ static int parse_args(int argc, char **argv, srv_config *c)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     *c = (srv_config){.host = "127.0.0.1", .port = 8080, .model_arg = "smollm2-135m",
-                      .max_memory_mb = 2048, .queue = 64, .threads = ncpu > 0 ? (int)ncpu : 1,
+                      .max_memory_mb = 2048, .queue = 64, .max_batch = SRV_MAX_BATCH, .threads = ncpu > 0 ? (int)ncpu : 1,
                       .timeout_s = 60, .idle_timeout_s = 10, .body_limit = (size_t)64 << 20};
     c->api_key = getenv("PAW_SERVE_API_KEY");
     if (c->api_key && !*c->api_key) c->api_key = NULL;
     double port = c->port, mem = c->max_memory_mb, queue = c->queue, threads = 0, workers = 0;
-    double body_mb = 64, ctx = 0;
+    double body_mb = 64, ctx = 0, max_batch = c->max_batch;
     for (int i = 1; i < argc; i += 2) {   /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok;
@@ -59,6 +60,7 @@ static int parse_args(int argc, char **argv, srv_config *c)
         else if (!strcmp(a, "--port")) ok = num(v, 0, 65535, &port) && port == (int)port;
         else if (!strcmp(a, "--max-memory")) ok = num(v, 0, 1 << 24, &mem);
         else if (!strcmp(a, "--queue")) ok = num(v, 0, 1 << 20, &queue) && queue == (int)queue;
+        else if (!strcmp(a, "--max-batch")) ok = num(v, 1, SRV_MAX_BATCH, &max_batch) && max_batch == (int)max_batch;
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = num(v, 1, 1024, &threads) && threads == (int)threads;
         else if (!strcmp(a, "--workers")) ok = num(v, 1, 1024, &workers) && workers == (int)workers;
         else if (!strcmp(a, "--timeout")) ok = num(v, 0.1, 86400, &c->timeout_s);
@@ -77,6 +79,7 @@ static int parse_args(int argc, char **argv, srv_config *c)
     c->port = (int)port;
     c->max_memory_mb = mem;
     c->queue = (int)queue;
+    c->max_batch = (int)max_batch;
     if (threads > 0) c->threads = (int)threads;
     c->workers = workers > 0 ? (int)workers : c->threads;
     if (c->workers > c->threads) c->workers = c->threads;

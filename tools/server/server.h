@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include "paw.h"
 
+/* The most program jobs one worker decodes in one batched call (--max-batch). */
+#define SRV_MAX_BATCH 8
+
 typedef struct srv_config {
     const char *host;          /* "127.0.0.1"                                */
     int         port;          /* 8080; 0 = any free port (printed)          */
@@ -21,6 +24,7 @@ typedef struct srv_config {
     const char *model_arg;     /* name or path (paw_model_resolve)           */
     double      max_memory_mb; /* budget for resident program handles       */
     int         queue;         /* jobs waiting beyond the running ones       */
+    int         max_batch;     /* program jobs decoded together, 1..SRV_MAX_BATCH */
     int         threads;       /* cores to use in all                        */
     int         workers;       /* model workers; threads split among them    */
     double      timeout_s;     /* per request: queue wait + run              */

@@ -8,7 +8,7 @@
  * of everything that was accepted.
  *
  * A worker that takes a program job also takes the program jobs waiting
- * behind it (up to SRV_BATCH, any programs) and runs them together through
+ * behind it (up to SRV_MAX_BATCH, any programs) and runs them together through
  * paw_program_call_batch: one forward pass per decoding step for all, each
  * row with its own program's adapter and prefix, the answers exactly those
  * of one-at-a-time calls. */
@@ -73,8 +73,6 @@ static void job_fail(job *j, int rc, const char *msg)
     snprintf(j->err, sizeof j->err, "%s", msg);
 }
 
-#define SRV_BATCH 8
-
 static int on_text(void *ud, const char *text, size_t len);
 
 /* The answer of a call on h, into the job (replacing the pieces streamed so
@@ -116,12 +114,12 @@ static int call_scored(paw_program *h, job *j, char **out, size_t *out_len)
 static void run_programs(worker *w, job **js, int n)
 {
     srv *s = w->s;
-    paw_program *hs[SRV_BATCH];
-    job *rows[SRV_BATCH];
-    const char *in[SRV_BATCH];
-    size_t lens[SRV_BATCH], olens[SRV_BATCH];
-    char *outs[SRV_BATCH];
-    int rcs[SRV_BATCH], k = 0;
+    paw_program *hs[SRV_MAX_BATCH];
+    job *rows[SRV_MAX_BATCH];
+    const char *in[SRV_MAX_BATCH];
+    size_t lens[SRV_MAX_BATCH], olens[SRV_MAX_BATCH];
+    char *outs[SRV_MAX_BATCH];
+    int rcs[SRV_MAX_BATCH], k = 0;
     for (int i = 0; i < n; i++) {
         paw_program *h = NULL;
         int rc = progs_acquire(s->progs, js[i]->program, s->threads_per_worker, &h);
@@ -238,9 +236,9 @@ static void *worker_main(void *arg)
         if (!s->qhead) s->qtail = NULL;
         s->qlen--;
         /* a program job takes the program jobs waiting behind it along */
-        job *js[SRV_BATCH] = { j };
+        job *js[SRV_MAX_BATCH] = { j };
         int n = 1;
-        for (job **pp = &s->qhead, *prev = NULL; j->kind == JOB_PROGRAM && *pp && n < SRV_BATCH;) {
+        for (job **pp = &s->qhead, *prev = NULL; j->kind == JOB_PROGRAM && *pp && n < s->cfg.max_batch;) {
             job *q = *pp;
             if (q->kind != JOB_PROGRAM) { prev = q; pp = &q->next; continue; }
             *pp = q->next;
@@ -251,7 +249,7 @@ static void *worker_main(void *arg)
         s->running += n;
         pthread_mutex_unlock(&s->qmu);
 
-        job *run[SRV_BATCH];
+        job *run[SRV_MAX_BATCH];
         int k = 0;
         for (int i = 0; i < n; i++) {
             pthread_mutex_lock(&js[i]->mu);
