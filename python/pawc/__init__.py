@@ -387,6 +387,12 @@ class Function:
             return h
         if self._closed:
             raise PawError("the function is closed", _ffi.EINVAL, "EINVAL")
+        h = self._local.handle = self._open_handle()
+        return h
+
+    def _open_handle(self):
+        """A new handle of this function's program (or base mode), kept in
+        self._handles so that close() frees it."""
         h = ctypes.c_void_p()
         lib = _ffi.lib()
         if self.program is None:
@@ -396,7 +402,6 @@ class Function:
                                        ctypes.byref(h)))
         with self._lock:
             self._handles.append(h)
-        self._local.handle = h
         return h
 
     def __call__(self, text: str, max_tokens: int | None = None, temperature: float = 0.0,
@@ -444,17 +449,8 @@ class Function:
         hs = getattr(self._local, "batch", None)
         if hs is None:
             hs = self._local.batch = [self._handle()]
-        lib = _ffi.lib()
         while len(hs) < k:
-            h = ctypes.c_void_p()
-            if self.program is None:
-                check(lib.paw_program_open_base(self._model.handle, ctypes.byref(self._opts), ctypes.byref(h)))
-            else:
-                check(lib.paw_program_open(self._model.handle, _b(self.program), ctypes.byref(self._opts),
-                                           ctypes.byref(h)))
-            with self._lock:
-                self._handles.append(h)
-            hs.append(h)
+            hs.append(self._open_handle())
         return hs
 
     def batch(self, texts: Sequence[str], max_tokens: int | None = None) -> list[str]:
