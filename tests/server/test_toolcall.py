@@ -131,14 +131,26 @@ def test_long_tool_results_are_cut_and_answered(client):
     assert r.choices[0].finish_reason in ("stop", "length") and not r.choices[0].message.tool_calls
 
 
-def test_unrelated_request_gets_no_call(client):
-    r = client.chat.completions.create(
-        model="paw", tools=[INTEREST], max_tokens=8,
-        messages=[{"role": "user", "content": "Translate 'good morning' into French."}])
-    assert not r.choices[0].message.tool_calls
-    assert r.choices[0].finish_reason == "stop"
-    # the relevance program's P(call) per tool comes back beside the answer
-    assert 0 <= r.model_extra["paw"]["tool_scores"]["compound_interest"] < 0.5
+def test_auto_follows_the_relevance_scores(client):
+    """tool_choice "auto": the relevance program's P(call) per tool comes back
+    beside the answer, and the glue calls the best-scoring tool exactly when
+    its P(call) >= 0.5, else answers in plain text.  (Whether the program
+    scores well is measured in bench/toolcall.py, not asserted here.)"""
+    for text in ("Translate 'good morning' into French.", "What is the weather like in Lisbon today?",
+                 "How much will 1500 dollars grow to at 5% a year for 10 years?"):
+        r = client.chat.completions.create(model="paw", tools=[INTEREST, WEATHER], max_tokens=8,
+                                           messages=[{"role": "user", "content": text}])
+        scores = r.model_extra["paw"]["tool_scores"]
+        assert set(scores) == {"compound_interest", "get_weather"}
+        assert all(0 <= s <= 1 for s in scores.values()), scores
+        best = max(scores, key=scores.get)
+        calls = r.choices[0].message.tool_calls
+        if scores[best] >= 0.5:
+            assert r.choices[0].finish_reason == "tool_calls" and len(calls) == 1, (text, scores)
+            assert calls[0].function.name == best
+            json.loads(calls[0].function.arguments)
+        else:
+            assert not calls and r.choices[0].finish_reason == "stop", (text, scores)
 
 
 BAD_TOOLS = [
