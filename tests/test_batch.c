@@ -16,16 +16,6 @@
 #include <sys/wait.h>
 #include "testutil.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define PAW_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PAW_TEST_SANITIZED 1
-#endif
-#endif
-#ifndef PAW_TEST_SANITIZED
-#define PAW_TEST_SANITIZED 0
-#endif
 #include "paw.h"
 #include "core/cpu.h"
 

@@ -20,17 +20,6 @@
 #include "openai_server.h"
 #include "compile/compile_internal.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define PAW_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PAW_TEST_SANITIZED 1
-#endif
-#endif
-#ifndef PAW_TEST_SANITIZED
-#define PAW_TEST_SANITIZED 0
-#endif
-
 static const paw_program_example toy[] = {
     {"wonderful", "POS"}, {"terrible", "NEG"}, {"delightful", "POS"}, {"awful", "NEG"},
     {"great", "POS"},     {"horrible", "NEG"}, {"lovely", "POS"},     {"nasty", "NEG"},

@@ -29,17 +29,6 @@
 #include "runtime/program.h"
 #include "compile/compile_internal.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define PAW_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PAW_TEST_SANITIZED 1
-#endif
-#endif
-#ifndef PAW_TEST_SANITIZED
-#define PAW_TEST_SANITIZED 0
-#endif
-
 static char g_model_path[1024];
 #define MARKER "QZXMARKER"
 

@@ -13,6 +13,20 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+/* 1 in an AddressSanitizer build (gcc defines __SANITIZE_ADDRESS__, clang
+ * answers __has_feature): tests that would take minutes there use a smaller
+ * model or fewer cases. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PAW_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PAW_TEST_SANITIZED 1
+#endif
+#endif
+#ifndef PAW_TEST_SANITIZED
+#define PAW_TEST_SANITIZED 0
+#endif
+
 /* Path to a file under the shared/ directory that sits beside the repository. */
 static inline const char *tu_shared(const char *rel)
 {
