@@ -787,6 +787,22 @@ static void test_cli_eval(void **state)
     assert_non_null(strstr(rep, "\"mean_em\": 50"));
     free(rep);
 
+    /* --progress 0: a stderr line after every batch, counting inputs and
+     * exact matches so far; stdout is unchanged */
+    snprintf(args, sizeof args, "eval '%s' --programs '%s' -n 5 -t 1 --batch 1 --progress 0", tpath("suite.jsonl"),
+             dir);
+    if (run_paw(args, NULL)) fail_msg("paw eval --progress 0 failed: %s", err_txt());
+    char *perr = err_txt();
+    assert_non_null(strstr(perr, "paw eval: task-one: 1/3 inputs, 1 exact"));
+    assert_non_null(strstr(perr, "paw eval: task-one: 3/3 inputs, 3 exact"));
+    assert_non_null(strstr(perr, "paw eval: task-two: 2/3 inputs, 0 exact"));
+    free(perr);
+    got = out_txt();
+    assert_non_null(strstr(got, "em=100.00% (3/3)"));
+    free(got);
+    snprintf(args, sizeof args, "eval '%s' --programs '%s' --progress -1", tpath("suite.jsonl"), dir);
+    assert_int_equal(run_paw(args, NULL), 2);
+
     /* --limit and a baseline run on the same suite */
     snprintf(args, sizeof args, "eval '%s' --baseline few-shot --limit 1 -n 3 -t 1 --json '%s'",
              tpath("suite.jsonl"), tpath("base.json"));

@@ -15,7 +15,8 @@
 
 static const char usage_text[] =
     "usage: paw eval SUITE.jsonl (--programs DIR | --baseline zero-shot|few-shot)\n"
-    "                [-m MODEL] [--limit N] [-n MAX_TOKENS] [-t THREADS] [-c N_CTX] [--json REPORT]\n"
+    "                [-m MODEL] [--limit N] [-n MAX_TOKENS] [-t THREADS] [-c N_CTX] [--batch N]\n"
+    "                [--json REPORT] [--progress S]\n"
     "  --programs DIR   task <id> runs DIR/<id>.paw\n"
     "  --baseline B     the base model prompted with the spec (zero-shot) or the spec\n"
     "                   and the task's train examples (few-shot)\n"
@@ -25,13 +26,36 @@ static const char usage_text[] =
     "  -c N_CTX         context size (default 2048)\n"
     "  --batch N        run N test inputs of a task together in one batched forward pass\n"
     "                   (default 4; 1 = one at a time; the outputs are the same)\n"
-    "  --json REPORT    also write a machine-readable report to REPORT\n";
+    "  --json REPORT    also write a machine-readable report to REPORT\n"
+    "  --progress S     a progress line on stderr every S seconds (default: 1 on a\n"
+    "                   terminal, rewritten in place; 30 otherwise; 0 = after every batch)\n";
 
 static double now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Progress of one task on stderr: inputs done, exact matches so far, time
+ * spent and an estimate of what is left.  A test set of thousands of inputs
+ * takes minutes, and stdout only gets the task's line at its end.  On a
+ * terminal the line is rewritten in place; in a log, one line per report. */
+typedef struct {
+    double every_ms, t_start, last;
+    int tty;
+} eval_progress;
+
+static void progress_report(eval_progress *pg, const char *id, size_t done, size_t n, size_t ok)
+{
+    double now = now_ms();
+    if (done < n && now - pg->last < pg->every_ms) return;
+    if (done == n && !pg->tty && pg->every_ms > 0 && now - pg->t_start < pg->every_ms) return;
+    pg->last = now;
+    double spent = (now - pg->t_start) / 1e3, left = done ? spent * (double)(n - done) / (double)done : 0;
+    fprintf(stderr, "%spaw eval: %s: %zu/%zu inputs, %zu exact, %.0f s, ~%.0f s left%s", pg->tty ? "\r" : "",
+            id, done, n, ok, spent, left, pg->tty ? (done == n ? "\033[K\n" : "\033[K") : "\n");
+    fflush(stderr);
 }
 
 static int write_report(const char *path, json_t *report)
@@ -52,6 +76,7 @@ int cmd_eval(int argc, char **argv)
     const char *suite = NULL, *programs = NULL, *baseline = NULL, *model_arg = "smollm2-135m",
                *json_path = NULL;
     long limit = 0, max_tokens = 64, threads = 0, n_ctx = 0, batch = 4;
+    double progress_s = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
@@ -66,6 +91,7 @@ int cmd_eval(int argc, char **argv)
             ok = v && (max_tokens = strtol(v, &end, 10)) > 0 && !*end;
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
             ok = v && (threads = strtol(v, &end, 10)) >= 0 && threads < 1024 && !*end;
+        else if (!strcmp(a, "--progress")) ok = v && (progress_s = strtod(v, &end)) >= 0 && progress_s <= 86400 && !*end && end != v;
         else if (!strcmp(a, "--batch")) ok = v && (batch = strtol(v, &end, 10)) >= 1 && batch <= 64 && !*end;
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx"))  /* a few-shot prompt of long examples */
             ok = v && (n_ctx = strtol(v, &end, 10)) >= 0 && n_ctx <= (1L << 20) && !*end;
@@ -132,6 +158,8 @@ int cmd_eval(int argc, char **argv)
     double sum_em = 0, sum_ms = 0;
     size_t all_n = 0, all_ok = 0, n_errors = 0, n_broken = 0;
     paw_program_opts opts = {.n_threads = (int)threads, .n_ctx = (int32_t)n_ctx};
+    eval_progress pg = {.tty = isatty(STDERR_FILENO)};
+    pg.every_ms = progress_s >= 0 ? progress_s * 1e3 : pg.tty ? 1e3 : 30e3;
     for (size_t t = 0; !rc && t < n_tasks; t++) {
         const paw_suite_task *task = &tasks[t];
         paw_program *p = NULL;
@@ -193,6 +221,7 @@ int cmd_eval(int argc, char **argv)
         if (limit && (size_t)limit < n) n = (size_t)limit;
         double task_ms = 0;
         json_t *jres = json_array();
+        pg.t_start = pg.last = now_ms();
         for (size_t i0 = 0; i0 < n; i0 += (size_t)n_h) {
             const int k = (int)(n - i0 < (size_t)n_h ? n - i0 : (size_t)n_h);
             const char *ins[64];
@@ -232,6 +261,7 @@ int cmd_eval(int argc, char **argv)
                 json_array_append_new(jres, r);
                 free(out);
             }
+            progress_report(&pg, task->id, i0 + (size_t)k, n, ok);
         }
         for (int j = 1; j < n_h; j++) paw_program_close(hs[j]);
         paw_program_stats st;
