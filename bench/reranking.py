@@ -28,8 +28,10 @@ training pairs per grade (default 6: 24 pairs); --steps N caps the compile's
 training steps (paw compile's default is 60); --reuse rescores an OUTDIR's
 earlier measurements without running them again.  For a long measurement in
 pieces: --pieces N splits the test queries into N consecutive pieces, --run
-the pieces (0-based) this invocation evaluates, --jobs which systems; the
-scores cover the queries whose pieces every system has run so far in OUTDIR.
+the pieces (0-based) this invocation evaluates, --jobs which systems.  Each
+system is scored on the pieces it has run so far in OUTDIR; when the
+few-shot baseline has run fewer pieces than the program, the program and
+BM25 are scored again on exactly the few-shot's queries, in rows of their own.
 """
 import argparse, collections, json, math, os, subprocess, sys, time
 
@@ -122,27 +124,47 @@ def main():
                 if subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT):
                     sys.exit(f"reranking.py: {' '.join(cmd)} failed, see {log.name}")
             os.replace(done + ".tmp", done)
-    outs = {}
-    have = [k for k in range(a.pieces)
-            if all(os.path.exists(os.path.join(a.out, f"eval-{n}-{k}of{a.pieces}.json")) for n in ("program", "few-shot"))]
-    if not have:
-        print("no piece has been run by every system yet: no scores")
-        return
-    for name in ("program", "few-shot"):
-        outs[name] = []
-        for k in have:
-            with open(os.path.join(a.out, f"eval-{name}-{k}of{a.pieces}.json")) as f:
-                outs[name] += json.load(f)["tasks"][0]["results"]
-    test_q = [q for k in have for q in pieces[k]]
+    # Each system is scored on every piece it has run; the few-shot baseline
+    # may have run fewer (it is the slower, weaker one), so the program is
+    # also scored on exactly the few-shot's pieces, in a row of its own.
+    def ran(name):
+        return [k for k in range(a.pieces) if os.path.exists(os.path.join(a.out, f"eval-{name}-{k}of{a.pieces}.json"))]
 
+    def results_of(name, ks):
+        rs = []
+        for k in ks:
+            with open(os.path.join(a.out, f"eval-{name}-{k}of{a.pieces}.json")) as f:
+                rs += json.load(f)["tasks"][0]["results"]
+        return rs
+
+    if not ran("program"):
+        print("the program has not run on any piece yet: no scores")
+        return
+    few_ks = [k for k in ran("few-shot") if k in ran("program")]
+    runs = {"program": ran("program")}
+    if few_ks:
+        runs["few-shot"] = few_ks
+        if few_ks != runs["program"]:
+            runs["program@few-shot-queries"] = few_ks
     res = {"spec": SPEC, "n_train_pairs": len(train), "steps": a.steps, "train_queries": [q["qid"] for q in train_q],
-           "n_test_queries": len(test_q), "seconds": secs, "systems": {}}
-    bm25 = [ndcg10([c["grade"] or 0 for c in q["candidates"]], qrels[q["qid"]]) for q in test_q]
+           "n_test_queries": sum(len(pieces[k]) for k in runs["program"]), "seconds": secs, "systems": {}}
+
+    def bm25_of(qs):
+        return [ndcg10([c["grade"] or 0 for c in q["candidates"]], qrels[q["qid"]]) for q in qs]
+
+    test_q = [q for k in runs["program"] for q in pieces[k]]
     oracle = [ndcg10(sorted([c["grade"] or 0 for c in q["candidates"]], reverse=True), qrels[q["qid"]])
               for q in test_q]
-    res["systems"]["bm25"] = {"ndcg10": sum(bm25) / len(bm25)}
-    res["systems"]["oracle-top20"] = {"ndcg10": sum(oracle) / len(oracle)}
-    for name, results in outs.items():
+    res["systems"]["bm25"] = {"ndcg10": sum(bm25_of(test_q)) / len(test_q), "n_queries": len(test_q)}
+    res["systems"]["oracle-top20"] = {"ndcg10": sum(oracle) / len(oracle), "n_queries": len(test_q)}
+    if "program@few-shot-queries" in runs:
+        few_q = [q for k in few_ks for q in pieces[k]]
+        res["systems"]["bm25@few-shot-queries"] = {"ndcg10": sum(bm25_of(few_q)) / len(few_q),
+                                                   "n_queries": len(few_q)}
+    for name, ks in runs.items():
+        results = results_of(name.split("@")[0], ks)
+        test_q = [q for k in ks for q in pieces[k]]
+        bm25 = bm25_of(test_q)
         k, scores, ms_q, hits, bad = 0, [], [], 0, collections.Counter()
         judged = 0
         for q in test_q:
@@ -161,7 +183,7 @@ def main():
             order = sorted(range(n), key=lambda i: (-score[i], i))
             scores.append(ndcg10([q["candidates"][i]["grade"] or 0 for i in order], qrels[q["qid"]]))
             ms_q.append(sum(r["ms"] for r in rs))
-        res["systems"][name] = {"ndcg10": sum(scores) / len(scores),
+        res["systems"][name] = {"ndcg10": sum(scores) / len(scores), "n_queries": len(test_q),
                                 "better_than_bm25": sum(s > b + 1e-12 for s, b in zip(scores, bm25)),
                                 "worse_than_bm25": sum(s < b - 1e-12 for s, b in zip(scores, bm25)),
                                 "bucket_accuracy": hits / judged if judged else 0.0,
@@ -171,14 +193,14 @@ def main():
                                     (r.get("output") or "").strip() for r in results).most_common(6))}
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(res, f, indent=1)
-    print(f"TREC DL19: {len(test_q)} test queries x 20 BM25 candidates; {len(train)} training pairs "
+    print(f"TREC DL19: {res['n_test_queries']} test queries x 20 BM25 candidates; {len(train)} training pairs "
           f"from {N_TRAIN_QUERIES} other queries")
     for name, s in res["systems"].items():
         extra = ""
         if "ms_per_query" in s:
             extra = (f"  better/worse than BM25 on {s['better_than_bm25']}/{s['worse_than_bm25']} queries, "
                      f"bucket accuracy {s['bucket_accuracy']:.3f}, {s['ms_per_query']:.0f} ms/query")
-        print(f"{name:13} NDCG@10 {s['ndcg10']:.4f}{extra}")
+        print(f"{name:24} {s['n_queries']:3} queries  NDCG@10 {s['ndcg10']:.4f}{extra}")
     print(f"compile {secs['compile']:.1f} s" if secs["compile"] else "compile: reused")
 
 
