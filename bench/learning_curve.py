@@ -33,9 +33,10 @@ seconds (wall), the training steps and the train/validation split the
 compiler reports, ms per test line and the load (/proc/loadavg) after the
 compile and after the eval.  OUTDIR/DATASET/nN/ keeps each size's
 train.jsonl, program, compile log, suite and eval report; a rerun skips what
-is there (delete a folder to measure it again).  Writes OUTDIR/results.json
-and prints a markdown table.  Needs only python3's standard library and the
-paw binary.
+is there (delete a folder to measure it again; OUTDIR/setup.json refuses a
+rerun with other --steps, --intents, --test-per-intent or --bgl-stride).
+Writes OUTDIR/results.json and prints a markdown table.  Needs only python3's
+standard library and the paw binary.
 
   bench/learning_curve.py OUTDIR [--paw build/paw] [--sizes 8,16,32,64,128]
       [--datasets banking77,bgl] [--threads 2] [--steps N] [--intents 4]
@@ -225,15 +226,24 @@ def main():
     if not set(names) <= set(DATASETS):
         sys.exit(f"learning_curve.py: --datasets: choose from {','.join(DATASETS)}")
     os.makedirs(a.out, exist_ok=True)
+    # what the programs and scores in OUTDIR depend on: a rerun must not mix settings
+    data = {k: getattr(a, k) for k in ("steps", "intents", "test_per_intent", "bgl_stride")}
+    dp = os.path.join(a.out, "setup.json")
+    if os.path.exists(dp):
+        with open(dp) as f:
+            old = json.load(f)
+        if old != data:
+            sys.exit(f"learning_curve.py: {a.out} was measured with {old}, not {data}: use another OUTDIR")
+    else:
+        with open(dp, "w") as f:
+            json.dump(data, f)
     rows = []
     for name in names:
         spec, pool, test = DATASETS[name](a)
         for n in sizes:
             rows.append(measure(a, name, spec, pool, test, n))
-    setup = {k: getattr(a, k) for k in ("sizes", "datasets", "threads", "steps", "intents", "test_per_intent",
-                                        "bgl_stride")}
     with open(os.path.join(a.out, "results.json"), "w") as f:
-        json.dump({"setup": setup, "rows": rows}, f, indent=1)
+        json.dump({"setup": dict(data, threads=a.threads), "rows": rows}, f, indent=1)
     table(rows)
 
 
