@@ -21,14 +21,16 @@ context) is scored the same way; the two evals run one after the other
 (paw's spinning thread pools slow each other several-fold side by side).
 
   bench/reranking.py OUTDIR [--paw ./paw] [--threads 2] [--queries N] [--per-grade K] [--steps N]
-                     [--pieces N] [--run I,J,..] [--jobs program,few-shot]
+                     [--pieces N] [--run I,J,..] [--jobs program,few-shot,scores]
 
 --queries N scores only the first N test queries (a subsample); --per-grade K
 training pairs per grade (default 6: 24 pairs); --steps N caps the compile's
 training steps (paw compile's default is 60); --reuse rescores an OUTDIR's
 earlier measurements without running them again.  For a long measurement in
 pieces: --pieces N splits the test queries into N consecutive pieces, --run
-the pieces (0-based) this invocation evaluates, --jobs which systems.  Each
+the pieces (0-based) this invocation evaluates, --jobs which systems
+(program, few-shot, and scores: the program again through `paw run --scores`,
+ranking by its expected grade, the sum of P(bucket) x grade).  Each
 system is scored on the pieces it has run so far in OUTDIR; when the
 few-shot baseline has run fewer pieces than the program, the program and
 BM25 are scored again on exactly the few-shot's queries, in rows of their own.
@@ -70,7 +72,7 @@ def main():
     ap.add_argument("--reuse", action="store_true")
     ap.add_argument("--pieces", type=int, default=1)
     ap.add_argument("--run", default="")
-    ap.add_argument("--jobs", default="program,few-shot")
+    ap.add_argument("--jobs", default="program,few-shot,scores")
     a = ap.parse_args()
     os.makedirs(os.path.join(a.out, "programs"), exist_ok=True)
     with open(os.path.join(DATA, "candidates.jsonl"), encoding="utf-8") as f:
@@ -124,6 +126,22 @@ def main():
                 if subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT):
                     sys.exit(f"reranking.py: {' '.join(cmd)} failed, see {log.name}")
             os.replace(done + ".tmp", done)
+        # the same program, ranking by its expected grade sum(P(bucket) x grade)
+        # from the closed-label probabilities (`paw run --scores`) instead of
+        # by the argmax bucket: far fewer ties than four buckets give
+        done = os.path.join(a.out, f"eval-scores-{k}of{a.pieces}.json")
+        if "scores" in a.jobs.split(",") and not (a.reuse and os.path.exists(done)):
+            stdin = "".join(json.dumps({"input": it["input"]}) + "\n" for it in items)
+            with open(os.path.join(a.out, f"eval-scores-{k}of{a.pieces}.log"), "w") as log:
+                r = subprocess.run([a.paw, "run", prog, "--jsonl", "--scores", "--no-install", "-n", "8",
+                                    "-t", a.threads], input=stdin, capture_output=True, text=True)
+                log.write(r.stderr)
+            if r.returncode:
+                sys.exit(f"reranking.py: paw run --scores failed, see {log.name}")
+            rows = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+            assert len(rows) == len(items), (len(rows), len(items))
+            with open(done, "w") as f:
+                json.dump({"tasks": [{"results": rows}]}, f)
     # Each system is scored on every piece it has run; the few-shot baseline
     # may have run fewer (it is the slower, weaker one), so the program is
     # also scored on exactly the few-shot's pieces, in a row of its own.
@@ -142,6 +160,8 @@ def main():
         return
     few_ks = [k for k in ran("few-shot") if k in ran("program")]
     runs = {"program": ran("program")}
+    if ran("scores"):
+        runs["program, expected grade"] = ran("scores")
     if few_ks:
         runs["few-shot"] = few_ks
         if few_ks != runs["program"]:
@@ -162,7 +182,7 @@ def main():
         res["systems"]["bm25@few-shot-queries"] = {"ndcg10": sum(bm25_of(few_q)) / len(few_q),
                                                    "n_queries": len(few_q)}
     for name, ks in runs.items():
-        results = results_of(name.split("@")[0], ks)
+        results = results_of("scores" if name.startswith("program, expected") else name.split("@")[0], ks)
         test_q = [q for k in ks for q in pieces[k]]
         bm25 = bm25_of(test_q)
         k, scores, ms_q, hits, bad = 0, [], [], 0, collections.Counter()
@@ -176,7 +196,10 @@ def main():
                 o = (r.get("output") or "").strip()
                 if o not in BUCKETS:
                     bad[o[:40]] += 1
-                score.append(BUCKETS.index(o) if o in BUCKETS else 0)
+                if r.get("scores"):
+                    score.append(sum(p * BUCKETS.index(b) for b, p in r["scores"].items()))
+                else:
+                    score.append(BUCKETS.index(o) if o in BUCKETS else 0)
                 if c["grade"] is not None:
                     judged += 1
                     hits += o == BUCKETS[c["grade"]]
