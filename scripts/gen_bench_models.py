@@ -32,8 +32,20 @@ The weights are random (normal, std 0.02; norm weights 1 +- 0.1; biases std
     `gguf` package has no Q6_K quantizer).  An independent tool, used only to
     make a bench file.  Resulting types (llama-cpp-python 0.3.36,
     Qwen3 shape, tied): every 2-D weight Q6_K, token_embd (= the head)
-    included -- 197 tensors; the 113 norm weights stay F32.  No imatrix, so
-    llama.cpp's Q6_K quantization is its plain reference rounding.
+    included -- 197 tensors; the 113 norm weights stay F32; nothing is kept
+    in another type (no imatrix, so llama.cpp's plain Q6_K rounding).  The
+    file is 495,106,624 bytes.  The official base (qwen3-0.6b-q6_k.gguf,
+    622,733,120 bytes, ../shared/reference/paw.md) is 127.6 MB larger:
+    exactly one more Q6_K 1024 x 151936 matrix, i.e. it stores a separate
+    output.weight -- --untied gives that layout.  Decode reads the same
+    bytes per token either way (one head; the embedding is a row lookup).
+
+GPT-2 Q8_0 types: token_embd and the 48 layer matrices Q8_0 (49), the 98
+1-D tensors and position_embd F32 (99): what llama-quantize makes of a
+converted GPT-2 (it never quantizes position_embd).  134,883,888 bytes of
+tensors; with the 2048 positions of the published GPT-2 base (paw.md) the
+same layout has 138,029,616, and that file's 139,804,832 bytes leave 1.8 MB,
+about what GPT-2's real tokens and merges take as metadata.
 
 Note on Q4_0: llama-quantize would give the tied embedding Q6_K in a real
 Q4_0 file; the q4_0 here comes from the gguf package, so every matrix, the
@@ -57,11 +69,11 @@ llama-cpp-python, e.g. the native build used by BENCHMARKS.md):
         [--untied] [--force] [--no-check]
 
 Writes OUT/qwen3-0.6b-shape-<type>.gguf (about 640 MB for Q8_0, 340 MB for
-Q4_0, 495 MB for Q6_K) or OUT/gpt2-shape-<type>.gguf (135 MB for Q8_0);
+Q4_0, 495 MB for Q6_K) or OUT/gpt2-shape-<type>.gguf (136 MB for Q8_0);
 --types defaults to q8_0,q4_0 for qwen3 and q8_0 for gpt2.  An existing file
-of that name is kept unless --force.  Takes about a minute per Qwen3 file on
-the 2-core dev box (Q6_K: the 1.2 GB F16 intermediate, deleted afterwards,
-plus llama.cpp's quantization).
+of that name is kept unless --force.  Takes up to a minute per Qwen3 file on
+the 2-core dev box (Q6_K, 18 s on a quiet box: the 1.2 GB F16 intermediate,
+deleted afterwards, then llama.cpp's quantization); GPT-2 a few seconds.
 """
 import argparse
 import collections
