@@ -7,8 +7,9 @@ same GGUF files, the same prompt token ids and the same thread count.
                                            [--markdown] [MODEL.gguf ...]
 
 Default models: the SmolLM2-135M Q4_1 from paw's cache and the random-weight
-Qwen3-0.6B-shaped Q8_0 / Q4_0 files that scripts/gen_bench_models.py writes
-to /tmp/paw-bench (missing ones are reported and skipped).
+Qwen3-0.6B-shaped Q8_0 / Q4_0 / Q6_K and GPT-2-shaped Q8_0 files that
+scripts/gen_bench_models.py writes to /tmp/paw-bench (missing ones are
+reported and skipped).
 
 paw side: build/bench/bench_generate (the library API: paw_decode of the whole
 prompt, then single-token paw_decode calls fed the argmax), which also measures
@@ -56,6 +57,8 @@ DEFAULT_MODELS = [
     os.path.expanduser("~/.cache/paw/models/smollm2-135m.gguf"),
     "/tmp/paw-bench/qwen3-0.6b-shape-q8_0.gguf",
     "/tmp/paw-bench/qwen3-0.6b-shape-q4_0.gguf",
+    "/tmp/paw-bench/qwen3-0.6b-shape-q6_k.gguf",
+    "/tmp/paw-bench/gpt2-shape-q8_0.gguf",
 ]
 
 
@@ -204,7 +207,8 @@ def main():
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     for model in models:
         if not os.path.isfile(model):
-            notes.append(f"{model}: missing (scripts/gen_bench_models.py writes the Qwen3-shaped files; "
+            notes.append(f"{model}: missing (scripts/gen_bench_models.py writes the Qwen3- and GPT-2-shaped "
+                         "files; "
                          "`paw pull smollm2-135m` the SmolLM2)")
             print(notes[-1], flush=True)
             continue
