@@ -442,6 +442,43 @@ static void test_label_rule(void **state)
     assert_int_equal(rule_labels(77, 1), 0);    /* one-off answers, not labels */
 }
 
+/* ------------------------------------------------------------ the validation split */
+
+/* The compiler holds out every 4th example for validation.  Examples
+ * listed in a repeating label order (north, east, south, west, north, ...)
+ * would put only `west` in validation and leave none to train on, so a
+ * closed-label program is then split per label: the 4th of each label's 6
+ * (4 held out, 20 training).  An order that rotates keeps the plain split
+ * (6 held out, every label still trained). */
+static int held_out(int rotate)
+{
+    static char way[4][6] = {"north", "east", "south", "west"};
+    paw_program_example ex[24];
+    char in[24][8];
+    for (int i = 0; i < 24; i++) {
+        snprintf(in[i], sizeof in[i], "x%d", i + 1);
+        ex[i] = (paw_program_example){in[i], way[(i + (rotate ? i / 4 : 0)) % 4]};
+    }
+    paw_model *m = NULL;
+    assert_int_equal(paw_model_load(g_model_path, &m), PAW_OK);
+    paw_compile_opts o = {.steps = 1, .n_threads = 2};
+    paw_compile_result r;
+    assert_int_equal(paw_compile(m, "Say which way the sign points.", ex, 24, &o, &r), PAW_OK);
+    assert_int_equal(r.n_labels, 4);
+    assert_int_equal(r.n_train + r.n_val, 24);
+    int n_val = r.n_val;
+    paw_compile_result_clear(&r);
+    paw_model_free(m);
+    return n_val;
+}
+
+static void test_split_keeps_every_label(void **state)
+{
+    (void)state;
+    assert_int_equal(held_out(0), 4);   /* repeating order: per label, one of each */
+    assert_int_equal(held_out(1), 6);   /* the order rotates every 4: the plain split */
+}
+
 /* ------------------------------------------------------------ the estimate's honesty */
 
 /* A mapping nobody can infer: each output is a random string, so a held-out
@@ -493,6 +530,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spec_compile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cv_honest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_split_keeps_every_label, setup, teardown),
     };
     if (getenv("PAW_TEST_FILTER")) cmocka_set_test_filter(getenv("PAW_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);

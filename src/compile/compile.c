@@ -188,26 +188,58 @@ static int tokenize_examples(const paw_model *m, paw_program *tp, const paw_toke
     return PAW_OK;
 }
 
-/* k of ex[0..n) evenly spread (every (n/k)-th) into va, the rest into tr. */
-static void pick(const paw_cexample *ex, size_t n, size_t k, paw_compiler *c)
+/* How many of ex[0..i) have ex[i]'s output. */
+static size_t same_output_before(const paw_cexample *ex, size_t i)
+{
+    size_t j = 0;
+    for (size_t h = 0; h < i; h++) j += !strcmp(ex[h].src->output, ex[i].src->output);
+    return j;
+}
+
+/* k of ex[0..n) evenly spread (every (n/k)-th) into va, the rest into tr.
+ * by_label: every (n/k)-th example *of each output* instead, so that each
+ * label gives the same share of its examples to validation. */
+static void pick(const paw_cexample *ex, size_t n, size_t k, int by_label, paw_compiler *c)
 {
     size_t stride = k ? n / k : 0, taken = 0;
     for (size_t i = 0; i < n; i++) {
-        if (taken < k && i % stride == stride - 1) { c->va[c->n_va++] = ex[i]; taken++; }
+        size_t pos = by_label && stride ? same_output_before(ex, i) : i;
+        if (taken < k && pos % stride == stride - 1) { c->va[c->n_va++] = ex[i]; taken++; }
         else c->tr[c->n_tr++] = ex[i];
     }
+}
+
+/* 1 if a closed-label program's validation split left some label with no
+ * training example: examples listed in a repeating label order (a, b, c, d,
+ * a, b, ...) put every 4th — all of one label — into validation, and the
+ * program could never learn to answer it. */
+static int split_loses_a_label(const paw_compiler *c)
+{
+    for (int32_t v = 0; v < c->n_va; v++) {
+        int trained = 0;
+        for (int32_t t = 0; !trained && t < c->n_tr; t++)
+            trained = !strcmp(c->tr[t].src->output, c->va[v].src->output);
+        if (!trained) return 1;
+    }
+    return 0;
 }
 
 /* Held-out validation only with enough examples: a quarter of them, from
  * the user's first (they are gold; the teacher's may be wrong) but at most
  * half of those so that the rest still train, the remainder from the
- * synthesised ones.  Too few: validation on the training set. */
+ * synthesised ones.  Too few: validation on the training set.  A
+ * closed-label program whose plain split would take some label out of
+ * training entirely is split per label instead (a quarter of each). */
 static void split(paw_compiler *c, paw_compile_result *r)
 {
     size_t n = c->ex.n, want = n >= VAL_MIN_EXAMPLES ? n / 4 : 0;
     size_t from_user = PAW_MIN(want, c->n_user / 2);
-    pick(c->cex, c->n_user, from_user, c);
-    pick(c->cex + c->n_user, n - c->n_user, want - from_user, c);
+    for (int by_label = 0; by_label < 2; by_label++) {
+        c->n_tr = c->n_va = 0;
+        pick(c->cex, c->n_user, from_user, by_label, c);
+        pick(c->cex + c->n_user, n - c->n_user, want - from_user, by_label, c);
+        if (!c->n_labels || !split_loses_a_label(c)) break;
+    }
     r->n_train = c->n_tr;
     r->n_val = c->n_va;
     if (!c->n_va) {
