@@ -31,10 +31,12 @@ whole 3,080); --fewshot-per-intent M the first M of those for the slower
 few-shot baseline.  Predictions are appended to OUTDIR/pred-SYSTEM.jsonl as
 they are made, and a rerun continues where the last stopped, so the
 measurement can run in pieces: --budget-s S stops calling programs after S
-seconds (the result is then marked partial).
+seconds (the result is then marked partial).  --rerun-fine G,.. answers the
+pipeline rows routed to those groups again with their current fine programs
+(after one was deleted and so compiled again), keeping the router's answers.
 
   bench/intent_routing.py OUTDIR [--paw build/paw] [--threads 2] [--per-intent 3]
-      [--steps N] [--test-per-intent N] [--fewshot-per-intent M] [--budget-s S]
+      [--steps N] [--test-per-intent N] [--fewshot-per-intent M] [--budget-s S] [--rerun-fine G,..]
       [--skip-fewshot]
 
 Needs libpaw.so (PAWC_LIB, default build/libpaw.so) and python/ on the path
@@ -146,6 +148,9 @@ def main():
     ap.add_argument("--budget-s", type=float, default=0)
     ap.add_argument("--skip-fewshot", action="store_true")
     ap.add_argument("--compile-only", action="store_true")
+    ap.add_argument("--rerun-fine", default="",
+                    help="groups (comma-separated) whose fine program changed: the pipeline rows routed to them "
+                         "are answered again by the current program (the router's answers stay)")
     a = ap.parse_args()
     t_start = time.time()
     os.makedirs(os.path.join(a.out, "programs"), exist_ok=True)
@@ -205,6 +210,21 @@ def main():
     assert set(fns["router"].labels) == set(groups), fns["router"].labels
     pp, fp = os.path.join(a.out, "pred-pipeline.jsonl"), os.path.join(a.out, "pred-flat77.jsonl")
     done_p, done_f = load_preds(pp), load_preds(fp)
+    # A fine program compiled again (e.g. after a compiler fix): only the
+    # rows the router sent to its group depend on it, so only those run again.
+    for g in [g for g in a.rerun_fine.split(",") if g]:
+        if "fine-" + g not in fns:
+            sys.exit(f"intent_routing.py: --rerun-fine: no group {g}")
+        rows = [r for r in done_p.values() if r["group"] == g]
+        for r in rows:
+            t0 = time.perf_counter()
+            r["out"] = fns["fine-" + g](test[r["i"]]["text"])
+            r["ms"] = r["ms_router"] + 1e3 * (time.perf_counter() - t0)
+        print(f"rerun fine-{g}: {len(rows)} routed queries answered again", flush=True)
+    if a.rerun_fine:
+        with open(pp + ".tmp", "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in done_p.values())
+        os.replace(pp + ".tmp", pp)
     stopped = False
     with open(pp, "a") as fpp, open(fp, "a") as ffp:
         for i in order:
