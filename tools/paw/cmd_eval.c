@@ -91,7 +91,8 @@ int cmd_eval(int argc, char **argv)
             ok = v && (max_tokens = strtol(v, &end, 10)) > 0 && !*end;
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
             ok = v && (threads = strtol(v, &end, 10)) >= 0 && threads < 1024 && !*end;
-        else if (!strcmp(a, "--progress")) ok = v && (progress_s = strtod(v, &end)) >= 0 && progress_s <= 86400 && !*end && end != v;
+        else if (!strcmp(a, "--progress"))
+            ok = v && (progress_s = strtod(v, &end)) >= 0 && progress_s <= 86400 && !*end && end != v;
         else if (!strcmp(a, "--batch")) ok = v && (batch = strtol(v, &end, 10)) >= 1 && batch <= 64 && !*end;
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx"))  /* a few-shot prompt of long examples */
             ok = v && (n_ctx = strtol(v, &end, 10)) >= 0 && n_ctx <= (1L << 20) && !*end;
