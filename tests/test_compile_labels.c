@@ -454,7 +454,7 @@ static int held_out(int rotate)
 {
     static char way[4][6] = {"north", "east", "south", "west"};
     paw_program_example ex[24];
-    char in[24][8];
+    char in[24][16];
     for (int i = 0; i < 24; i++) {
         snprintf(in[i], sizeof in[i], "x%d", i + 1);
         ex[i] = (paw_program_example){in[i], way[(i + (rotate ? i / 4 : 0)) % 4]};
