@@ -48,6 +48,11 @@ $(BUILD)/src/%_avx2.o: src/%_avx2.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LIB_CFLAGS) $(SIMD_FLAGS) -MMD -MP -c $< -o $@
 
+# Files named *_avx512.c hold kernels that exist only for the AVX-512 set.
+$(BUILD)/src/%_avx512.o: src/%_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+
 $(BUILD)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LIB_CFLAGS) -MMD -MP -c $< -o $@

@@ -473,8 +473,11 @@ static void test_int8_backward(void **state)
     assert_int_equal(paw_trainer_new(m, &p, &fast), PAW_OK);
     p.exact_backward = 1;
     assert_int_equal(paw_trainer_new(m, &p, &exact), PAW_OK);
-    assert_non_null(fast->wt_mem);
-    assert_null(exact->wt_mem);
+    /* The int8 Wᵀ: packs where the AVX-512 set runs, Q8_0 rows elsewhere. */
+    assert_true(paw_i8_fast() ? fast->bwd && !fast->wt_mem : fast->wt_mem && !fast->bwd);
+    assert_true(!exact->wt_mem && !exact->bwd);
+    /* The forward reads int8 packs of the Q8_0 weights there too. */
+    assert_true(paw_i8_fast() ? fast->fwd && fast->fwd[0].data : !fast->fwd);
     for (int64_t k = 0; k < fast->n_params; k++) fast->params[k] = exact->params[k] = 0.3f * frand();
     int32_t pre[6], e0[9], e1[7];
     for (int i = 0; i < 6; i++) pre[i] = (i * 7 + 3) % 64;
@@ -499,6 +502,22 @@ static void test_int8_backward(void **state)
         worst = rel > worst ? rel : worst;
     }
     print_message("int8 backward: worst slot relative gradient error %.2e\n", worst);
+    /* The forward (packs or W's rows) against the inference engine with the
+     * exported adapter: the same loss up to float summation order. */
+    int32_t seq[16];
+    memcpy(seq, g_prefix, sizeof g_prefix);
+    memcpy(seq + 5, g_e1, sizeof g_e1);
+    double lt;
+    assert_int_equal(paw_trainer_loss(fast, g_prefix, 5, &g_ex[1], 1, &lt), PAW_OK);
+    const char *path = tmp_path("adapter-q8.gguf");
+    assert_int_equal(paw_trainer_save_gguf(fast, path, PAW_TYPE_F32), PAW_OK);
+    paw_adapter *a = NULL;
+    assert_int_equal(paw_adapter_load(path, &a), PAW_OK);
+    const double li = infer_loss(m, a, seq, 11, 5 + g_ex[1].n_prompt);
+    print_message("int8 forward: trainer loss %.7f, inference %.7f\n", lt, li);
+    assert_true(fabs(lt - li) < 1e-4 * lt);
+    paw_adapter_free(a);
+    unlink(path);
     paw_trainer_free(fast);
     paw_trainer_free(exact);
     paw_model_free(m);

@@ -25,6 +25,7 @@
 #define PAW_TRAIN_H
 #include <stdint.h>
 #include "paw.h"
+#include "core/i8gemm.h"
 #include "core/kernels.h"
 #include "model/model.h"
 
@@ -200,8 +201,14 @@ struct paw_trainer {
     paw_adamw        opt;
     int32_t          step;           /* optimiser steps taken                */
     double           last_grad_norm;
-    /* Q8_0 copies of Wᵀ for the int8 backward (NULL entries: f32 path):
-     * [n_layer * PAW_PROJ_COUNT] per projection, then the output head */
+    /* Int8 copies of the frozen weights, indexed [n_layer * PAW_PROJ_COUNT]
+     * per projection, then the output head.  With the AVX-512 set
+     * (paw_i8_fast) they are row-interleaved packs (core/i8gemm.h): fwd of
+     * W for the forward, bwd of Wᵀ for the int8 backward (an entry without
+     * data: none).  Elsewhere the backward's Wᵀ is Q8_0 rows (wt, in
+     * wt_mem; NULL entries: the f32 path) through the GGUF-row kernels and
+     * the forward reads W's own rows. */
+    paw_i8pack      *fwd, *bwd;
     void           **wt;
     void            *wt_mem;
     /* activation arena, grown on demand (see trainer.c: plan) */

@@ -38,6 +38,7 @@ _Static_assert(PAW_TARGET_Q == 1u << PAW_PROJ_Q && PAW_TARGET_QKV == 1u << PAW_P
 #define LOGIT_CHUNK 32
 
 static int build_all_wt(paw_trainer *t);
+static int build_fwd_packs(paw_trainer *t);
 
 paw_train_params paw_train_params_default(void)
 {
@@ -121,7 +122,7 @@ int paw_trainer_new(const paw_model *m, const paw_train_params *p, paw_trainer *
     t->grads = t->params + off;
     t->m = t->grads + off;
     t->v = t->m + off;
-    if (!p->exact_backward && (rc_wt = build_all_wt(t))) {
+    if ((rc_wt = build_fwd_packs(t)) || (!p->exact_backward && (rc_wt = build_all_wt(t)))) {
         paw_trainer_free(t);
         return rc_wt;
     }
@@ -154,11 +155,13 @@ static size_t wt_bytes(const paw_mat *w)
 }
 
 /* Wᵀ row c = column c of W: W is dequantised 32 rows at a time, so each
- * group of 32 gives one Q8_0 block of every Wᵀ row.  Groups are split over
- * the pool (the 49152-row head alone is 1536 of them). */
+ * group of 32 gives one Q8_0 block of every Wᵀ row, stored as Q8_0 rows
+ * (dst) or into a pack.  Groups are split over the pool (the 49152-row
+ * head alone is 1536 of them). */
 typedef struct wt_job {
     const paw_mat *w;
     uint8_t *dst;
+    paw_i8pack *pack;
     int64_t n_groups;
     atomic_llong next;
     atomic_int failed;
@@ -177,41 +180,67 @@ static void wt_task(void *arg, int ith, int nth)
         for (int r = 0; r < 32; r++)
             paw_dequantize(j->w->type, (const uint8_t *)j->w->w + (size_t)(r0 + r) * wrow, buf + (int64_t)r * n_in, n_in);
         for (int64_t c = 0; c < n_in; c++) {
+            paw_block_q8_0 blk;
             for (int r = 0; r < 32; r++) col[r] = buf[(int64_t)r * n_in + c];
-            paw_quantize_row_q8_0(col, j->dst + (size_t)c * trow + (size_t)g * sizeof(paw_block_q8_0), 32);
+            paw_quantize_row_q8_0(col, &blk, 32);
+            if (j->pack) paw_i8pack_set_q8_0(j->pack, c, g, &blk);
+            else memcpy(j->dst + (size_t)c * trow + (size_t)g * sizeof blk, &blk, sizeof blk);
         }
     }
     free(buf);
 }
 
-static int build_wt(paw_trainer *t, const paw_mat *w, uint8_t *dst)
+static int build_wt(paw_trainer *t, const paw_mat *w, uint8_t *dst, paw_i8pack *pack)
 {
-    wt_job j = { .w = w, .dst = dst, .n_groups = w->rows / 32 };
+    wt_job j = { .w = w, .dst = dst, .pack = pack, .n_groups = w->rows / 32 };
     atomic_init(&j.next, t->n_threads);
     atomic_init(&j.failed, 0);
     paw_pool_run(t->pool, wt_task, &j);
     return atomic_load(&j.failed) ? paw_err(PAW_ENOMEM, "train: out of memory") : PAW_OK;
 }
 
-static int build_all_wt(paw_trainer *t)
+/* The frozen matrix i: a projection, or the output head (i = last). */
+static const paw_mat *frozen_mat(const paw_trainer *t, int64_t i)
 {
     const paw_model *m = t->model;
-    const int64_t n = (int64_t)m->hp.n_layer * PAW_PROJ_COUNT + 1;
+    return i < (int64_t)m->hp.n_layer * PAW_PROJ_COUNT ? &m->layers[i / PAW_PROJ_COUNT].proj[i % PAW_PROJ_COUNT]
+                                                         : &m->output;
+}
+
+static int64_t n_frozen(const paw_trainer *t) { return (int64_t)t->model->hp.n_layer * PAW_PROJ_COUNT + 1; }
+
+static const paw_i8pack *pack_at(const paw_i8pack *packs, int64_t i)
+{
+    return packs && packs[i].data ? &packs[i] : NULL;
+}
+
+static int build_all_wt(paw_trainer *t)
+{
+    const int64_t n = n_frozen(t);
+    if (paw_i8_fast()) {
+        if (!(t->bwd = calloc((size_t)n, sizeof *t->bwd))) return paw_err(PAW_ENOMEM, "train: out of memory");
+        for (int64_t i = 0; i < n; i++) {
+            const paw_mat *w = frozen_mat(t, i);
+            if (!wants_wt(w)) continue;
+            int rc = paw_i8pack_init(&t->bwd[i], w->n_in, w->rows, 128, 0);
+            if (!rc) rc = build_wt(t, w, NULL, &t->bwd[i]);
+            if (rc) return rc;
+        }
+        return PAW_OK;
+    }
     t->wt = calloc((size_t)n, sizeof *t->wt);
     if (!t->wt) return paw_err(PAW_ENOMEM, "train: out of memory");
     size_t total = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const paw_mat *w = i < n - 1 ? &m->layers[i / PAW_PROJ_COUNT].proj[i % PAW_PROJ_COUNT] : &m->output;
-        if (wants_wt(w)) total += wt_bytes(w);
-    }
+    for (int64_t i = 0; i < n; i++)
+        if (wants_wt(frozen_mat(t, i))) total += wt_bytes(frozen_mat(t, i));
     if (!total) return PAW_OK;
     t->wt_mem = malloc(total);
     if (!t->wt_mem) return paw_err(PAW_ENOMEM, "train: out of memory for %zu MB of transposed weights", total >> 20);
     uint8_t *cur = t->wt_mem;
     for (int64_t i = 0; i < n; i++) {
-        const paw_mat *w = i < n - 1 ? &m->layers[i / PAW_PROJ_COUNT].proj[i % PAW_PROJ_COUNT] : &m->output;
+        const paw_mat *w = frozen_mat(t, i);
         if (!wants_wt(w)) continue;
-        int rc = build_wt(t, w, cur);
+        int rc = build_wt(t, w, cur, NULL);
         if (rc) return rc;
         t->wt[i] = cur;
         cur += wt_bytes(w);
@@ -219,23 +248,64 @@ static int build_all_wt(paw_trainer *t)
     return PAW_OK;
 }
 
-/* dX (+)= dY · W: through the Q8_0 Wᵀ and the forward int8 kernels when
- * there is one, else from W's own rows in f32.  tmp: [T][n_in] scratch. */
-static void input_grad(paw_trainer *t, const paw_mat *w, const void *wt, float *dX, const float *dY,
-                       int64_t T, int accumulate, float *tmp)
+/* Forward packs of every frozen matrix whose type has one (AVX-512 only:
+ * elsewhere the GGUF-row kernels are the faster path). */
+static int build_fwd_packs(paw_trainer *t)
 {
-    if (!wt) {
+    if (!paw_i8_fast()) return PAW_OK;
+    const int64_t n = n_frozen(t);
+    if (!(t->fwd = calloc((size_t)n, sizeof *t->fwd))) return paw_err(PAW_ENOMEM, "train: out of memory");
+    for (int64_t i = 0; i < n; i++) {
+        const paw_mat *w = frozen_mat(t, i);
+        if (!w->w || !paw_i8pack_type_ok(w->type)) continue;
+        int rc = paw_i8pack_from_rows(&t->fwd[i], w->w, w->type, w->rows, w->n_in);
+        if (rc) return rc;
+    }
+    return PAW_OK;
+}
+
+/* Y = X Wᵀ for frozen matrix i: through its forward pack when it has one. */
+static void frozen_matmul(paw_trainer *t, int64_t i, float *Y, const float *X, int64_t T)
+{
+    const paw_mat *w = frozen_mat(t, i);
+    const paw_i8pack *pk = pack_at(t->fwd, i);
+    if (pk) paw_i8_matmul(t->pool, Y, pk, X, T);
+    else paw_matmul(t->pool, Y, w->w, w->type, w->rows, w->n_in, X, T);
+}
+
+static int has_int8_wt(const paw_trainer *t, int64_t i)
+{
+    return pack_at(t->bwd, i) || (t->wt && t->wt[i]);
+}
+
+/* dX (+)= dY · W for frozen matrix i: through its Wᵀ pack or Q8_0 Wᵀ and
+ * the int8 kernels when there is one, else from W's own rows in f32.
+ * tmp: [T][n_in] scratch. */
+static void input_grad(paw_trainer *t, int64_t i, float *dX, const float *dY, int64_t T, int accumulate,
+                       float *tmp)
+{
+    const paw_mat *w = frozen_mat(t, i);
+    const paw_i8pack *pk = pack_at(t->bwd, i);
+    if (!has_int8_wt(t, i)) {
         paw_matmul_backward(t->pool, dX, w->w, w->type, w->rows, w->n_in, dY, T, accumulate);
         return;
     }
-    paw_matmul(t->pool, accumulate ? tmp : dX, wt, PAW_TYPE_Q8_0, w->n_in, w->rows, dY, T);
+    float *out = accumulate ? tmp : dX;
+    if (pk) paw_i8_matmul(t->pool, out, pk, dY, T);
+    else paw_matmul(t->pool, out, t->wt[i], PAW_TYPE_Q8_0, w->n_in, w->rows, dY, T);
     if (accumulate)
-        for (int64_t i = 0; i < T * w->n_in; i++) dX[i] += tmp[i];
+        for (int64_t k = 0; k < T * w->n_in; k++) dX[k] += tmp[k];
 }
 
 void paw_trainer_free(paw_trainer *t)
 {
     if (!t) return;
+    for (int64_t i = 0; i < n_frozen(t); i++) {
+        if (t->fwd) paw_i8pack_free(&t->fwd[i]);
+        if (t->bwd) paw_i8pack_free(&t->bwd[i]);
+    }
+    free(t->fwd);
+    free(t->bwd);
     free(t->wt);
     free(t->wt_mem);
     paw_pool_free(t->pool);
@@ -448,7 +518,7 @@ static int batch_fill(const paw_trainer *t, const int32_t *prefix, int32_t P,
 static void lin(paw_trainer *t, batch *b, int il, int pr, float *y, const float *x, int64_t T)
 {
     const paw_mat *w = &t->model->layers[il].proj[pr];
-    paw_matmul(t->pool, y, w->w, w->type, w->rows, w->n_in, x, T);
+    frozen_matmul(t, (int64_t)il * PAW_PROJ_COUNT + pr, y, x, T);
     if (w->b)
         for (int64_t i = 0; i < T; i++)
             for (int64_t r = 0; r < w->rows; r++) y[i * w->rows + r] += w->b[r];
@@ -465,12 +535,11 @@ static void lin(paw_trainer *t, batch *b, int il, int pr, float *y, const float 
 static void lin_backward(paw_trainer *t, batch *b, int il, int pr, float *dX, const float *dY,
                          const float *x, int64_t T, int accumulate)
 {
-    const paw_mat *w = &t->model->layers[il].proj[pr];
     const int32_t si = t->slot_of[il * PAW_PROJ_COUNT + pr];
-    const void *wt = t->wt ? t->wt[il * PAW_PROJ_COUNT + pr] : NULL;
+    const int64_t wi = (int64_t)il * PAW_PROJ_COUNT + pr;
     /* With a LoRA the frozen part's sum is added in its token pass. */
-    const int via_tmp = accumulate && wt && si >= 0;
-    if (dX) input_grad(t, w, wt, via_tmp ? b->tmp : dX, dY, T, accumulate && !via_tmp, b->tmp);
+    const int via_tmp = accumulate && has_int8_wt(t, wi) && si >= 0;
+    if (dX) input_grad(t, wi, via_tmp ? b->tmp : dX, dY, T, accumulate && !via_tmp, b->tmp);
     if (si < 0) return;
     const paw_lora_slot *s = &t->slots[si];
     paw_lora_backward(t->pool, dX, via_tmp ? b->tmp : NULL, b->du, dY, x, b->L[il].u[pr],
@@ -691,14 +760,12 @@ static double head_loss(paw_trainer *t, batch *b, int want_grad)
     double loss = 0;
     for (int64_t r0 = 0; r0 < b->M; r0 += LOGIT_CHUNK) {
         const int64_t n = PAW_MIN(LOGIT_CHUNK, b->M - r0);
-        paw_matmul(t->pool, b->logits, m->output.w, m->output.type, m->output.rows,
-                   m->output.n_in, b->xfn + r0 * E, n);
+        frozen_matmul(t, n_frozen(t) - 1, b->logits, b->xfn + r0 * E, n);
         double row_loss[LOGIT_CHUNK];
         paw_par_xent(t->pool, b->logits, V, n, b->loss_tgt + r0, b->loss_w + r0, want_grad, row_loss);
         for (int64_t i = 0; i < n; i++) loss += row_loss[i];
         if (want_grad)
-            input_grad(t, &m->output, t->wt ? t->wt[(int64_t)m->hp.n_layer * PAW_PROJ_COUNT] : NULL,
-                       b->dxf + r0 * E, b->logits, n, 0, NULL);
+            input_grad(t, n_frozen(t) - 1, b->dxf + r0 * E, b->logits, n, 0, NULL);
     }
     return loss;
 }

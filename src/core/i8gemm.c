@@ -1,0 +1,257 @@
+/* i8gemm.c — building row-interleaved int8 packs, quantising activations for
+ * them, and splitting paw_i8_matmul over the pool (i8gemm.h says why and
+ * gives the arithmetic).
+ *
+ * Pack layout: group g (rows 16g..16g+15) is nb = n/32 consecutive blocks
+ * of block_bytes each: dw[16] f32, then mw[16] f32 when has_min, then the
+ * quants as 8 columns of 64 bytes, column k holding rows 0..15's elements
+ * 4k..4k+3 (byte 4r + j = row r, element 4k + j) — one vpdpbusd operand. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/common.h"
+#include "core/cpu.h"
+#include "core/i8gemm.h"
+#include "core/matmul.h"
+#include "core/quant.h"
+
+int paw_i8_fast(void) { return paw_cpu_simd() == PAW_SIMD_AVX512; }
+
+static size_t qbase(const paw_i8pack *pk) { return pk->has_min ? 128 : 64; }
+
+static uint8_t *block_at(const paw_i8pack *pk, int64_t r, int64_t b)
+{
+    return pk->data + ((size_t)(r / PAW_I8_ROWS) * (size_t)(pk->n / 32) + (size_t)b) * pk->block_bytes;
+}
+
+int paw_i8pack_init(paw_i8pack *pk, int64_t rows, int64_t n, int32_t offset, int has_min)
+{
+    memset(pk, 0, sizeof *pk);
+    if (rows <= 0 || n <= 0 || n % 32)
+        return paw_err(PAW_EINVAL, "i8pack: shape %lld x %lld (n must be a positive multiple of 32)",
+                       (long long)rows, (long long)n);
+    pk->rows = rows;
+    pk->n = n;
+    pk->n_groups = (rows + PAW_I8_ROWS - 1) / PAW_I8_ROWS;
+    pk->offset = offset;
+    pk->has_min = has_min != 0;
+    pk->block_bytes = (has_min ? 128 : 64) + 8 * 64;
+    const size_t bytes = (size_t)pk->n_groups * (size_t)(n / 32) * pk->block_bytes;
+    if (!(pk->data = aligned_alloc(64, bytes)))
+        return paw_err(PAW_ENOMEM, "i8pack: out of memory for %zu MB", bytes >> 20);
+    /* Scales 0 (so padding rows give 0); quants = offset (value 0). */
+    for (size_t o = 0; o < bytes; o += pk->block_bytes) {
+        memset(pk->data + o, 0, qbase(pk));
+        memset(pk->data + o + qbase(pk), offset & 0xFF, 8 * 64);
+    }
+    return PAW_OK;
+}
+
+void paw_i8pack_free(paw_i8pack *pk)
+{
+    if (!pk) return;
+    free(pk->data);
+    memset(pk, 0, sizeof *pk);
+}
+
+/* Row r's block b gets scale d, minimum m and the 32 u8 quants u. */
+static void put_block(paw_i8pack *pk, int64_t r, int64_t b, float d, float m, const uint8_t *u)
+{
+    uint8_t *blk = block_at(pk, r, b);
+    const int lane = (int)(r % PAW_I8_ROWS);
+    memcpy(blk + 4 * lane, &d, 4);
+    if (pk->has_min) memcpy(blk + 64 + 4 * lane, &m, 4);
+    uint8_t *q = blk + qbase(pk);
+    for (int k = 0; k < 8; k++) memcpy(q + 64 * k + 4 * lane, u + 4 * k, 4);
+}
+
+void paw_i8pack_set_q8_0(paw_i8pack *pk, int64_t r, int64_t b, const void *q8_0_block)
+{
+    const paw_block_q8_0 *blk = q8_0_block;
+    uint8_t u[32];
+    for (int j = 0; j < 32; j++) u[j] = (uint8_t)(blk->qs[j] + 128);
+    put_block(pk, r, b, paw_f16_to_f32(blk->d), 0.0f, u);
+}
+
+/* The u8 quants (0..15 or 0..31) of a Q4/Q5 block's nibbles and 5th bits. */
+static void nibbles(const uint8_t *qs, uint32_t qh, int has_qh, uint8_t *u)
+{
+    for (int j = 0; j < 16; j++) {
+        u[j] = qs[j] & 0xF;
+        u[j + 16] = qs[j] >> 4;
+    }
+    if (has_qh)
+        for (int j = 0; j < 32; j++) u[j] |= (uint8_t)(((qh >> j) & 1) << 4);
+}
+
+int paw_i8pack_type_ok(int type)
+{
+    return type == PAW_TYPE_Q4_0 || type == PAW_TYPE_Q4_1 || type == PAW_TYPE_Q5_0 ||
+           type == PAW_TYPE_Q5_1 || type == PAW_TYPE_Q8_0;
+}
+
+int paw_i8pack_from_rows(paw_i8pack *pk, const void *W, int type, int64_t rows, int64_t n)
+{
+    int32_t offset;
+    int has_min = 0;
+    switch (type) {
+    case PAW_TYPE_Q4_0: offset = 8; break;
+    case PAW_TYPE_Q5_0: offset = 16; break;
+    case PAW_TYPE_Q8_0: offset = 128; break;
+    case PAW_TYPE_Q4_1: case PAW_TYPE_Q5_1: offset = 0; has_min = 1; break;
+    default:
+        memset(pk, 0, sizeof *pk);
+        return paw_err(PAW_EUNSUPPORTED, "i8pack: no int8 pack of %s weights", paw_type_name(type));
+    }
+    int rc = paw_i8pack_init(pk, rows, n, offset, has_min);
+    if (rc) return rc;
+    const size_t row_bytes = paw_type_row_bytes(type, n), bsz = row_bytes / (size_t)(n / 32);
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *row = (const uint8_t *)W + (size_t)r * row_bytes;
+        for (int64_t b = 0; b < n / 32; b++) {
+            const uint8_t *p = row + (size_t)b * bsz;
+            const float d = paw_f16_to_f32(paw_ld_u16(p));
+            uint8_t u[32];
+            float m = 0.0f;
+            switch (type) {
+            case PAW_TYPE_Q8_0: paw_i8pack_set_q8_0(pk, r, b, p); continue;
+            case PAW_TYPE_Q4_0: nibbles(p + 2, 0, 0, u); break;
+            case PAW_TYPE_Q4_1: m = paw_f16_to_f32(paw_ld_u16(p + 2)); nibbles(p + 4, 0, 0, u); break;
+            case PAW_TYPE_Q5_0: nibbles(p + 6, paw_ld_u32(p + 2), 1, u); break;
+            default: m = paw_f16_to_f32(paw_ld_u16(p + 2)); nibbles(p + 8, paw_ld_u32(p + 4), 1, u); break;
+            }
+            put_block(pk, r, b, d, m, u);
+        }
+    }
+    return PAW_OK;
+}
+
+/* ------------------------------------------------------- activations */
+
+/* Token rows of X as paw_i8act blocks.  Each row is first quantised as
+ * Q8_0 into the tail of its own act area (nb * 34 of its nb * 48 bytes),
+ * then unfolded in place from the front: act block b ends at 48(b+1), at
+ * or before where Q8_0 block b+1 starts (14 nb + 34(b+1)), so no block is
+ * overwritten before it is read. */
+typedef struct act_job {
+    const float *X;
+    paw_i8act *A;
+    int64_t n;
+    int32_t offset;
+    paw_from_float_fn quantize;
+} act_job;
+
+static void act_item(void *ctx, int64_t t, int ith)
+{
+    (void)ith;
+    const act_job *j = ctx;
+    const int64_t nb = j->n / 32;
+    paw_i8act *out = j->A + t * nb;
+    uint8_t *q8 = (uint8_t *)out + (size_t)nb * (sizeof(paw_i8act) - sizeof(paw_block_q8_0));
+    j->quantize(j->X + t * j->n, q8, j->n);
+    for (int64_t b = 0; b < nb; b++) {
+        paw_block_q8_0 blk;
+        memcpy(&blk, q8 + (size_t)b * sizeof blk, sizeof blk);
+        int32_t sum = 0;
+        for (int k = 0; k < 32; k++) sum += blk.qs[k];
+        paw_i8act a = { .d = paw_f16_to_f32(blk.d), .corr = -j->offset * sum, .pad = 0 };
+        a.s = a.d * (float)sum;
+        memcpy(a.q, blk.qs, 32);
+        out[b] = a;
+    }
+}
+
+_Static_assert(sizeof(paw_i8act) == 48 && sizeof(paw_block_q8_0) == 34, "act unfolding sizes");
+
+/* ----------------------------------------------------------- product */
+
+#define TOKEN_CHUNK 64   /* tokens per item: their act rows stay in L2   */
+#define TILE_TOKENS 8    /* tokens per register tile (i8gemm_avx512.c)   */
+
+typedef struct mm_job {
+    const paw_i8pack *pk;
+    const paw_i8act *A;
+    float *Y;
+    int64_t T, n_tchunks, gchunk;
+} mm_job;
+
+static unsigned group_mask(const paw_i8pack *pk, int64_t g)
+{
+    const int64_t left = pk->rows - g * PAW_I8_ROWS;
+    return left >= PAW_I8_ROWS ? 0xFFFFu : (1u << left) - 1u;
+}
+
+static void mm_item(void *ctx, int64_t item, int ith)
+{
+    (void)ith;
+    const mm_job *j = ctx;
+    const paw_i8pack *pk = j->pk;
+    const int64_t nb = pk->n / 32;
+    const int64_t t0 = (item % j->n_tchunks) * TOKEN_CHUNK, t1 = PAW_MIN(j->T, t0 + TOKEN_CHUNK);
+    const int64_t g0 = (item / j->n_tchunks) * j->gchunk, g1 = PAW_MIN(pk->n_groups, g0 + j->gchunk);
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t t = t0; t < t1; t += TILE_TOKENS)
+            paw_i8_tile_avx512(pk, g, j->A + t * nb, (int)PAW_MIN(TILE_TOKENS, t1 - t),
+                               j->Y + t * pk->rows + g * PAW_I8_ROWS, (size_t)pk->rows, group_mask(pk, g));
+}
+
+static paw_i8act *quantize_acts(paw_pool *p, const paw_i8pack *pk, const float *X, int64_t T)
+{
+    const int64_t nb = pk->n / 32;
+    const size_t bytes = (size_t)T * (size_t)nb * sizeof(paw_i8act);
+    paw_i8act *A = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!A) return NULL;
+    act_job aj = { X, A, pk->n, pk->offset, paw_act_quantizer(PAW_TYPE_Q8_0) };
+    if (T >= 4 && paw_pool_size(p) > 1) paw_pool_run_items(p, act_item, &aj, T);
+    else for (int64_t t = 0; t < T; t++) act_item(&aj, t, 0);
+    return A;
+}
+
+void paw_i8_matmul(paw_pool *p, float *Y, const paw_i8pack *pk, const float *X, int64_t T)
+{
+    if (T <= 0) return;
+    if (!paw_i8_fast()) {
+        paw_i8_matmul_ref(Y, pk, X, T);
+        return;
+    }
+    paw_i8act *A = quantize_acts(p, pk, X, T);
+    if (!A) {
+        for (int64_t i = 0; i < T * pk->rows; i++) Y[i] = NAN;
+        return;
+    }
+    /* About 4 items per thread: token chunks first, then groups split until
+     * there are enough. */
+    const int nth = paw_pool_size(p);
+    mm_job j = { pk, A, Y, T, (T + TOKEN_CHUNK - 1) / TOKEN_CHUNK, 0 };
+    const int64_t want_gchunks = PAW_MAX(1, (4 * nth + j.n_tchunks - 1) / j.n_tchunks);
+    j.gchunk = PAW_MAX(1, (pk->n_groups + want_gchunks - 1) / want_gchunks);
+    const int64_t n_items = j.n_tchunks * ((pk->n_groups + j.gchunk - 1) / j.gchunk);
+    paw_pool_run_items(nth > 1 ? p : NULL, mm_item, &j, n_items);
+    free(A);
+}
+
+void paw_i8_matmul_ref(float *Y, const paw_i8pack *pk, const float *X, int64_t T)
+{
+    const int64_t nb = pk->n / 32;
+    paw_i8act *A = quantize_acts(NULL, pk, X, T);
+    if (!A) {
+        for (int64_t i = 0; i < T * pk->rows; i++) Y[i] = NAN;
+        return;
+    }
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t r = 0; r < pk->rows; r++) {
+            const int lane = (int)(r % PAW_I8_ROWS);
+            float y = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *blk = block_at(pk, r, b);
+                const paw_i8act *a = &A[t * nb + b];
+                int32_t is = a->corr;
+                for (int k = 0; k < 32; k++)
+                    is += blk[qbase(pk) + 64 * (k / 4) + 4 * lane + k % 4] * a->q[k];
+                y = fmaf((float)is, paw_ld_f32(blk + 4 * lane) * a->d, y);
+                if (pk->has_min) y = fmaf(paw_ld_f32(blk + 64 + 4 * lane), a->s, y);
+            }
+            Y[t * pk->rows + r] = y;
+        }
+    free(A);
+}
