@@ -4,7 +4,7 @@
  * same run, the weight bytes one decoded token streams, and peak RSS.
  *
  *   build/bench/bench_generate [-m MODEL] [-t 2] [-p 256] [-n 128] [-r 3]
- *                              [--ids FILE] [--seed S] [--json] [--no-bw]
+ *                              [--ids FILE] [--seed S] [--json] [--no-bw] [--int8]
  *
  * MODEL is a path or a known model name (default smollm2-135m; when that is
  * not in the cache the bench says so and exits 0, so `make bench` passes on
@@ -28,6 +28,8 @@
  * The bandwidth probe runs in a forked child (its 256 MB buffer must not
  * count in this process's peak RSS): best of 10 passes summing the buffer
  * with t threads.
+ *
+ * --int8 runs the ctx with int8 products (paw_ctx_params.int8).
  *
  * --json prints one line: {"model":...,"file_bytes":..,"weight_bytes_per_token":..,
  * "threads":..,"n_prompt":..,"n_gen":..,"prefill_tok_s":..,"decode_tok_s":..,
@@ -173,7 +175,7 @@ static int32_t *read_ids(const char *path, int32_t want, int32_t n_vocab)
 static void usage(void)
 {
     fputs("usage: bench_generate [-m MODEL] [-t THREADS] [-p N_PROMPT] [-n N_GEN] [-r RUNS]\n"
-          "                      [--ids FILE] [--seed S] [--json] [--no-bw]\n", stderr);
+          "                      [--ids FILE] [--seed S] [--json] [--no-bw] [--int8]\n", stderr);
     exit(2);
 }
 
@@ -187,12 +189,13 @@ static void print_arr(const char *key, const double *v, int n)
 int main(int argc, char **argv)
 {
     const char *model_arg = NULL, *ids_path = NULL;
-    int threads = 2, n_prompt = 256, n_gen = 128, runs = 3, json = 0, do_bw = 1;
+    int threads = 2, n_prompt = 256, n_gen = 128, runs = 3, json = 0, do_bw = 1, int8 = 0;
     unsigned long long seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json")) { json = 1; continue; }
         if (!strcmp(a, "--no-bw")) { do_bw = 0; continue; }
+        if (!strcmp(a, "--int8")) { int8 = 1; continue; }
         if (!v) usage();
         if (!strcmp(a, "-m")) model_arg = v;
         else if (!strcmp(a, "-t")) threads = atoi(v);
@@ -224,7 +227,7 @@ int main(int argc, char **argv)
     }
     double load_s = now_s() - t0;
     int32_t n_vocab = paw_model_n_vocab(m);
-    paw_ctx_params cp = { .n_ctx = n_prompt + n_gen, .n_batch = 512, .n_threads = threads };
+    paw_ctx_params cp = { .n_ctx = n_prompt + n_gen, .n_batch = 512, .n_threads = threads, .int8 = int8 };
     if (paw_ctx_new(m, &cp, &c)) {
         fprintf(stderr, "bench_generate: ctx: %s\n", paw_last_error());
         return 1;

@@ -4,7 +4,7 @@
  * API (paw_program_open_bundle / paw_program_call).
  *
  *   build/bench/bench_program [-m MODEL] [-t THREADS] [-N CALLS] [-C COLD_CALLS]
- *                             [-n MAX_TOKENS] [-r RANK] [--no-spec] [--ab] [--spec-always] [--json]
+ *                             [-n MAX_TOKENS] [-r RANK] [--no-spec] [--ab] [--spec-always] [--int8] [--json]
  *
  * CALLS (default 200) warm calls are timed, COLD_CALLS (default CALLS) cold ones.
  *
@@ -19,7 +19,8 @@
  * accepted is printed.  --ab also times a handle with speculation and one
  * without, taking turns call by call (the fair comparison on a shared box).
  * By default a handle pauses drafting while its own timings say drafting
- * does not pay; --spec-always drafts regardless.
+ * does not pay; --spec-always drafts regardless.  --int8 opens the handles
+ * with int8 products (paw_program_opts.int8).
  *
  * Also measured: opening the program when its prefix KV must be computed and
  * when it is read back from the program cache on disk (a temporary
@@ -183,7 +184,7 @@ static int measure(paw_program *p, int calls, int max_tokens, run_result *r)
 int main(int argc, char **argv)
 {
     const char *model_arg = "smollm2-135m";
-    int threads = 0, calls = 200, cold_calls = 0, max_tokens = 4, rank = 64, json = 0, no_spec = 0, ab = 0, always = 0;
+    int threads = 0, calls = 200, cold_calls = 0, max_tokens = 4, rank = 64, json = 0, no_spec = 0, ab = 0, always = 0, int8 = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "-m") && v) { model_arg = v; i++; }
@@ -196,7 +197,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--no-spec")) no_spec = 1;
         else if (!strcmp(argv[i], "--ab")) ab = 1;
         else if (!strcmp(argv[i], "--spec-always")) always = 1;
-        else { fprintf(stderr, "usage: bench_program [-m MODEL] [-t T] [-N CALLS] [-n MAX_TOKENS] [-r RANK] [--no-spec] [--ab] [--spec-always] [--json]\n"); return 2; }
+        else if (!strcmp(argv[i], "--int8")) int8 = 1;
+        else { fprintf(stderr, "usage: bench_program [-m MODEL] [-t T] [-N CALLS] [-n MAX_TOKENS] [-r RANK] [--no-spec] [--ab] [--spec-always] [--int8] [--json]\n"); return 2; }
     }
     if (!cold_calls) cold_calls = calls;
     if (calls < 1 || cold_calls < 1 || rank < 0 || max_tokens < 1) { fprintf(stderr, "bench_program: bad numbers\n"); return 2; }
@@ -226,7 +228,7 @@ int main(int argc, char **argv)
     if (rc) { fprintf(stderr, "bench_program: %s\n", paw_last_error()); return 1; }
 
     paw_program_opts warm_o = {.n_threads = threads, .no_base_check = 1, .no_speculation = no_spec,
-                               .spec_always = always};
+                               .spec_always = always, .int8 = int8};
     paw_program_opts cold_o = warm_o;
     cold_o.no_prefix_cache = 1;
     paw_program *warm = NULL, *cold = NULL;

@@ -45,10 +45,12 @@ typedef struct seq_spec {
     int32_t      n_first;    /* tokens of the first batched step          */
 } seq_spec;
 
+static int g_int8;   /* new ctxs run int8 products (paw_ctx_params.int8) */
+
 static paw_ctx *new_ctx(const paw_model *m, const seq_spec *s, int n_ctx)
 {
     paw_ctx_params p = {.n_ctx = n_ctx, .n_threads = 2, .kv_type = s->kv_f16 ? PAW_TYPE_F16 : PAW_TYPE_F32,
-                        .flash_attn = s->flash};
+                        .flash_attn = s->flash, .int8 = g_int8};
     paw_ctx *c = NULL;
     if (paw_ctx_new(m, &p, &c)) fail_msg("ctx: %s", paw_last_error());
     if (s->ad && paw_ctx_attach_adapter(c, s->ad, s->scale)) fail_msg("attach: %s", paw_last_error());
@@ -225,6 +227,11 @@ static void test_smollm2(void **state)
         { b, 0.5f, 1, 0, 2, 6 },
     };
     run_case(m, spec, 5, 96, 3);
+    /* With int8 products (AVX-512 VNNI; elsewhere the same run again): the
+     * packs' outputs do not depend on the rows beside them either. */
+    g_int8 = 1;
+    run_case(m, spec, 5, 96, 3);
+    g_int8 = 0;
     paw_adapter_free(a);
     paw_adapter_free(b);
     paw_model_free(m);
@@ -257,6 +264,16 @@ static void test_errors(void **state)
     assert_int_equal(paw_decode_batch(c, ix, nx, 2, lg), PAW_EINVAL);
     const int32_t n0[2] = { 2, 0 };
     assert_int_equal(paw_decode_batch(c, ids, n0, 2, lg), PAW_EINVAL);
+    /* ctxs of one batch agree on int8 products */
+    paw_ctx_params p8 = {.n_ctx = 16, .n_threads = 2, .int8 = 1};
+    paw_ctx *c8 = NULL;
+    assert_int_equal(paw_ctx_new(m, &p8, &c8), PAW_OK);
+    paw_ctx *mixed[2] = { c[0], c8 };
+    if (paw_ctx_int8(c8)) {
+        assert_int_equal(paw_decode_batch(mixed, ids, n2, 2, lg), PAW_EINVAL);
+        assert_non_null(strstr(paw_last_error(), "int8"));
+    }
+    paw_ctx_free(c8);
     /* nothing was evaluated by any refused call */
     assert_int_equal(paw_ctx_n_past(c[0]), 0);
     assert_int_equal(paw_ctx_n_past(c[1]), 0);

@@ -23,9 +23,12 @@ static paw_model *load_model(const char *path)
     return m;
 }
 
+static int g_int8;   /* new ctxs run int8 products (test_smollm2_logits_int8) */
+
 static paw_ctx *new_ctx_kv(const paw_model *m, int n_ctx, int n_batch, int kv_type)
 {
-    paw_ctx_params p = {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = 2, .kv_type = kv_type};
+    paw_ctx_params p = {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = 2, .kv_type = kv_type,
+                        .int8 = g_int8};
     paw_ctx *c = NULL;
     if (paw_ctx_new(m, &p, &c)) fail_msg("ctx: %s", paw_last_error());
     return c;
@@ -322,6 +325,26 @@ static void test_smollm2_logits_native(void **state)
 {
     (void)state;
     check_smollm2("tests/golden/model/smollm2-native.json", "smollm2 vs native llama.cpp");
+}
+
+/* Int8 products (paw_ctx_params.int8) against the same native llama.cpp,
+ * whose own AVX-512 build repacks some weight types for its products too:
+ * the same bounds (argmax equal wherever the top two are further apart
+ * than SMOLLM2_TIE_MARGIN; every logit within SMOLLM2_MAX_DLOGIT).  Where
+ * the AVX-512 set does not run, int8 is ignored and this is the test above
+ * again. */
+static void test_smollm2_logits_int8(void **state)
+{
+    (void)state;
+    TU_NEED_SMOLLM2();
+    g_int8 = 1;
+    paw_model *m = load_model(tu_smollm2());
+    paw_ctx *c = new_ctx(m, 64, 0);
+    assert_int_equal(paw_ctx_int8(c), strcmp(paw_simd_name(), "avx512") == 0);
+    paw_ctx_free(c);
+    paw_model_free(m);
+    check_smollm2("tests/golden/model/smollm2-native.json", "smollm2 int8 vs native llama.cpp");
+    g_int8 = 0;
 }
 
 /* ---------------------------------------------------- random Qwen3 / GPT-2 */
@@ -909,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_stories_logits_flash),
         cmocka_unit_test(test_smollm2_logits),
         cmocka_unit_test(test_smollm2_logits_native),
+        cmocka_unit_test(test_smollm2_logits_int8),
         cmocka_unit_test(test_qwen3_tiny),
         cmocka_unit_test(test_gpt2_tiny),
         cmocka_unit_test(test_kv_prefix),

@@ -628,6 +628,24 @@ static void test_cli_run_stream(void **state)
     assert_int_equal(gl.gl_pathc, 1);
     globfree(&gl);
 
+    /* --int8 gives the library's int8 output; where int8 products run
+     * (AVX-512), their prefix KV is cached under a key of its own */
+    o.int8 = 1;
+    assert_int_equal(paw_program_open_bundle(g_model, b, &o, &p), PAW_OK);
+    want = call(p, "hello world", 6);
+    paw_program_close(p);
+    snprintf(args, sizeof args, "run '%s' 'hello world' -n 6 -t 1 --int8", paw);
+    assert_int_equal(run_paw(args, NULL), 0);
+    got = out_txt();
+    wl = strlen(want);
+    assert_memory_equal(got, want, wl);
+    assert_string_equal(got + wl, "\n");
+    free(got);
+    free(want);
+    assert_int_equal(glob(pattern, 0, NULL, &gl), 0);
+    assert_int_equal(gl.gl_pathc, strcmp(paw_simd_name(), "avx512") ? 1 : 2);
+    globfree(&gl);
+
     /* 1,000 JSONL lines: none lost, order kept (each echoes its input) */
     FILE *f = fopen(tpath("in.jsonl"), "w");
     for (int i = 0; i < 1000; i++) fprintf(f, "{\"input\": \"item %d\"}\n", i);

@@ -360,7 +360,7 @@ class Function:
 
     def __init__(self, program: "Program | str | os.PathLike | None", *, base: str | None = None,
                  n_ctx: int = 2048, threads: int | None = None, max_tokens: int | None = None,
-                 progress: bool | Callable[[int, int], Any] = True):
+                 progress: bool | Callable[[int, int], Any] = True, int8: bool = False):
         if isinstance(program, Program):
             program = program.id
         self.program = None if program is None else os.fspath(program)
@@ -373,7 +373,7 @@ class Function:
             base = DEFAULT_BASE if self.program is None else _program_base(self.program, progress)
         self.base = base
         self._model = _model(base)
-        self._opts = _ffi.paw_program_opts(n_ctx=n_ctx, n_threads=_threads(threads))
+        self._opts = _ffi.paw_program_opts(n_ctx=n_ctx, n_threads=_threads(threads), int8=int(bool(int8)))
         self.max_tokens = max_tokens
         self._local = threading.local()
         self._handles: list[ctypes.c_void_p] = []
@@ -524,7 +524,7 @@ class Function:
 
 def function(program: "Program | str | os.PathLike | None", *, base: str | None = None, n_ctx: int = 2048,
              threads: int | None = None, max_tokens: int | None = None,
-             progress: bool | Callable[[int, int], Any] = True) -> Function:
+             progress: bool | Callable[[int, int], Any] = True, int8: bool = False) -> Function:
     """A callable for ``program``: a Program, a .paw path, an installed ID or
     unique prefix, an alias, or a hub reference (hex ID, ``user/slug``,
     ``user/slug@vN``, an official name such as ``email-triage``: fetched on
@@ -533,8 +533,11 @@ def function(program: "Program | str | os.PathLike | None", *, base: str | None 
     chat template).  ``base`` defaults to the model the program names;
     ``threads`` to one per core.  Raises NotFoundError for an unknown
     program, FormatError for a corrupt one, InvalidInputError for a program
-    made for another base model."""
-    return Function(program, base=base, n_ctx=n_ctx, threads=threads, max_tokens=max_tokens, progress=progress)
+    made for another base model.  ``int8=True`` runs int8 products: faster
+    prompts on AVX-512 VNNI CPUs (ignored elsewhere), outputs within float
+    rounding of llama.cpp's rather than its bits."""
+    return Function(program, base=base, n_ctx=n_ctx, threads=threads, max_tokens=max_tokens, progress=progress,
+                    int8=int8)
 
 
 def compile_and_load(spec: str, examples: Iterable[Any] | None = None, **kwargs: Any) -> Function:

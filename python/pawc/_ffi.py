@@ -38,7 +38,7 @@ class paw_program_opts(Structure):
     _fields_ = [("n_ctx", c_int32), ("n_threads", c_int), ("kv_type", c_int),
                 ("no_disk_cache", c_int), ("no_prefix_cache", c_int), ("no_base_check", c_int),
                 ("no_speculation", c_int), ("spec_always", c_int), ("no_fetch", c_int),
-                ("free_decoding", c_int)]
+                ("free_decoding", c_int), ("int8", c_int)]
 
 
 class paw_program_stats(Structure):

@@ -32,6 +32,14 @@ def test_compile_then_function_equals_paw_run(triage):
     # The .paw written by compile(out=...) is the same program.
     with pawc.function(triage.path, threads=2) as fn:
         assert [fn(x) for x in inputs] == ours
+    # int8 products: the same as `paw run --int8`, batched or not.
+    with pawc.function(triage, threads=2, int8=True) as fn:
+        ours8 = [fn(x) for x in inputs]
+        assert fn.batch(inputs) == ours8
+    cli = paw_cli("run", "-t", "2", "--int8", triage.id, input_text="\n".join(inputs) + "\n")
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.splitlines() == ours8
+    assert set(ours8) <= {"ALERT", "QUIET"}
 
 
 def test_threads_share_one_callable(triage, toy_stories):

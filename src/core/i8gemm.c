@@ -137,7 +137,6 @@ typedef struct act_job {
     const float *X;
     paw_i8act *A;
     int64_t n;
-    int32_t offset;
     paw_from_float_fn quantize;
 } act_job;
 
@@ -154,7 +153,7 @@ static void act_item(void *ctx, int64_t t, int ith)
         memcpy(&blk, q8 + (size_t)b * sizeof blk, sizeof blk);
         int32_t sum = 0;
         for (int k = 0; k < 32; k++) sum += blk.qs[k];
-        paw_i8act a = { .d = paw_f16_to_f32(blk.d), .corr = -j->offset * sum, .pad = 0 };
+        paw_i8act a = { .d = paw_f16_to_f32(blk.d), .sum = sum, .pad = 0 };
         a.s = a.d * (float)sum;
         memcpy(a.q, blk.qs, 32);
         out[b] = a;
@@ -163,15 +162,30 @@ static void act_item(void *ctx, int64_t t, int ith)
 
 _Static_assert(sizeof(paw_i8act) == 48 && sizeof(paw_block_q8_0) == 34, "act unfolding sizes");
 
+static paw_i8act *quantize_acts(paw_pool *p, int64_t n, const float *X, int64_t T)
+{
+    const size_t bytes = (size_t)T * (size_t)(n / 32) * sizeof(paw_i8act);
+    paw_i8act *A = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!A) return NULL;
+    act_job aj = { X, A, n, paw_act_quantizer(PAW_TYPE_Q8_0) };
+    if (T >= 4 && paw_pool_size(p) > 1) paw_pool_run_items(p, act_item, &aj, T);
+    else for (int64_t t = 0; t < T; t++) act_item(&aj, t, 0);
+    return A;
+}
+
 /* ----------------------------------------------------------- product */
 
 #define TOKEN_CHUNK 64   /* tokens per item: their act rows stay in L2   */
 #define TILE_TOKENS 8    /* tokens per register tile (i8gemm_avx512.c)   */
 
+/* Items: for each part, its group chunks x the token chunks (token chunk
+ * fastest); part i's items start at first[i]. */
 typedef struct mm_job {
-    const paw_i8pack *pk;
+    const paw_i8pack *pk[PAW_I8_MAX_PARTS];
+    float *Y[PAW_I8_MAX_PARTS];
+    int64_t first[PAW_I8_MAX_PARTS + 1];
+    int n_parts;
     const paw_i8act *A;
-    float *Y;
     int64_t T, n_tchunks, gchunk;
 } mm_job;
 
@@ -185,59 +199,61 @@ static void mm_item(void *ctx, int64_t item, int ith)
 {
     (void)ith;
     const mm_job *j = ctx;
-    const paw_i8pack *pk = j->pk;
-    const int64_t nb = pk->n / 32;
-    const int64_t t0 = (item % j->n_tchunks) * TOKEN_CHUNK, t1 = PAW_MIN(j->T, t0 + TOKEN_CHUNK);
-    const int64_t g0 = (item / j->n_tchunks) * j->gchunk, g1 = PAW_MIN(pk->n_groups, g0 + j->gchunk);
+    int pi = 0;
+    while (item >= j->first[pi + 1]) pi++;
+    const paw_i8pack *pk = j->pk[pi];
+    const int64_t it = item - j->first[pi], nb = pk->n / 32;
+    const int64_t t0 = (it % j->n_tchunks) * TOKEN_CHUNK, t1 = PAW_MIN(j->T, t0 + TOKEN_CHUNK);
+    const int64_t g0 = (it / j->n_tchunks) * j->gchunk, g1 = PAW_MIN(pk->n_groups, g0 + j->gchunk);
     for (int64_t g = g0; g < g1; g++)
         for (int64_t t = t0; t < t1; t += TILE_TOKENS)
             paw_i8_tile_avx512(pk, g, j->A + t * nb, (int)PAW_MIN(TILE_TOKENS, t1 - t),
-                               j->Y + t * pk->rows + g * PAW_I8_ROWS, (size_t)pk->rows, group_mask(pk, g));
+                               j->Y[pi] + t * pk->rows + g * PAW_I8_ROWS, (size_t)pk->rows, group_mask(pk, g));
 }
 
-static paw_i8act *quantize_acts(paw_pool *p, const paw_i8pack *pk, const float *X, int64_t T)
+static void fill_nan(float *const *Y, const paw_i8pack *const *pk, int n_parts, int64_t T)
 {
-    const int64_t nb = pk->n / 32;
-    const size_t bytes = (size_t)T * (size_t)nb * sizeof(paw_i8act);
-    paw_i8act *A = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-    if (!A) return NULL;
-    act_job aj = { X, A, pk->n, pk->offset, paw_act_quantizer(PAW_TYPE_Q8_0) };
-    if (T >= 4 && paw_pool_size(p) > 1) paw_pool_run_items(p, act_item, &aj, T);
-    else for (int64_t t = 0; t < T; t++) act_item(&aj, t, 0);
-    return A;
+    for (int i = 0; i < n_parts; i++)
+        for (int64_t k = 0; k < T * pk[i]->rows; k++) Y[i][k] = NAN;
+}
+
+void paw_i8_matmul_multi(paw_pool *p, float *const *Y, const paw_i8pack *const *pk, int n_parts,
+                         const float *X, int64_t T)
+{
+    if (T <= 0 || n_parts <= 0) return;
+    if (!paw_i8_fast() || n_parts > PAW_I8_MAX_PARTS) {
+        for (int i = 0; i < n_parts; i++) paw_i8_matmul_ref(Y[i], pk[i], X, T);
+        return;
+    }
+    paw_i8act *A = quantize_acts(p, pk[0]->n, X, T);
+    if (!A) { fill_nan(Y, pk, n_parts, T); return; }
+    /* About 4 items per thread: token chunks first, then each part's groups
+     * in chunks of the same size until there are enough. */
+    const int nth = paw_pool_size(p);
+    mm_job j = { .n_parts = n_parts, .A = A, .T = T, .n_tchunks = (T + TOKEN_CHUNK - 1) / TOKEN_CHUNK };
+    int64_t groups = 0;
+    for (int i = 0; i < n_parts; i++) groups += pk[i]->n_groups;
+    const int64_t want_gchunks = PAW_MAX(1, (4 * nth + j.n_tchunks - 1) / j.n_tchunks);
+    j.gchunk = PAW_MAX(1, (groups + want_gchunks - 1) / want_gchunks);
+    for (int i = 0; i < n_parts; i++) {
+        j.pk[i] = pk[i];
+        j.Y[i] = Y[i];
+        j.first[i + 1] = j.first[i] + j.n_tchunks * ((pk[i]->n_groups + j.gchunk - 1) / j.gchunk);
+    }
+    paw_pool_run_items(nth > 1 ? p : NULL, mm_item, &j, j.first[n_parts]);
+    free(A);
 }
 
 void paw_i8_matmul(paw_pool *p, float *Y, const paw_i8pack *pk, const float *X, int64_t T)
 {
-    if (T <= 0) return;
-    if (!paw_i8_fast()) {
-        paw_i8_matmul_ref(Y, pk, X, T);
-        return;
-    }
-    paw_i8act *A = quantize_acts(p, pk, X, T);
-    if (!A) {
-        for (int64_t i = 0; i < T * pk->rows; i++) Y[i] = NAN;
-        return;
-    }
-    /* About 4 items per thread: token chunks first, then groups split until
-     * there are enough. */
-    const int nth = paw_pool_size(p);
-    mm_job j = { pk, A, Y, T, (T + TOKEN_CHUNK - 1) / TOKEN_CHUNK, 0 };
-    const int64_t want_gchunks = PAW_MAX(1, (4 * nth + j.n_tchunks - 1) / j.n_tchunks);
-    j.gchunk = PAW_MAX(1, (pk->n_groups + want_gchunks - 1) / want_gchunks);
-    const int64_t n_items = j.n_tchunks * ((pk->n_groups + j.gchunk - 1) / j.gchunk);
-    paw_pool_run_items(nth > 1 ? p : NULL, mm_item, &j, n_items);
-    free(A);
+    paw_i8_matmul_multi(p, &Y, &pk, 1, X, T);
 }
 
 void paw_i8_matmul_ref(float *Y, const paw_i8pack *pk, const float *X, int64_t T)
 {
     const int64_t nb = pk->n / 32;
-    paw_i8act *A = quantize_acts(NULL, pk, X, T);
-    if (!A) {
-        for (int64_t i = 0; i < T * pk->rows; i++) Y[i] = NAN;
-        return;
-    }
+    paw_i8act *A = quantize_acts(NULL, pk->n, X, T);
+    if (!A) { fill_nan(&Y, &pk, 1, T); return; }
     for (int64_t t = 0; t < T; t++)
         for (int64_t r = 0; r < pk->rows; r++) {
             const int lane = (int)(r % PAW_I8_ROWS);
@@ -245,7 +261,7 @@ void paw_i8_matmul_ref(float *Y, const paw_i8pack *pk, const float *X, int64_t T
             for (int64_t b = 0; b < nb; b++) {
                 const uint8_t *blk = block_at(pk, r, b);
                 const paw_i8act *a = &A[t * nb + b];
-                int32_t is = a->corr;
+                int32_t is = -pk->offset * a->sum;
                 for (int k = 0; k < 32; k++)
                     is += blk[qbase(pk) + 64 * (k / 4) + 4 * lane + k % 4] * a->q[k];
                 y = fmaf((float)is, paw_ld_f32(blk + 4 * lane) * a->d, y);

@@ -62,6 +62,12 @@ void paw_i8pack_free(paw_i8pack *pk);
 /* Y[t*rows + r] = row r of pk . X[t] for t < T, split across the pool.
  * Y must not alias X.  On allocation failure Y is filled with NaN. */
 void paw_i8_matmul(paw_pool *p, float *Y, const paw_i8pack *pk, const float *X, int64_t T);
+/* Several packs of one X (q, k, v; gate, up), all with X's width n: X is
+ * quantised once and all go through one pool dispatch; each Y[i] gets what
+ * paw_i8_matmul would give it.  At most PAW_I8_MAX_PARTS. */
+#define PAW_I8_MAX_PARTS 4
+void paw_i8_matmul_multi(paw_pool *p, float *const *Y, const paw_i8pack *const *pk, int n_parts,
+                         const float *X, int64_t T);
 /* The same arithmetic one output at a time in plain C (the tests' reference). */
 void paw_i8_matmul_ref(float *Y, const paw_i8pack *pk, const float *X, int64_t T);
 
@@ -70,7 +76,7 @@ void paw_i8_matmul_ref(float *Y, const paw_i8pack *pk, const float *X, int64_t T
 /* Token t's block b as the kernels read it. */
 typedef struct paw_i8act {
     float   d;       /* da                                         */
-    int32_t corr;    /* -offset * sum(a): the accumulator's start   */
+    int32_t sum;     /* sum(a): -offset * sum(a) starts the int32   */
     float   s;       /* da * sum(a), for the minimum               */
     int32_t pad;
     int8_t  q[32];

@@ -16,8 +16,8 @@
 
 #define AI static inline __attribute__((always_inline))
 
-AI void tile(int CT, int MIN, const uint8_t *gp, int64_t nb, size_t bb, const paw_i8act *acts,
-             float *y, size_t ys, __mmask16 mask)
+AI void tile(int CT, int MIN, const uint8_t *gp, int64_t nb, size_t bb, int32_t offset,
+             const paw_i8act *acts, float *y, size_t ys, __mmask16 mask)
 {
     __m512 acc[8];
 #pragma GCC unroll 8
@@ -27,7 +27,7 @@ AI void tile(int CT, int MIN, const uint8_t *gp, int64_t nb, size_t bb, const pa
         const uint8_t *q = blk + (MIN ? 128 : 64);
         __m512i is[8];
 #pragma GCC unroll 8
-        for (int c = 0; c < CT; c++) is[c] = _mm512_set1_epi32(acts[c * nb + b].corr);
+        for (int c = 0; c < CT; c++) is[c] = _mm512_set1_epi32(-offset * acts[c * nb + b].sum);
 #pragma GCC unroll 8
         for (int g = 0; g < 8; g++) {
             const __m512i w = _mm512_load_si512((const void *)(q + 64 * g));
@@ -55,8 +55,8 @@ AI void tile(int CT, int MIN, const uint8_t *gp, int64_t nb, size_t bb, const pa
 
 #define TILE_CASE(ct)                                                                 \
     case ct:                                                                          \
-        if (pk->has_min) tile(ct, 1, gp, nb, pk->block_bytes, acts, y, ys, m);        \
-        else tile(ct, 0, gp, nb, pk->block_bytes, acts, y, ys, m);                    \
+        if (pk->has_min) tile(ct, 1, gp, nb, pk->block_bytes, pk->offset, acts, y, ys, m); \
+        else tile(ct, 0, gp, nb, pk->block_bytes, pk->offset, acts, y, ys, m);             \
         break;
 
 void paw_i8_tile_avx512(const paw_i8pack *pk, int64_t group, const paw_i8act *acts, int nt,

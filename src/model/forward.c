@@ -195,10 +195,19 @@ void paw_attention_item(void *arg, int64_t item, int ith)
 /* y[T][rows] = W x (+ bias) for one projection of one layer.  Every linear
  * map of the model passes here, so LoRA adapters attach in one place:
  * after the base product, y += scale * (alpha / r) * B (A x). */
+/* The int8 pack of matrix i (PAW_I8_INDEX / PAW_I8_HEAD) when ctx c runs
+ * int8 products and the matrix has one, else NULL (ggml's arithmetic). */
+static const paw_i8pack *pack_of(const paw_ctx *c, int64_t i)
+{
+    return c->i8 && c->i8[i].data ? &c->i8[i] : NULL;
+}
+
 static void linear(paw_ctx *c, int il, int proj, float *y, const float *x, int64_t T)
 {
     const paw_mat *m = &c->model->layers[il].proj[proj];
-    paw_matmul(c->pool, y, m->w, m->type, m->rows, m->n_in, x, T);
+    const paw_i8pack *pk = pack_of(c, PAW_I8_INDEX(il, proj));
+    if (pk) paw_i8_matmul(c->pool, y, pk, x, T);
+    else paw_matmul(c->pool, y, m->w, m->type, m->rows, m->n_in, x, T);
     if (m->b)
         for (int64_t t = 0; t < T; t++)
             for (int64_t r = 0; r < m->rows; r++) y[t * m->rows + r] += m->b[r];
@@ -213,11 +222,15 @@ static void linear_multi(paw_ctx *c, int il, const int *projs, float *const *ys,
 {
     const paw_layer *L = &c->model->layers[il];
     paw_mm_part parts[PAW_MM_MAX_PARTS] = { { 0 } };
+    const paw_i8pack *pks[PAW_I8_MAX_PARTS];
+    int all_packed = n <= PAW_I8_MAX_PARTS;
     for (int i = 0; i < n && i < PAW_MM_MAX_PARTS; i++) {
         const paw_mat *m = &L->proj[projs[i]];
         parts[i] = (paw_mm_part){ ys[i], m->w, m->type, m->rows };
+        if (all_packed && !(pks[i] = pack_of(c, PAW_I8_INDEX(il, projs[i])))) all_packed = 0;
     }
-    paw_matmul_multi(c->pool, parts, n, L->proj[projs[0]].n_in, x, T);
+    if (all_packed) paw_i8_matmul_multi(c->pool, ys, pks, n, x, T);
+    else paw_matmul_multi(c->pool, parts, n, L->proj[projs[0]].n_in, x, T);
     for (int i = 0; i < n; i++) {
         const paw_mat *m = &L->proj[projs[i]];
         if (m->b)
@@ -353,6 +366,8 @@ void paw_forward_chunk(paw_ctx *c, const int32_t *ids, int32_t T, float *logits_
     /* Only the rows asked for go through the final norm and the head. */
     const int64_t first = all_rows ? 0 : T - 1, n = T - first;
     norm(m, c->xn, c->x + first * E, m->out_norm, m->out_norm_b, n);
-    paw_matmul(c->pool, logits_out, m->output.w, m->output.type, m->output.rows,
-               m->output.n_in, c->xn, n);
+    const paw_i8pack *head = pack_of(c, PAW_I8_HEAD(m));
+    if (head) paw_i8_matmul(c->pool, logits_out, head, c->xn, n);
+    else paw_matmul(c->pool, logits_out, m->output.w, m->output.type, m->output.rows,
+                    m->output.n_in, c->xn, n);
 }

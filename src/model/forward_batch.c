@@ -39,6 +39,7 @@ typedef struct seq_part {
 typedef struct batch {
     const paw_model *m;
     paw_pool        *pool;
+    const paw_i8pack *i8;           /* every ctx's int8 packs (or NULL)     */
     seq_part        *seq;
     int              n_seq;
     int              want_logits;
@@ -130,11 +131,17 @@ static void project(batch *b, int il, const int *projs, float *const *ys, int n,
 {
     const paw_layer *L = &b->m->layers[il];
     paw_mm_part parts[PAW_MM_MAX_PARTS] = { { 0 } };
+    const paw_i8pack *pks[PAW_I8_MAX_PARTS];
+    int all_packed = b->i8 && n <= PAW_I8_MAX_PARTS;
     for (int i = 0; i < n; i++) {
         const paw_mat *w = &L->proj[projs[i]];
         parts[i] = (paw_mm_part){ ys[i], w->w, w->type, w->rows };
+        pks[i] = all_packed ? &b->i8[PAW_I8_INDEX(il, projs[i])] : NULL;
+        if (pks[i] && !pks[i]->data) all_packed = 0;
     }
-    paw_matmul_multi(b->pool, parts, n, L->proj[projs[0]].n_in, x, b->rows);
+    /* As forward.c's linear_multi, so each row gets its ctx's arithmetic. */
+    if (all_packed) paw_i8_matmul_multi(b->pool, ys, pks, n, x, b->rows);
+    else paw_matmul_multi(b->pool, parts, n, L->proj[projs[0]].n_in, x, b->rows);
     for (int i = 0; i < n; i++) {
         const paw_mat *w = &L->proj[projs[i]];
         add_bias(ys[i], w->b, b->rows, w->rows);
@@ -283,7 +290,9 @@ static void forward(batch *b)
             memcpy(b->xb + n++ * E, b->x + (b->seq[s].row0 + b->seq[s].n - 1) * E, (size_t)E * sizeof(float));
     if (!n) return;
     norm(b, b->xn, b->xb, m->out_norm, m->out_norm_b, n);
-    paw_matmul(b->pool, b->head, m->output.w, m->output.type, m->output.rows, m->output.n_in, b->xn, n);
+    const paw_i8pack *head = b->i8 && b->i8[PAW_I8_HEAD(m)].data ? &b->i8[PAW_I8_HEAD(m)] : NULL;
+    if (head) paw_i8_matmul(b->pool, b->head, head, b->xn, n);
+    else paw_matmul(b->pool, b->head, m->output.w, m->output.type, m->output.rows, m->output.n_in, b->xn, n);
     n = 0;
     for (int s = 0; s < b->n_seq; s++)
         if (b->seq[s].last)
@@ -298,6 +307,8 @@ static int check_args(paw_ctx *const *ctxs, const int32_t *const *ids, const int
         if (!c || !ids[s] || n_ids[s] <= 0) return paw_err(PAW_EINVAL, "decode_batch: sequence %d has no ctx or no tokens", s);
         if (c->model != ctxs[0]->model)
             return paw_err(PAW_EINVAL, "decode_batch: sequence %d's ctx is on another model", s);
+        if (c->i8 != ctxs[0]->i8)
+            return paw_err(PAW_EINVAL, "decode_batch: sequence %d's ctx differs from the first in int8 products", s);
         for (int t = 0; t < s; t++)
             if (ctxs[t] == c) return paw_err(PAW_EINVAL, "decode_batch: sequences %d and %d share a ctx", t, s);
         if ((int64_t)c->n_past + n_ids[s] > c->n_ctx)
@@ -352,7 +363,7 @@ int paw_decode_batch(paw_ctx *const *ctxs, const int32_t *const *ids, const int3
     for (int s = 0; logits && s < n_seq; s++) logits[s] = NULL;
     int rc = check_args(ctxs, ids, n_ids, n_seq);
     if (rc) return rc;
-    batch b = { .m = ctxs[0]->model, .pool = ctxs[0]->pool, .want_logits = logits != NULL };
+    batch b = { .m = ctxs[0]->model, .pool = ctxs[0]->pool, .i8 = ctxs[0]->i8, .want_logits = logits != NULL };
     int64_t total = 0;
     for (int s = 0; s < n_seq; s++) {
         total += n_ids[s];

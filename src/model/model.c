@@ -294,6 +294,7 @@ int paw_model_load(const char *path, paw_model **out)
     if (src) return src;
     paw_model *m = calloc(1, sizeof *m);
     if (!m) return paw_err(PAW_ENOMEM, "model: out of memory");
+    pthread_mutex_init(&m->i8_lock, NULL);
     int rc = paw_gguf_open(path, &m->gguf);
     if (rc) { free(m); return rc; }
     paw_str as;
@@ -321,9 +322,46 @@ fail:
     return rc;
 }
 
+static void free_i8(paw_i8pack *packs, int64_t n)
+{
+    if (!packs) return;
+    for (int64_t i = 0; i < n; i++) paw_i8pack_free(&packs[i]);
+    free(packs);
+}
+
+int paw_model_i8(const paw_model *cm, const paw_i8pack **out)
+{
+    *out = NULL;
+    if (!paw_i8_fast())
+        return paw_err(PAW_EUNSUPPORTED, "model: int8 products need the AVX-512 VNNI kernel set (running %s)",
+                       paw_simd_name());
+    /* The packs are a cache beside the immutable weights: made once, under
+     * the lock, then only read. */
+    paw_model *m = (paw_model *)cm;
+    pthread_mutex_lock(&m->i8_lock);
+    int rc = PAW_OK;
+    const int64_t n = PAW_I8_HEAD(m) + 1;
+    if (!m->i8) {
+        paw_i8pack *packs = calloc((size_t)n, sizeof *packs);
+        if (!packs) rc = paw_err(PAW_ENOMEM, "model: out of memory");
+        for (int64_t i = 0; i < n && !rc; i++) {
+            const paw_mat *w = i < n - 1 ? &m->layers[i / PAW_PROJ_COUNT].proj[i % PAW_PROJ_COUNT] : &m->output;
+            if (w->w && paw_i8pack_type_ok(w->type))
+                rc = paw_i8pack_from_rows(&packs[i], w->w, w->type, w->rows, w->n_in);
+        }
+        if (rc) free_i8(packs, n);
+        else m->i8 = packs;
+    }
+    pthread_mutex_unlock(&m->i8_lock);
+    if (!rc) *out = m->i8;
+    return rc;
+}
+
 void paw_model_free(paw_model *m)
 {
     if (!m) return;
+    free_i8(m->i8, PAW_I8_HEAD(m) + 1);
+    pthread_mutex_destroy(&m->i8_lock);
     paw_gguf_close(m->gguf);
     free(m->layers);
     free(m->vecs);
@@ -367,6 +405,10 @@ int paw_ctx_new(const paw_model *m, const paw_ctx_params *params, paw_ctx **out)
     c->vo_dim = hp->n_head_kv * hp->head_dim_v;
     c->kv_type = p.kv_type;
     c->flash_attn = p.flash_attn != 0;
+    if (p.int8 && paw_i8_fast()) {
+        int rc = paw_model_i8(m, &c->i8);
+        if (rc) { free(c); return rc; }
+    }
     c->kv_elt = p.kv_type == PAW_TYPE_F16 ? 2 : 4;
     c->pool = paw_pool_new(p.n_threads);
     if (!c->pool) { free(c); return paw_err(PAW_ENOMEM, "ctx: cannot start threads"); }
@@ -429,6 +471,7 @@ void paw_ctx_free(paw_ctx *c)
     free(c);
 }
 
+int paw_ctx_int8(const paw_ctx *c) { return c && c->i8 != NULL; }
 const paw_model *paw_ctx_model(const paw_ctx *c) { return c->model; }
 int32_t paw_ctx_n_ctx(const paw_ctx *c) { return c->n_ctx; }
 int32_t paw_ctx_n_past(const paw_ctx *c) { return c->n_past; }

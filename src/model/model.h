@@ -12,6 +12,8 @@
 #define PAW_MODEL_H
 #include <stdint.h>
 #include "paw.h"
+#include <pthread.h>
+#include "core/i8gemm.h"
 #include "core/kernels.h"
 #include "model/arch.h"
 
@@ -57,7 +59,22 @@ struct paw_model {
     const float    *rope_freqs;      /* n_rot/2 divisors or NULL             */
     float          *vecs;            /* owned f32 copies of every 1-D tensor */
     uint8_t         id[32];
+    /* Int8 packs of the projections and the head (core/i8gemm.h), made on
+     * first use by paw_model_i8 and shared by every ctx and trainer of the
+     * model: [n_layer * PAW_PROJ_COUNT], then the head; an entry without
+     * data: that matrix's type has no pack. */
+    paw_i8pack     *i8;
+    pthread_mutex_t i8_lock;
 };
+
+/* The model's int8 packs (see above), made on the first call; safe to call
+ * from several threads.  PAW_EUNSUPPORTED where the AVX-512 set does not
+ * run (paw_i8_fast), PAW_ENOMEM. */
+int paw_model_i8(const paw_model *m, const paw_i8pack **out);
+/* Index of layer il's projection proj in those packs; the head is
+ * PAW_I8_HEAD(m). */
+#define PAW_I8_INDEX(il, proj) ((int64_t)(il) * PAW_PROJ_COUNT + (proj))
+#define PAW_I8_HEAD(m) ((int64_t)(m)->hp.n_layer * PAW_PROJ_COUNT)
 
 /* Per-stream state.  Scratch buffers are sized for n_batch tokens. */
 struct paw_ctx {
@@ -67,6 +84,8 @@ struct paw_ctx {
     int32_t  kv_dim, vo_dim;         /* n_head_kv * head_dim(_v)             */
     int      kv_type;                /* PAW_TYPE_F32 or PAW_TYPE_F16          */
     int      flash_attn;             /* attention as llama.cpp's flash path   */
+    const paw_i8pack *i8;            /* the model's int8 packs when the ctx
+                                        runs int8 products, else NULL        */
     size_t   kv_elt;                 /* bytes per cached value (4 or 2)       */
     void    *k_cache, *v_cache;      /* [n_layer][n_ctx][kv_dim / vo_dim]    */
     int32_t *tokens;                 /* n_ctx: the ids behind the cache      */

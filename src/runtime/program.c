@@ -277,7 +277,9 @@ static int split_suffix(paw_program *p, const char *suf, size_t n)
 /* ------------------------------------------------------- the prefix KV */
 
 /* programs/<id>/prefix_kv.<key>.bin: key = the first 16 hex digits of a
- * SHA-256 over what the K/V depend on: model id, adapter set, KV dtype. */
+ * SHA-256 over what the K/V depend on: model id, adapter set, KV dtype, and
+ * for int8 products that arithmetic (ggml's adds nothing, so its keys stay
+ * those of earlier versions). */
 static int kv_file_path(paw_program *p, const char *dir)
 {
     uint8_t mid[32], aid[32];
@@ -290,6 +292,7 @@ static int kv_file_path(paw_program *p, const char *dir)
     if (!rc) rc = paw_sha256_update(h, mid, 32);
     if (!rc) rc = paw_sha256_update(h, aid, 32);
     if (!rc) rc = paw_sha256_update(h, &kvt, 1);
+    if (!rc && paw_ctx_int8(p->ctx)) rc = paw_sha256_update(h, "int8-products", 13);
     if (!rc) rc = paw_sha256_final_hex(h, hex);
     paw_sha256_free(h);
     if (rc) return rc;
@@ -400,7 +403,7 @@ static int open_template(const paw_model *m, const char *tmpl, size_t len, const
     if (opts) p->opts = *opts;
     if (id) snprintf(p->id, sizeof p->id, "%s", id);
     paw_ctx_params cp = {.n_ctx = p->opts.n_ctx, .n_threads = p->opts.n_threads,
-                         .kv_type = p->opts.kv_type};
+                         .kv_type = p->opts.kv_type, .int8 = p->opts.int8};
     int rc = paw_tokenizer_from_gguf(paw_model_gguf(m), &p->tok);
     if (!rc) rc = paw_ctx_new(m, &cp, &p->ctx);
     if (!rc && adapter) {

@@ -204,11 +204,12 @@ struct paw_trainer {
     /* Int8 copies of the frozen weights, indexed [n_layer * PAW_PROJ_COUNT]
      * per projection, then the output head.  With the AVX-512 set
      * (paw_i8_fast) they are row-interleaved packs (core/i8gemm.h): fwd of
-     * W for the forward, bwd of Wᵀ for the int8 backward (an entry without
-     * data: none).  Elsewhere the backward's Wᵀ is Q8_0 rows (wt, in
+     * W for the forward (the model's own, paw_model_i8), bwd of Wᵀ for the
+     * int8 backward (an entry without data: none).  Elsewhere the backward's Wᵀ is Q8_0 rows (wt, in
      * wt_mem; NULL entries: the f32 path) through the GGUF-row kernels and
      * the forward reads W's own rows. */
-    paw_i8pack      *fwd, *bwd;
+    const paw_i8pack *fwd;
+    paw_i8pack      *bwd;
     void           **wt;
     void            *wt_mem;
     /* activation arena, grown on demand (see trainer.c: plan) */

@@ -248,20 +248,12 @@ static int build_all_wt(paw_trainer *t)
     return PAW_OK;
 }
 
-/* Forward packs of every frozen matrix whose type has one (AVX-512 only:
- * elsewhere the GGUF-row kernels are the faster path). */
+/* The forward reads the model's int8 packs (AVX-512 only: elsewhere the
+ * GGUF-row kernels are the faster path), shared with int8 ctxs. */
 static int build_fwd_packs(paw_trainer *t)
 {
     if (!paw_i8_fast()) return PAW_OK;
-    const int64_t n = n_frozen(t);
-    if (!(t->fwd = calloc((size_t)n, sizeof *t->fwd))) return paw_err(PAW_ENOMEM, "train: out of memory");
-    for (int64_t i = 0; i < n; i++) {
-        const paw_mat *w = frozen_mat(t, i);
-        if (!w->w || !paw_i8pack_type_ok(w->type)) continue;
-        int rc = paw_i8pack_from_rows(&t->fwd[i], w->w, w->type, w->rows, w->n_in);
-        if (rc) return rc;
-    }
-    return PAW_OK;
+    return paw_model_i8(t->model, &t->fwd);
 }
 
 /* Y = X Wᵀ for frozen matrix i: through its forward pack when it has one. */
@@ -300,11 +292,7 @@ static void input_grad(paw_trainer *t, int64_t i, float *dX, const float *dY, in
 void paw_trainer_free(paw_trainer *t)
 {
     if (!t) return;
-    for (int64_t i = 0; i < n_frozen(t); i++) {
-        if (t->fwd) paw_i8pack_free(&t->fwd[i]);
-        if (t->bwd) paw_i8pack_free(&t->bwd[i]);
-    }
-    free(t->fwd);
+    for (int64_t i = 0; t->bwd && i < n_frozen(t); i++) paw_i8pack_free(&t->bwd[i]);
     free(t->bwd);
     free(t->wt);
     free(t->wt_mem);

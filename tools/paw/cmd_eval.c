@@ -16,7 +16,7 @@
 static const char usage_text[] =
     "usage: paw eval SUITE.jsonl (--programs DIR | --baseline zero-shot|few-shot)\n"
     "                [-m MODEL] [--limit N] [-n MAX_TOKENS] [-t THREADS] [-c N_CTX] [--batch N]\n"
-    "                [--json REPORT] [--progress S]\n"
+    "                [--json REPORT] [--progress S] [--int8]\n"
     "  --programs DIR   task <id> runs DIR/<id>.paw\n"
     "  --baseline B     the base model prompted with the spec (zero-shot) or the spec\n"
     "                   and the task's train examples (few-shot)\n"
@@ -27,6 +27,7 @@ static const char usage_text[] =
     "  --batch N        run N test inputs of a task together in one batched forward pass\n"
     "                   (default 4; 1 = one at a time; the outputs are the same)\n"
     "  --json REPORT    also write a machine-readable report to REPORT\n"
+    "  --int8           int8 products (paw run --int8)\n"
     "  --progress S     a progress line on stderr every S seconds (default: 1 on a\n"
     "                   terminal, rewritten in place; 30 otherwise; 0 = after every batch)\n";
 
@@ -76,12 +77,14 @@ int cmd_eval(int argc, char **argv)
     const char *suite = NULL, *programs = NULL, *baseline = NULL, *model_arg = "smollm2-135m",
                *json_path = NULL;
     long limit = 0, max_tokens = 64, threads = 0, n_ctx = 0, batch = 4;
+    int int8 = 0;
     double progress_s = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
         int ok = 1;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_text, stdout); return 0; }
+        if (!strcmp(a, "--int8")) { int8 = 1; continue; }
         if (!strcmp(a, "--programs")) programs = v;
         else if (!strcmp(a, "--baseline")) baseline = v;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_arg = v;
@@ -158,7 +161,7 @@ int cmd_eval(int argc, char **argv)
 
     double sum_em = 0, sum_ms = 0;
     size_t all_n = 0, all_ok = 0, n_errors = 0, n_broken = 0;
-    paw_program_opts opts = {.n_threads = (int)threads, .n_ctx = (int32_t)n_ctx};
+    paw_program_opts opts = {.n_threads = (int)threads, .n_ctx = (int32_t)n_ctx, .int8 = int8};
     eval_progress pg = {.tty = isatty(STDERR_FILENO)};
     pg.every_ms = progress_s >= 0 ? progress_s * 1e3 : pg.tty ? 1e3 : 30e3;
     for (size_t t = 0; !rc && t < n_tasks; t++) {

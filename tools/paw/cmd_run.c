@@ -43,6 +43,8 @@ static const char usage_text[] =
     "  -n, --max-tokens N  new tokens per output (default 512)\n"
     "  -t, --threads N     threads (default: one per CPU)\n"
     "  -c, --ctx N         context size (default 2048)\n"
+    "  --int8              int8 products: faster prompts on AVX-512 VNNI CPUs (elsewhere\n"
+    "                      ignored); outputs within float rounding of llama.cpp's, not its bits\n"
     "  --jsonl             stdin holds {\"input\": ...} lines; writes {\"input\",\"output\",\"finish\",\"ms\"}\n"
     "                      (finish: \"stop\", or \"length\" when cut by -n or the context)\n"
     "  --batch N           run up to N stdin lines together in one batched forward pass\n"
@@ -350,7 +352,7 @@ int cmd_run(int argc, char **argv)
 {
     const char *model_arg = NULL, *program = NULL, *input = NULL;
     long max_tokens = PAW_PROGRAM_MAX_TOKENS, threads = 0, n_ctx = 0, batch = RUN_BATCH_DEFAULT;
-    int base = 0, jsonl = 0, no_install = 0, free_dec = 0;
+    int base = 0, jsonl = 0, no_install = 0, free_dec = 0, int8 = 0;
     label_opts lo = {.min_conf = -1, .fallback = ""};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -377,6 +379,7 @@ int cmd_run(int argc, char **argv)
             else if (!strcmp(a, "--jsonl")) jsonl = 1;
             else if (!strcmp(a, "--no-install")) no_install = 1;
             else if (!strcmp(a, "--free")) free_dec = 1;
+            else if (!strcmp(a, "--int8")) int8 = 1;
             else if (!strcmp(a, "--scores")) lo.scores = 1;
             else if (a[0] == '-' && a[1]) ok = 0;
             else if (!program && !base) program = a;
@@ -405,7 +408,7 @@ int cmd_run(int argc, char **argv)
     paw_model *m = NULL;
     paw_program *p = NULL;
     paw_program_opts opts = {.n_threads = (int)threads, .n_ctx = (int32_t)n_ctx, .no_fetch = 1,
-                             .free_decoding = free_dec};
+                             .free_decoding = free_dec, .int8 = int8};
     /* A .paw file is installed on first use, as the SDK caches the programs
      * it runs: the install is content-addressed and idempotent, and it gives
      * the prefix KV a home on disk, so the next `paw run` of the same file

@@ -47,6 +47,7 @@ static const char usage_text[] =
     "  --max-chars N       program input keeps its last N bytes (default 1000)\n"
     "  --alert-label L     output that makes an alert, any case (default ALERT)\n"
     "  --json              one JSON object per event on stdout\n"
+    "  --int8              int8 products (paw run --int8)\n"
     "  --all               report every classified line, not only alerts\n"
     "  --exec CMD          run `sh -c CMD` per alert; event in PAW_ALERT_* env vars and stdin\n"
     "  --stall SECONDS     alarm after SECONDS without a new line in any file\n"
@@ -306,7 +307,7 @@ int cmd_watch(int argc, char **argv)
     watch_state w = {.label = "ALERT", .window = 1, .max_chars = 1000, .max_tokens = 16};
     double stall_s = 0, poll_ms = 200, num;
     long threads = 0;
-    int from_start = 0, once = 0;
+    int from_start = 0, once = 0, int8 = 0;
     const char **paths = calloc((size_t)argc, sizeof *paths);
     size_t n_paths = 0;
     if (!paths) { fprintf(stderr, "paw watch: out of memory\n"); return 1; }
@@ -332,6 +333,7 @@ int cmd_watch(int argc, char **argv)
         else {
             takes = 0;
             if (!strcmp(a, "--json")) w.json = 1;
+            else if (!strcmp(a, "--int8")) int8 = 1;
             else if (!strcmp(a, "--all")) w.all = 1;
             else if (!strcmp(a, "--from-start")) from_start = 1;
             else if (!strcmp(a, "--once")) once = from_start = 1;
@@ -376,7 +378,7 @@ int cmd_watch(int argc, char **argv)
     if (!paw_program_resolve(program, &ref) && ref.is_file && !ref.dir[0] &&
         !paw_program_install_file(program, NULL, id))
         program = id;
-    paw_program_opts opts = {.n_threads = (int)threads};
+    paw_program_opts opts = {.n_threads = (int)threads, .int8 = int8};
     if (paw_program_open(m, program, &opts, &w.prog)) { cli_fail("watch"); goto done; }
     /* the follower keeps a line's last max_chars bytes: all the input keeps */
     fol = cli_follow_new(paths, n_paths, w.max_chars, from_start, on_line, on_note, &w);
