@@ -4,7 +4,7 @@ same GGUF files, the same prompt token ids and the same thread count.
 
     PAW_LLAMA_PYTHON=/root/llamavenv/bin/python \\
         python3 bench/bench_vs_llamacpp.py [-t 2] [-p 256] [-n 128] [-r 3] [--rounds 2]
-                                           [--markdown] [MODEL.gguf ...]
+                                           [--markdown] [--paw-arg ARG ...] [MODEL.gguf ...]
 
 Default models: the SmolLM2-135M Q4_1 from paw's cache and the random-weight
 Qwen3-0.6B-shaped Q8_0 / Q4_0 / Q6_K and GPT-2-shaped Q8_0 files that
@@ -13,7 +13,8 @@ reported and skipped).
 
 paw side: build/bench/bench_generate (the library API: paw_decode of the whole
 prompt, then single-token paw_decode calls fed the argmax), which also measures
-the memory read bandwidth and weight bytes per decoded token.
+the memory read bandwidth and weight bytes per decoded token.  --paw-arg passes
+an argument on to it (repeatable): `--paw-arg=--int8` measures int8 products.
 
 llama.cpp side: this script re-run as a worker under the Python that has
 llama-cpp-python (--python or $PAW_LLAMA_PYTHON; it is a bench tool only,
@@ -178,6 +179,8 @@ def main():
                     help="a process slower than this is killed and its round dropped")
     ap.add_argument("--seed", type=int, default=1234, help="seed of the random prompt ids")
     ap.add_argument("--markdown", action="store_true", help="also print a Markdown table")
+    ap.add_argument("--paw-arg", action="append", default=[], metavar="ARG",
+                    help="an extra argument for bench_generate (repeatable), e.g. --paw-arg=--int8")
     ap.add_argument("--worker", nargs=5, metavar=("MODEL", "IDS", "T", "N", "R"), help=argparse.SUPPRESS)
     a = ap.parse_args()
 
@@ -204,7 +207,7 @@ def main():
     rows, notes = [], []
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {a.threads} threads, prompt {a.n_prompt} "
           f"random ids (seed {a.seed}), decode {a.n_gen}, {a.runs} runs x {a.rounds} rounds; "
-          f"load average {os.getloadavg()[0]:.2f}", flush=True)
+          f"paw {' '.join(a.paw_arg) or 'defaults'}; load average {os.getloadavg()[0]:.2f}", flush=True)
     for model in models:
         if not os.path.isfile(model):
             notes.append(f"{model}: missing (scripts/gen_bench_models.py writes the Qwen3- and GPT-2-shaped "
@@ -243,7 +246,8 @@ def main():
                 if paw_err is None:
                     wait_quiet(a.wait_quiet, a.threads)
                     res, err = run_json([a.bench, "-m", model, "-t", str(a.threads), "-p", str(a.n_prompt),
-                                         "-n", str(a.n_gen), "-r", str(a.runs), "--ids", ids_path, "--json"])
+                                         "-n", str(a.n_gen), "-r", str(a.runs), "--ids", ids_path, "--json"]
+                                        + a.paw_arg)
                     if res:
                         paw = merge(paw, res)
                     elif err != "timeout":

@@ -3,9 +3,12 @@
  * gives the arithmetic).
  *
  * Pack layout: group g (rows 16g..16g+15) is nb = n/32 consecutive blocks
- * of block_bytes each: dw[16] f32, then mw[16] f32 when has_min, then the
+ * of block_bytes each: dw[16] f32, then mw[16] f32 when has_min (or, when
+ * split, the scales of elements 16..31, dw covering 0..15), then the
  * quants as 8 columns of 64 bytes, column k holding rows 0..15's elements
- * 4k..4k+3 (byte 4r + j = row r, element 4k + j) — one vpdpbusd operand. */
+ * 4k..4k+3 (byte 4r + j = row r, element 4k + j) — one vpdpbusd operand.
+ * A nibbles pack (4-bit types) stores column k in the low and column k+4 in
+ * the high nibbles of 4 such records. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,32 +20,36 @@
 
 int paw_i8_fast(void) { return paw_cpu_simd() == PAW_SIMD_AVX512; }
 
-static size_t qbase(const paw_i8pack *pk) { return pk->has_min ? 128 : 64; }
+static size_t qbase(const paw_i8pack *pk) { return pk->has_min || pk->split ? 128 : 64; }
 
 static uint8_t *block_at(const paw_i8pack *pk, int64_t r, int64_t b)
 {
     return pk->data + ((size_t)(r / PAW_I8_ROWS) * (size_t)(pk->n / 32) + (size_t)b) * pk->block_bytes;
 }
 
-int paw_i8pack_init(paw_i8pack *pk, int64_t rows, int64_t n, int32_t offset, int has_min)
+int paw_i8pack_init(paw_i8pack *pk, int64_t rows, int64_t n, int32_t offset, int second, int nibbles)
 {
     memset(pk, 0, sizeof *pk);
-    if (rows <= 0 || n <= 0 || n % 32)
+    if (rows <= 0 || n <= 0 || n % 32 || second < PAW_I8_PLAIN || second > PAW_I8_SPLIT ||
+        (nibbles && (offset < 0 || offset > 15)))
         return paw_err(PAW_EINVAL, "i8pack: shape %lld x %lld (n must be a positive multiple of 32)",
                        (long long)rows, (long long)n);
     pk->rows = rows;
     pk->n = n;
     pk->n_groups = (rows + PAW_I8_ROWS - 1) / PAW_I8_ROWS;
     pk->offset = offset;
-    pk->has_min = has_min != 0;
-    pk->block_bytes = (has_min ? 128 : 64) + 8 * 64;
+    pk->has_min = second == PAW_I8_MIN;
+    pk->split = second == PAW_I8_SPLIT;
+    pk->nibbles = nibbles != 0;
+    pk->block_bytes = (second ? 128 : 64) + (nibbles ? 4 : 8) * 64;
     const size_t bytes = (size_t)pk->n_groups * (size_t)(n / 32) * pk->block_bytes;
     if (!(pk->data = aligned_alloc(64, bytes)))
         return paw_err(PAW_ENOMEM, "i8pack: out of memory for %zu MB", bytes >> 20);
     /* Scales 0 (so padding rows give 0); quants = offset (value 0). */
+    const int fill = nibbles ? offset | offset << 4 : offset & 0xFF;
     for (size_t o = 0; o < bytes; o += pk->block_bytes) {
         memset(pk->data + o, 0, qbase(pk));
-        memset(pk->data + o + qbase(pk), offset & 0xFF, 8 * 64);
+        memset(pk->data + o + qbase(pk), fill, pk->block_bytes - qbase(pk));
     }
     return PAW_OK;
 }
@@ -54,15 +61,29 @@ void paw_i8pack_free(paw_i8pack *pk)
     memset(pk, 0, sizeof *pk);
 }
 
-/* Row r's block b gets scale d, minimum m and the 32 u8 quants u. */
-static void put_block(paw_i8pack *pk, int64_t r, int64_t b, float d, float m, const uint8_t *u)
+/* Row r's block b gets scale d, its second value (minimum, or the scale of
+ * elements 16..31) and the 32 u8 quants u. */
+static void put_block(paw_i8pack *pk, int64_t r, int64_t b, float d, float second, const uint8_t *u)
 {
     uint8_t *blk = block_at(pk, r, b);
     const int lane = (int)(r % PAW_I8_ROWS);
     memcpy(blk + 4 * lane, &d, 4);
-    if (pk->has_min) memcpy(blk + 64 + 4 * lane, &m, 4);
+    if (pk->has_min || pk->split) memcpy(blk + 64 + 4 * lane, &second, 4);
     uint8_t *q = blk + qbase(pk);
-    for (int k = 0; k < 8; k++) memcpy(q + 64 * k + 4 * lane, u + 4 * k, 4);
+    if (pk->nibbles)
+        for (int k = 0; k < 4; k++)
+            for (int j = 0; j < 4; j++) q[64 * k + 4 * lane + j] = (uint8_t)(u[4 * k + j] | u[4 * k + 16 + j] << 4);
+    else
+        for (int k = 0; k < 8; k++) memcpy(q + 64 * k + 4 * lane, u + 4 * k, 4);
+}
+
+/* The u8 quant of row `lane`'s element e in block blk. */
+static int quant_at(const paw_i8pack *pk, const uint8_t *blk, int lane, int e)
+{
+    const uint8_t *q = blk + qbase(pk);
+    const int k = e / 4, j = e % 4;
+    if (!pk->nibbles) return q[64 * k + 4 * lane + j];
+    return (q[64 * (k % 4) + 4 * lane + j] >> (k >= 4 ? 4 : 0)) & 0xF;
 }
 
 void paw_i8pack_set_q8_0(paw_i8pack *pk, int64_t r, int64_t b, const void *q8_0_block)
@@ -84,43 +105,93 @@ static void nibbles(const uint8_t *qs, uint32_t qh, int has_qh, uint8_t *u)
         for (int j = 0; j < 32; j++) u[j] |= (uint8_t)(((qh >> j) & 1) << 4);
 }
 
+/* Elements 32j..32j+31 of a K-quant super-block: u8 quants, scale and
+ * second value, each product exact in f32 (an f16 times a 6- or 8-bit
+ * integer), as the type's dequantiser forms it. */
+static void k_block(int type, const uint8_t *sb, int j, uint8_t *u, float *d, float *second)
+{
+    if (type == PAW_TYPE_Q6_K) {
+        const paw_block_q6_K *b = (const void *)sb;
+        const int h = j / 4, k = j % 4;
+        const uint8_t *ql = b->ql + 64 * h + (k & 1) * 32, *qh = b->qh + 32 * h;
+        const float d0 = paw_f16_to_f32(b->d);
+        *d = d0 * (float)b->scales[8 * h + 2 * k];
+        *second = d0 * (float)b->scales[8 * h + 2 * k + 1];
+        for (int l = 0; l < 32; l++)
+            u[l] = (uint8_t)(((k < 2 ? ql[l] & 0xF : ql[l] >> 4)) | (((qh[l] >> (2 * k)) & 3) << 4));
+        return;
+    }
+    /* Q4_K / Q5_K: x = d*sc_j * q - dmin*m_j */
+    const paw_block_q4_K *b4 = (const void *)sb;
+    const paw_block_q5_K *b5 = (const void *)sb;
+    const uint8_t *scales = type == PAW_TYPE_Q4_K ? b4->scales : b5->scales;
+    const uint8_t *q = (type == PAW_TYPE_Q4_K ? b4->qs : b5->qs) + 32 * (j / 2);
+    uint8_t sc, m;
+    paw_k_scale_min(j, scales, &sc, &m);
+    *d = paw_f16_to_f32(b4->d) * (float)sc;
+    *second = -(paw_f16_to_f32(b4->dmin) * (float)m);
+    for (int l = 0; l < 32; l++) {
+        u[l] = j & 1 ? q[l] >> 4 : q[l] & 0xF;
+        if (type == PAW_TYPE_Q5_K) u[l] |= (uint8_t)(((b5->qh[l] >> j) & 1) << 4);
+    }
+}
+
 int paw_i8pack_type_ok(int type)
 {
-    return type == PAW_TYPE_Q4_0 || type == PAW_TYPE_Q4_1 || type == PAW_TYPE_Q5_0 ||
-           type == PAW_TYPE_Q5_1 || type == PAW_TYPE_Q8_0;
+    switch (type) {
+    case PAW_TYPE_Q4_0: case PAW_TYPE_Q4_1: case PAW_TYPE_Q5_0: case PAW_TYPE_Q5_1: case PAW_TYPE_Q8_0:
+    case PAW_TYPE_Q4_K: case PAW_TYPE_Q5_K: case PAW_TYPE_Q6_K:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 int paw_i8pack_from_rows(paw_i8pack *pk, const void *W, int type, int64_t rows, int64_t n)
 {
-    int32_t offset;
-    int has_min = 0;
+    int32_t offset = 0;
+    int second = PAW_I8_PLAIN;
     switch (type) {
     case PAW_TYPE_Q4_0: offset = 8; break;
     case PAW_TYPE_Q5_0: offset = 16; break;
     case PAW_TYPE_Q8_0: offset = 128; break;
-    case PAW_TYPE_Q4_1: case PAW_TYPE_Q5_1: offset = 0; has_min = 1; break;
+    case PAW_TYPE_Q6_K: offset = 32; second = PAW_I8_SPLIT; break;
+    case PAW_TYPE_Q4_1: case PAW_TYPE_Q5_1: case PAW_TYPE_Q4_K: case PAW_TYPE_Q5_K: second = PAW_I8_MIN; break;
     default:
         memset(pk, 0, sizeof *pk);
         return paw_err(PAW_EUNSUPPORTED, "i8pack: no int8 pack of %s weights", paw_type_name(type));
     }
-    int rc = paw_i8pack_init(pk, rows, n, offset, has_min);
+    const paw_type_traits *tt = paw_type_get(type);
+    if (n % tt->block_size) {
+        memset(pk, 0, sizeof *pk);
+        return paw_err(PAW_EINVAL, "i8pack: %s rows of %lld elements", paw_type_name(type), (long long)n);
+    }
+    /* 4-bit quants (u <= 15) are stored two to a byte: the pack is then
+     * hardly larger than the GGUF rows, which keeps decode as fast. */
+    const int nib = type == PAW_TYPE_Q4_0 || type == PAW_TYPE_Q4_1 || type == PAW_TYPE_Q4_K;
+    int rc = paw_i8pack_init(pk, rows, n, offset, second, nib);
     if (rc) return rc;
-    const size_t row_bytes = paw_type_row_bytes(type, n), bsz = row_bytes / (size_t)(n / 32);
+    const size_t row_bytes = paw_type_row_bytes(type, n), bsz = tt->block_bytes;
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *row = (const uint8_t *)W + (size_t)r * row_bytes;
         for (int64_t b = 0; b < n / 32; b++) {
-            const uint8_t *p = row + (size_t)b * bsz;
-            const float d = paw_f16_to_f32(paw_ld_u16(p));
             uint8_t u[32];
-            float m = 0.0f;
+            float d, sec = 0.0f;
+            if (tt->block_size == PAW_QK_K) {
+                k_block(type, row + (size_t)(b / 8) * bsz, (int)(b % 8), u, &d, &sec);
+                put_block(pk, r, b, d, sec, u);
+                continue;
+            }
+            const uint8_t *p = row + (size_t)b * bsz;
+            d = paw_f16_to_f32(paw_ld_u16(p));
             switch (type) {
             case PAW_TYPE_Q8_0: paw_i8pack_set_q8_0(pk, r, b, p); continue;
             case PAW_TYPE_Q4_0: nibbles(p + 2, 0, 0, u); break;
-            case PAW_TYPE_Q4_1: m = paw_f16_to_f32(paw_ld_u16(p + 2)); nibbles(p + 4, 0, 0, u); break;
+            case PAW_TYPE_Q4_1: sec = paw_f16_to_f32(paw_ld_u16(p + 2)); nibbles(p + 4, 0, 0, u); break;
             case PAW_TYPE_Q5_0: nibbles(p + 6, paw_ld_u32(p + 2), 1, u); break;
-            default: m = paw_f16_to_f32(paw_ld_u16(p + 2)); nibbles(p + 8, paw_ld_u32(p + 4), 1, u); break;
+            default: sec = paw_f16_to_f32(paw_ld_u16(p + 2)); nibbles(p + 8, paw_ld_u32(p + 4), 1, u); break;
             }
-            put_block(pk, r, b, d, m, u);
+            put_block(pk, r, b, d, sec, u);
         }
     }
     return PAW_OK;
@@ -151,9 +222,10 @@ static void act_item(void *ctx, int64_t t, int ith)
     for (int64_t b = 0; b < nb; b++) {
         paw_block_q8_0 blk;
         memcpy(&blk, q8 + (size_t)b * sizeof blk, sizeof blk);
-        int32_t sum = 0;
+        int32_t sum = 0, sum_lo = 0;
         for (int k = 0; k < 32; k++) sum += blk.qs[k];
-        paw_i8act a = { .d = paw_f16_to_f32(blk.d), .sum = sum, .pad = 0 };
+        for (int k = 0; k < 16; k++) sum_lo += blk.qs[k];
+        paw_i8act a = { .d = paw_f16_to_f32(blk.d), .sum = sum, .sum_lo = sum_lo };
         a.s = a.d * (float)sum;
         memcpy(a.q, blk.qs, 32);
         out[b] = a;
@@ -261,10 +333,12 @@ void paw_i8_matmul_ref(float *Y, const paw_i8pack *pk, const float *X, int64_t T
             for (int64_t b = 0; b < nb; b++) {
                 const uint8_t *blk = block_at(pk, r, b);
                 const paw_i8act *a = &A[t * nb + b];
-                int32_t is = -pk->offset * a->sum;
+                /* split: elements 0..15 and 16..31 are two sums with two scales */
+                int32_t is[2] = { -pk->offset * (pk->split ? a->sum_lo : a->sum), -pk->offset * (a->sum - a->sum_lo) };
                 for (int k = 0; k < 32; k++)
-                    is += blk[qbase(pk) + 64 * (k / 4) + 4 * lane + k % 4] * a->q[k];
-                y = fmaf((float)is, paw_ld_f32(blk + 4 * lane) * a->d, y);
+                    is[pk->split && k >= 16] += quant_at(pk, blk, lane, k) * a->q[k];
+                y = fmaf((float)is[0], paw_ld_f32(blk + 4 * lane) * a->d, y);
+                if (pk->split) y = fmaf((float)is[1], paw_ld_f32(blk + 64 + 4 * lane) * a->d, y);
                 if (pk->has_min) y = fmaf(paw_ld_f32(blk + 64 + 4 * lane), a->s, y);
             }
             Y[t * pk->rows + r] = y;

@@ -16,12 +16,15 @@
  *
  * Arithmetic, exactly (the AVX-512 kernel and paw_i8_matmul_ref agree to
  * the bit): each weight block b of row r is u8 quants u (0..255), a scale
- * dw and optionally a minimum mw, with value dw * (u - offset) + mw.  Each
+ * dw and optionally a minimum mw, with value dw * (u - offset) + mw (or,
+ * "split", two scales: dw for elements 0..15, dw2 for 16..31, as Q6_K's
+ * 16-element sub-blocks need).  Each
  * token's f32 row is quantised per 32 as Q8_0 (paw_quantize_row_q8_0: scale
  * da from the f16, quants a), giving isum = sum(u * a) - offset * sum(a)
  * exactly in int32, and
  *     y = fma(float(isum), dw * da, y)  then, with a minimum,
  *     y = fma(mw, da * sum(a), y)
+ * (split: isum over elements 0..15 with dw, then over 16..31 with dw2)
  * over the blocks in order, from y = 0. */
 #ifndef PAW_I8GEMM_H
 #define PAW_I8GEMM_H
@@ -36,7 +39,9 @@ typedef struct paw_i8pack {
     int64_t  n_groups;     /* ceil(rows / 16); missing rows are zero           */
     int32_t  offset;       /* subtracted from every u8 quant                   */
     int      has_min;      /* blocks carry mw                                   */
-    size_t   block_bytes;  /* one group's block: dw[16], [mw[16]], u8 q[512]   */
+    int      split;        /* blocks carry dw2 (elements 16..31's scale)        */
+    int      nibbles;      /* quants (0..15) two to a byte: q[256], not q[512]  */
+    size_t   block_bytes;  /* one group's block: dw[16], [mw/dw2[16]], quants   */
     uint8_t *data;         /* 64-byte aligned, n_groups * n/32 * block_bytes   */
 } paw_i8pack;
 
@@ -46,13 +51,18 @@ typedef struct paw_i8pack {
  * says 1. */
 int  paw_i8_fast(void);
 
-/* An empty pack (all quants = offset, scales 0) of rows x n.  PAW_EINVAL for
- * n not a multiple of 32 or a non-positive shape, PAW_ENOMEM. */
-int  paw_i8pack_init(paw_i8pack *pk, int64_t rows, int64_t n, int32_t offset, int has_min);
+/* What a block holds beside dw: nothing, a minimum, or dw2. */
+enum { PAW_I8_PLAIN = 0, PAW_I8_MIN = 1, PAW_I8_SPLIT = 2 };
+/* An empty pack (all quants = offset, scales 0) of rows x n, with quants
+ * stored as bytes or (nibbles) two to a byte.  PAW_EINVAL for n not a
+ * multiple of 32, a non-positive shape, or an offset nibbles cannot hold;
+ * PAW_ENOMEM. */
+int  paw_i8pack_init(paw_i8pack *pk, int64_t rows, int64_t n, int32_t offset, int second, int nibbles);
 /* Whether paw_i8pack_from_rows takes weights of `type`. */
 int  paw_i8pack_type_ok(int type);
-/* A pack of W's rows (GGUF blocks of type Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0;
- * the values are W's exactly).  PAW_EUNSUPPORTED for other types. */
+/* A pack of W's rows (GGUF blocks of type Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+ * Q4_K, Q5_K or Q6_K; the values are W's exactly).  PAW_EUNSUPPORTED for
+ * other types. */
 int  paw_i8pack_from_rows(paw_i8pack *pk, const void *W, int type, int64_t rows, int64_t n);
 /* Stores block `b` of row r from a Q8_0 block (u = q + offset; offset must
  * be 128 for the result to equal the Q8_0 values). */
@@ -78,7 +88,7 @@ typedef struct paw_i8act {
     float   d;       /* da                                         */
     int32_t sum;     /* sum(a): -offset * sum(a) starts the int32   */
     float   s;       /* da * sum(a), for the minimum               */
-    int32_t pad;
+    int32_t sum_lo;  /* sum of a's elements 0..15 (split packs)    */
     int8_t  q[32];
 } paw_i8act;
 

@@ -222,7 +222,7 @@ static int build_all_wt(paw_trainer *t)
         for (int64_t i = 0; i < n; i++) {
             const paw_mat *w = frozen_mat(t, i);
             if (!wants_wt(w)) continue;
-            int rc = paw_i8pack_init(&t->bwd[i], w->n_in, w->rows, 128, 0);
+            int rc = paw_i8pack_init(&t->bwd[i], w->n_in, w->rows, 128, PAW_I8_PLAIN, 0);
             if (!rc) rc = build_wt(t, w, NULL, &t->bwd[i]);
             if (rc) return rc;
         }
