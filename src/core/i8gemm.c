@@ -234,14 +234,24 @@ static void act_item(void *ctx, int64_t t, int ith)
 
 _Static_assert(sizeof(paw_i8act) == 48 && sizeof(paw_block_q8_0) == 34, "act unfolding sizes");
 
+/* Where the pack kernel runs, one pass straight into paw_i8act blocks
+ * (the same quants and scale as the unfolding above). */
+static void act_item_fast(void *ctx, int64_t t, int ith)
+{
+    (void)ith;
+    const act_job *j = ctx;
+    paw_quantize_row_i8act_avx512(j->X + t * j->n, j->A + t * (j->n / 32), j->n);
+}
+
 static paw_i8act *quantize_acts(paw_pool *p, int64_t n, const float *X, int64_t T)
 {
     const size_t bytes = (size_t)T * (size_t)(n / 32) * sizeof(paw_i8act);
     paw_i8act *A = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!A) return NULL;
     act_job aj = { X, A, n, paw_act_quantizer(PAW_TYPE_Q8_0) };
-    if (T >= 4 && paw_pool_size(p) > 1) paw_pool_run_items(p, act_item, &aj, T);
-    else for (int64_t t = 0; t < T; t++) act_item(&aj, t, 0);
+    paw_item_fn fn = paw_i8_fast() ? act_item_fast : act_item;
+    if (T >= 4 && paw_pool_size(p) > 1) paw_pool_run_items(p, fn, &aj, T);
+    else for (int64_t t = 0; t < T; t++) fn(&aj, t, 0);
     return A;
 }
 

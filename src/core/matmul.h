@@ -38,6 +38,11 @@ void paw_quantize_row_q8_0_avxvnni(const float *x, void *y, int64_t n);
 void paw_quantize_row_q8_1_avxvnni(const float *x, void *y, int64_t n);
 void paw_quantize_row_q8_0_avx512(const float *x, void *y, int64_t n);
 void paw_quantize_row_q8_1_avx512(const float *x, void *y, int64_t n);
+/* x as paw_i8act blocks (core/i8gemm.h); every set defines one, i8gemm.c
+ * calls the AVX-512 one. */
+void paw_quantize_row_i8act_avx2(const float *x, void *y, int64_t n);
+void paw_quantize_row_i8act_avxvnni(const float *x, void *y, int64_t n);
+void paw_quantize_row_i8act_avx512(const float *x, void *y, int64_t n);
 /* The SIMD table of set `level` (PAW_SIMD_AVX2.. in core/cpu.h); scalar
  * members for PAW_SIMD_SCALAR. */
 paw_kernel paw_kernel_level(int type, int level);

@@ -29,6 +29,7 @@
 #include "core/matmul.h"
 #include "core/avx2_util.h"
 #include "core/quant.h"
+#include "core/i8gemm.h"
 
 /* ------------------------------------------------------ float weights */
 
@@ -651,8 +652,9 @@ LEGACY_KERNELS(q8_0, PAW_TYPE_Q8_0)
 /* ------------------------------------------------ activation quantisers */
 
 /* One block of 32: scale = amax/127, q = round_half_even(x * 127/amax);
- * returns sum(q).  Same arithmetic as the scalar paw_quantize_row_q8_0. */
-AI int quant_block32(const float *x, paw_f16 *d, int8_t *qs, float *amax_out)
+ * returns sum(q), and the sum of q[0..15] in *sum_lo unless NULL.  Same
+ * arithmetic as the scalar paw_quantize_row_q8_0. */
+AI int quant_block32(const float *x, paw_f16 *d, int8_t *qs, float *amax_out, int *sum_lo)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 v[4], mx = _mm256_setzero_ps();
@@ -672,6 +674,7 @@ AI int quant_block32(const float *x, paw_f16 *d, int8_t *qs, float *amax_out)
         q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], id),
                                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     int sum = hsum8i(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+    if (sum_lo) *sum_lo = hsum8i(_mm256_add_epi32(q[0], q[1]));
     /* packs work per 128-bit lane; the permute restores element order */
     __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
     p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
@@ -683,7 +686,24 @@ void ISA_NAME(paw_quantize_row_q8_0)(const float *x, void *y, int64_t n)
 {
     paw_block_q8_0 *b = y;
     float amax;
-    for (int64_t i = 0; i < n / PAW_QK; i++) quant_block32(x + i * PAW_QK, &b[i].d, b[i].qs, &amax);
+    for (int64_t i = 0; i < n / PAW_QK; i++) quant_block32(x + i * PAW_QK, &b[i].d, b[i].qs, &amax, NULL);
+}
+
+/* The int8 packs' activation blocks (core/i8gemm.h): the Q8_0 quants and
+ * scale above, with the sums the pack kernel starts from. */
+void ISA_NAME(paw_quantize_row_i8act)(const float *x, void *y, int64_t n)
+{
+    paw_i8act *a = y;
+    for (int64_t i = 0; i < n / PAW_QK; i++) {
+        paw_f16 d;
+        float amax;
+        int lo;
+        const int sum = quant_block32(x + i * PAW_QK, &d, a[i].q, &amax, &lo);
+        a[i].d = paw_f16_to_f32(d);
+        a[i].sum = sum;
+        a[i].s = a[i].d * (float)sum;
+        a[i].sum_lo = lo;
+    }
 }
 
 void ISA_NAME(paw_quantize_row_q8_1)(const float *x, void *y, int64_t n)
@@ -691,7 +711,7 @@ void ISA_NAME(paw_quantize_row_q8_1)(const float *x, void *y, int64_t n)
     paw_block_q8_1 *b = y;
     for (int64_t i = 0; i < n / PAW_QK; i++) {
         float amax;
-        int sum = quant_block32(x + i * PAW_QK, &b[i].d, b[i].qs, &amax);
+        int sum = quant_block32(x + i * PAW_QK, &b[i].d, b[i].qs, &amax, NULL);
         /* s from the unrounded scale, as the scalar version (and ggml) */
         b[i].s = paw_f32_to_f16(amax / 127.0f * (float)sum);
     }

@@ -14,7 +14,8 @@
  * which is llama.cpp's build_lora_mm, so one mapped base model serves any
  * number of ctx with different adapters, and switching programs costs no
  * reload.  A and B go through paw_matmul, so quantised adapters use the same
- * kernels (and activation quantisation) as the base weights.
+ * kernels (and activation quantisation) as the base weights; in a ctx with
+ * int8 products, through int8 packs as the base weights do.
  *
  * Identity: an adapter's id is the SHA-256 of its file bytes; a ctx's adapter
  * id (what saved KV states are tied to, see kvcache.c) hashes the ids and
@@ -41,6 +42,9 @@
 
 typedef struct lora_pair {
     const paw_gguf_tensor *a, *b;    /* NULL a: this projection is not adapted */
+    paw_i8pack pa, pb;               /* int8 packs of A and B for int8 ctxs
+                                        (made on first attach to one; no data:
+                                        the type has none)                   */
 } lora_pair;
 
 struct paw_adapter {
@@ -53,6 +57,8 @@ struct paw_adapter {
     int32_t    n_pairs;
     lora_pair *pairs;                /* [n_layer][PAW_PROJ_COUNT]               */
     uint8_t    id[32];               /* SHA-256 of the file                     */
+    int        i8_made;              /* the pairs' packs are made (i8_lock)     */
+    pthread_mutex_t i8_lock;
 };
 
 typedef struct lora_slot {
@@ -234,6 +240,7 @@ static int adapter_from_bytes(uint8_t *bytes, size_t len, paw_adapter **out)
 {
     paw_adapter *a = calloc(1, sizeof *a);
     if (!a) { free(bytes); return paw_err(PAW_ENOMEM, "adapter: out of memory"); }
+    pthread_mutex_init(&a->i8_lock, NULL);
     a->bytes = bytes;
     int rc = sha256(bytes, len, a->id);
     if (!rc && (rc = paw_gguf_open_mem(bytes, len, &a->gguf))) paw_err_wrap(rc, "adapter");
@@ -295,6 +302,11 @@ int paw_adapter_load(const char *path, paw_adapter **out)
 void paw_adapter_free(paw_adapter *a)
 {
     if (!a) return;
+    for (int64_t i = 0; a->pairs && i < (int64_t)a->n_layer * PAW_PROJ_COUNT; i++) {
+        paw_i8pack_free(&a->pairs[i].pa);
+        paw_i8pack_free(&a->pairs[i].pb);
+    }
+    pthread_mutex_destroy(&a->i8_lock);
     paw_gguf_close(a->gguf);
     free(a->pairs);
     free(a->bytes);
@@ -427,6 +439,36 @@ static int grow_scratch(paw_ctx *c, int32_t rank)
     return PAW_OK;
 }
 
+/* A tensor's int8 pack where its type and shape have one (else none). */
+static int pack_tensor(const paw_gguf_tensor *t, paw_i8pack *pk)
+{
+    const int64_t n = t->ne[0], rows = t->ne[1];
+    if (!paw_i8pack_type_ok(t->type) || n % paw_type_block_size(t->type) || n % 32) return PAW_OK;
+    return paw_i8pack_from_rows(pk, t->data, t->type, rows, n);
+}
+
+/* The packs of every pair, made once per adapter (the adapter is shared by
+ * ctxs, possibly on several threads; the packs are only read afterwards). */
+static int adapter_i8(const paw_adapter *ca)
+{
+    paw_adapter *a = (paw_adapter *)ca;
+    int rc = PAW_OK;
+    pthread_mutex_lock(&a->i8_lock);
+    for (int64_t i = 0; !a->i8_made && !rc && i < (int64_t)a->n_layer * PAW_PROJ_COUNT; i++) {
+        lora_pair *p = &a->pairs[i];
+        if (!p->a) continue;
+        if (!(rc = pack_tensor(p->a, &p->pa)) && (rc = pack_tensor(p->b, &p->pb))) paw_i8pack_free(&p->pa);
+    }
+    if (rc)
+        for (int64_t i = 0; i < (int64_t)a->n_layer * PAW_PROJ_COUNT; i++) {
+            paw_i8pack_free(&a->pairs[i].pa);
+            paw_i8pack_free(&a->pairs[i].pb);
+        }
+    else a->i8_made = 1;
+    pthread_mutex_unlock(&a->i8_lock);
+    return rc;
+}
+
 int paw_ctx_attach_adapter(paw_ctx *c, const paw_adapter *a, float scale)
 {
     if (!a) return paw_err(PAW_EINVAL, "adapter: NULL adapter");
@@ -441,6 +483,7 @@ int paw_ctx_attach_adapter(paw_ctx *c, const paw_adapter *a, float scale)
     if (k == s->n && s->n == LORA_MAX_ATTACHED)
         return paw_err(PAW_ERANGE, "adapter: at most %d adapters per ctx", LORA_MAX_ATTACHED);
     if ((rc = grow_scratch(c, a->rank))) return rc;
+    if (c->i8 && (rc = adapter_i8(a))) return rc;
     lora_slot slot = { a, scale, a->alpha != 0 ? scale * a->alpha / (float)a->rank : scale };
     s->slots[k] = slot;
     if (k == s->n) s->n++;
@@ -500,6 +543,7 @@ static const float *input_for(int type, const float *x, int64_t n, float *xr, ui
 typedef struct lora_job {
     struct paw_lora_set *s;
     const lora_pair     *p;
+    int                  int8;      /* the ctx runs int8 products             */
     float                eff;
     float               *y;         /* [n][d_out]                             */
     const float         *x;         /* [n][d_in]                              */
@@ -520,9 +564,13 @@ static void lora_item(void *ctx, int64_t item, int ith)
     const int64_t t0 = item * LORA_ITEM_TOKENS, n = PAW_MIN(LORA_ITEM_TOKENS, j->n - t0);
     float *u = s->u + t0 * r, *v = s->v + t0 * d_out;
     const float *xa = input_for(p->a->type, j->x + t0 * d_in, n * d_in, s->xr + t0 * d_in, s->h + t0 * d_in);
-    paw_matmul(NULL, u, p->a->data, p->a->type, r, d_in, xa, n);
+    /* int8 ctx: through the pair's packs when both have one (as the base) */
+    const int packed = j->int8 && p->pa.data && p->pb.data;
+    if (packed) paw_i8_matmul(NULL, u, &p->pa, xa, n);
+    else paw_matmul(NULL, u, p->a->data, p->a->type, r, d_in, xa, n);
     const float *ub = input_for(p->b->type, u, n * r, u, s->h + s->x_cap + t0 * r);
-    paw_matmul(NULL, v, p->b->data, p->b->type, d_out, r, ub, n);
+    if (packed) paw_i8_matmul(NULL, v, &p->pb, ub, n);
+    else paw_matmul(NULL, v, p->b->data, p->b->type, d_out, r, ub, n);
     /* Scaled first, then added: llama.cpp's ggml_scale + ggml_add. */
     float *yt = j->y + t0 * d_out;
     for (int64_t i = 0; i < n * d_out; i++) yt[i] += j->eff * v[i];
@@ -544,7 +592,7 @@ void paw_lora_apply(paw_ctx *c, int il, int proj, float *y, const float *x, int6
         const int64_t d_in = p->a->ne[0], d_out = p->b->ne[1];
         for (int64_t t0 = 0; t0 < T; t0 += LORA_CHUNK) {
             const int64_t n = PAW_MIN(LORA_CHUNK, T - t0);
-            lora_job j = { s, p, sl->eff, y + t0 * d_out, x + t0 * d_in, n };
+            lora_job j = { s, p, c->i8 != NULL, sl->eff, y + t0 * d_out, x + t0 * d_in, n };
             paw_pool_run_items(c->pool, lora_item, &j, (n + LORA_ITEM_TOKENS - 1) / LORA_ITEM_TOKENS);
         }
     }
