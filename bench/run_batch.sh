@@ -9,10 +9,12 @@
 # --batch B` for each B in BATCHES (default "1 4 8 16"), after one warm-up
 # run (prefix KV on disk, pages in cache).  Checks that every batch size
 # gives the --batch 1 outputs, in order, and prints inputs/s for each.
+# PAW_RUN_ARGS adds options to every `paw run` (e.g. PAW_RUN_ARGS=--int8).
 # A timing: run it under the heavy lock on a shared machine.
 set -euo pipefail
 prog=$1 inputs=$2 n=${3:-200} threads=${4:-2} batches=${5:-"1 4 8 16"}
 paw=${PAW_BIN:-$(dirname "$0")/../build/paw}
+read -r -a extra <<< "${PAW_RUN_ARGS:-}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 python3 - "$inputs" "$n" > "$tmp/in.jsonl" <<'PY'
@@ -31,11 +33,11 @@ for l in open(src):
 for l in out:
     print(json.dumps({"input": l}))
 PY
-"$paw" run --jsonl -t "$threads" --batch 1 "$prog" < <(head -5 "$tmp/in.jsonl") > /dev/null
-echo "program $prog  lines $(wc -l < "$tmp/in.jsonl")  threads $threads  $(uptime | sed 's/.*load/load/')"
+"$paw" run --jsonl -t "$threads" --batch 1 ${extra[@]+"${extra[@]}"} "$prog" < <(head -5 "$tmp/in.jsonl") > /dev/null
+echo "program $prog  lines $(wc -l < "$tmp/in.jsonl")  threads $threads  ${PAW_RUN_ARGS:-}  $(uptime | sed 's/.*load/load/')"
 for b in $batches; do
     start=$(date +%s.%N)
-    "$paw" run --jsonl -t "$threads" --batch "$b" "$prog" < "$tmp/in.jsonl" > "$tmp/out$b.jsonl"
+    "$paw" run --jsonl -t "$threads" --batch "$b" ${extra[@]+"${extra[@]}"} "$prog" < "$tmp/in.jsonl" > "$tmp/out$b.jsonl"
     end=$(date +%s.%N)
     python3 - "$tmp/out1.jsonl" "$tmp/out$b.jsonl" "$b" "$start" "$end" <<'PY'
 import json, sys

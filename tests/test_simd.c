@@ -257,6 +257,7 @@ static void test_cli_info_system(void **state)
     assert_non_null(strstr(out, "kernels: avx2\n"));
     assert_non_null(strstr(out, "forced by PAW_SIMD=avx2"));
     assert_non_null(strstr(out, "cpu features:"));
+    assert_non_null(strstr(out, "int8 products: not available"));   /* AVX-512 only */
     snprintf(cmd, sizeof cmd, "%s info --system", bin);
     assert_int_equal(run_with("avx3000", cmd), 1);
     snprintf(cmd, sizeof cmd, "%s generate -m %s -p hi -n 1", bin, tu_smollm2());

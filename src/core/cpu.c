@@ -195,6 +195,9 @@ int paw_simd_describe(char *buf, size_t cap)
     const paw_simd_choice *c = paw_simd_choice_get();
     char f[256];
     paw_cpu_features_str(c->features, f, sizeof f);
-    return snprintf(buf, cap, "kernels: %s\nwhy: %s\ncpu features: %s\n",
-                    simd_names[c->level], c->why, f);
+    /* int8 products (core/i8gemm.h) run on the AVX-512 set only */
+    const char *i8 = c->level == PAW_SIMD_AVX512 ? "available (paw run --int8, paw_ctx_params.int8)"
+                                                 : "not available (they need the avx512 set)";
+    return snprintf(buf, cap, "kernels: %s\nwhy: %s\ncpu features: %s\nint8 products: %s\n",
+                    simd_names[c->level], c->why, f, i8);
 }
