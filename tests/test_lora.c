@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include "paw.h"
 #include "model/gguf.h"
+#include "model/lora.h"
+#include "core/quant.h"
 
 #define GOLDEN "tests/golden/lora/"
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -759,6 +761,34 @@ static void test_cli_lora(void **state)
     assert_int_not_equal(run_json("--lora-scale 2", &id), 0);
 }
 
+/* An F16 adapter's inputs are rounded to F16 as ggml does; the F16C path
+ * gives paw_quantize + paw_dequantize's values for every kind of float
+ * (normals, subnormals of both formats, ties, overflow, inf, NaN). */
+static void test_round_f16(void **state)
+{
+    (void)state;
+    if (!paw_cpu_avx2()) { print_message("no AVX2: the scalar rounding is the only one\n"); return; }
+    enum { N = 4099 };
+    static float x[N], y[N], r[N];
+    static uint16_t h[N];
+    uint32_t u = 12345;
+    for (int i = 0; i < N; i++) {
+        u = u * 1664525u + 1013904223u;
+        uint32_t bits = u;
+        if (i % 4 == 1) bits = (bits & 0x80000000u) | (0x33000000u + (bits & 0x00ffffffu));   /* around 2^-24 */
+        if (i % 4 == 2) bits = (bits & 0x80000000u) | (0x477f0000u + (bits & 0x0001ffffu));   /* around 65504 */
+        if (i % 4 == 3) bits = (bits & 0xffffe000u) | 0x1000u;                                   /* exact ties */
+        memcpy(&x[i], &bits, 4);
+    }
+    const float specials[] = { INFINITY, -INFINITY, NAN, -0.0f, 65520.0f, 65519.99f, 5.9604645e-08f, 2.9802322e-08f };
+    memcpy(x, specials, sizeof specials);
+    paw_quantize(PAW_TYPE_F16, x, h, N);
+    paw_dequantize(PAW_TYPE_F16, h, r, N);
+    paw_lora_round_f16_avx2(y, x, N);
+    for (int i = 0; i < N; i++)
+        if (memcmp(&y[i], &r[i], 4)) fail_msg("x[%d] = %a: F16C %a, paw_quantize %a", i, x[i], y[i], r[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -769,6 +799,7 @@ int main(void)
         cmocka_unit_test(test_identity_and_kv),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_cli_lora),
+        cmocka_unit_test(test_round_f16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,7 +51,7 @@ AI __m256 load_w8(int type, const uint8_t *w, int64_t i)
 AI float load_w1(int type, const uint8_t *w, int64_t i)
 {
     switch (type) {
-    case PAW_TYPE_F16: return paw_f16_to_f32(paw_ld_u16(w + 2 * i));
+    case PAW_TYPE_F16: return _cvtsh_ss(paw_ld_u16(w + 2 * i));   /* F16C: paw_f16_to_f32's value */
     case PAW_TYPE_BF16: return paw_bf16_to_f32(paw_ld_u16(w + 2 * i));
     default: return paw_ld_f32(w + 4 * i);
     }

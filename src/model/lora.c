@@ -530,6 +530,10 @@ void paw_ctx_adapter_id(const paw_ctx *c, uint8_t id[32]) { memcpy(id, c->adapte
 static const float *input_for(int type, const float *x, int64_t n, float *xr, uint16_t *h)
 {
     if (type != PAW_TYPE_F16 && type != PAW_TYPE_BF16) return x;
+    if (type == PAW_TYPE_F16 && paw_cpu_avx2()) {
+        paw_lora_round_f16_avx2(xr, x, n);
+        return xr;
+    }
     paw_quantize(type, x, h, n);
     paw_dequantize(type, h, xr, n);
     return xr;

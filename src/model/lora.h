@@ -11,6 +11,9 @@
  * attached adapter targets this projection. */
 void paw_lora_apply(paw_ctx *c, int il, int proj, float *y, const float *x, int64_t T);
 
+/* y = x rounded to F16 (lora_avx2.c; only after paw_cpu_avx2()). */
+void paw_lora_round_f16_avx2(float *y, const float *x, int64_t n);
+
 /* Frees the ctx's adapter set (called by paw_ctx_free; NULL is fine). */
 void paw_lora_set_free(struct paw_lora_set *s);
 

@@ -16,8 +16,10 @@
  * layer 0 computes no input gradient.  The forward calls the layer functions
  * of forward.c (norms, rope, GELU) and paw_matmul, so it computes what
  * inference computes (SwiGLU and softmaxes use a vector e^x within a few ulp
- * of expf); attention is attention.c's, which keeps its softmax rows for the
- * backward.
+ * of expf); where the AVX-512 set runs, the frozen products go through the
+ * model's int8 packs instead (what a ctx with int8 products computes, within
+ * float rounding of the default path: core/i8gemm.h).  Attention is
+ * attention.c's, which keeps its softmax rows for the backward.
  *
  * Memory is planned as a table of sizes (plan()) and allocated once, grown
  * only when a larger batch arrives. */
