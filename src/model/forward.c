@@ -100,6 +100,32 @@ void paw_gelu_forward(float *out, const float *x, int64_t n)
     }
 }
 
+/* The MLP activation over n elements, split over the pool in pieces of
+ * ACT_PIECE: every element stands alone, so the bits are one call's. */
+#define ACT_PIECE 2048
+
+typedef struct act_job {
+    int gelu;
+    float *out;
+    const float *a, *b;
+    int64_t n;
+} act_job;
+
+static void act_item(void *ctx, int64_t item, int ith)
+{
+    (void)ith;
+    const act_job *j = ctx;
+    const int64_t lo = item * ACT_PIECE, k = PAW_MIN(ACT_PIECE, j->n - lo);
+    if (j->gelu) paw_gelu_forward(j->out + lo, j->a + lo, k);
+    else paw_swiglu_forward(j->out + lo, j->a + lo, j->b + lo, k);
+}
+
+void paw_par_ffn_act(paw_pool *p, int gelu, float *out, const float *a, const float *b, int64_t n)
+{
+    act_job j = { gelu, out, a, b, n };
+    paw_pool_run_items(n > ACT_PIECE ? p : NULL, act_item, &j, (n + ACT_PIECE - 1) / ACT_PIECE);
+}
+
 /* --------------------------------------------------------------- attention */
 
 /* Causal multi-head attention of T queries against the cache, with grouped
@@ -340,10 +366,10 @@ static void ffn_block(paw_ctx *c, int il, int64_t T)
         static const int gate_up[2] = { PAW_PROJ_GATE, PAW_PROJ_UP };
         float *const ys[2] = { c->ff, c->ff2 };
         linear_multi(c, il, gate_up, ys, 2, c->xn, T);
-        paw_swiglu_forward(c->ff, c->ff, c->ff2, T * F);
+        paw_par_ffn_act(c->pool, 0, c->ff, c->ff, c->ff2, T * F);
     } else {
         linear(c, il, PAW_PROJ_UP, c->ff, c->xn, T);
-        paw_gelu_forward(c->ff, c->ff, T * F);
+        paw_par_ffn_act(c->pool, 1, c->ff, c->ff, NULL, T * F);
     }
     linear(c, il, PAW_PROJ_DOWN, c->xb, c->ff, T);
     add_inplace(c->x, c->xb, T * E);

@@ -255,12 +255,12 @@ static void ffn_block(batch *b, int il)
         static const int gate_up[2] = { PAW_PROJ_GATE, PAW_PROJ_UP };
         float *const ys[2] = { b->ff, b->ff2 };
         project(b, il, gate_up, ys, 2, b->xn);
-        paw_swiglu_forward(b->ff, b->ff, b->ff2, R * F);
+        paw_par_ffn_act(b->pool, 0, b->ff, b->ff, b->ff2, R * F);
     } else {
         static const int up[1] = { PAW_PROJ_UP };
         float *const ys[1] = { b->ff };
         project(b, il, up, ys, 1, b->xn);
-        paw_gelu_forward(b->ff, b->ff, R * F);
+        paw_par_ffn_act(b->pool, 1, b->ff, b->ff, NULL, R * F);
     }
     static const int down[1] = { PAW_PROJ_DOWN };
     float *const yd[1] = { b->xb };

@@ -125,6 +125,9 @@ void paw_rope_forward(float *x, const float *cs, int64_t T, int n_heads, int hea
 void paw_swiglu_forward(float *out, const float *gate, const float *up, int64_t n);
 /* out = gelu(x) (tanh approximation), n elements; out may equal x. */
 void paw_gelu_forward(float *out, const float *x, int64_t n);
+/* out = gelu(a) (gelu = 1) or swiglu(a, b), split over the pool; the same
+ * bits as the single calls above. */
+void paw_par_ffn_act(paw_pool *p, int gelu, float *out, const float *a, const float *b, int64_t n);
 
 /* Runs the model over T tokens at positions n_past.. (T <= n_batch), writing
  * K/V into the cache.  logits_out: NULL = none, else T rows (all) or 1 row
