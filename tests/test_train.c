@@ -313,6 +313,22 @@ static double infer_loss(const paw_model *m, const paw_adapter *a, const int32_t
     return loss / (n - n_prompt);
 }
 
+/* The trainer's loss on prefix + example 1 (*lt) and the inference
+ * engine's with the trainer's adapter exported to `path` as F32 and loaded
+ * back (*li); returns that adapter. */
+static paw_adapter *exported_loss(const paw_model *m, paw_trainer *t, const char *path, double *lt, double *li)
+{
+    int32_t seq[16];
+    memcpy(seq, g_prefix, sizeof g_prefix);
+    memcpy(seq + 5, g_e1, sizeof g_e1);
+    assert_int_equal(paw_trainer_loss(t, g_prefix, 5, &g_ex[1], 1, lt), PAW_OK);
+    assert_int_equal(paw_trainer_save_gguf(t, path, PAW_TYPE_F32), PAW_OK);
+    paw_adapter *a = NULL;
+    if (paw_adapter_load(path, &a)) fail_msg("adapter: %s", paw_last_error());
+    *li = infer_loss(m, a, seq, 11, 5 + g_ex[1].n_prompt);
+    return a;
+}
+
 /* The exported GGUF, loaded by paw_adapter_load and run by the inference
  * forward, reproduces the trainer's loss; F16/Q8_0 exports load too. */
 static void test_export_gguf(void **state)
@@ -323,20 +339,16 @@ static void test_export_gguf(void **state)
         paw_model *m = load_tiny(archs[ai]);
         paw_trainer *t = new_trainer(m, 4, PAW_TARGET_ALL, 1, 5);
         for (int64_t k = 0; k < t->n_params; k++) t->params[k] += 0.3f * frand();
-        int32_t seq[16];
-        memcpy(seq, g_prefix, sizeof g_prefix);
-        memcpy(seq + 5, g_e1, sizeof g_e1);
-        double lt;
-        assert_int_equal(paw_trainer_loss(t, g_prefix, 5, &g_ex[1], 1, &lt), PAW_OK);
+        double lt, li;
         const char *path = tmp_path("adapter.gguf");
-        assert_int_equal(paw_trainer_save_gguf(t, path, PAW_TYPE_F32), PAW_OK);
-        paw_adapter *a = NULL;
-        if (paw_adapter_load(path, &a)) fail_msg("adapter: %s", paw_last_error());
+        paw_adapter *a = exported_loss(m, t, path, &lt, &li);
         assert_int_equal(paw_adapter_rank(a), 4);
         assert_true(paw_adapter_alpha(a) == 8.0f);
         assert_int_equal(paw_adapter_n_pairs(a), t->n_slots);
         assert_int_equal(paw_adapter_check(a, m), PAW_OK);
-        const double li = infer_loss(m, a, seq, 11, 5 + g_ex[1].n_prompt);
+        int32_t seq[16];
+        memcpy(seq, g_prefix, sizeof g_prefix);
+        memcpy(seq + 5, g_e1, sizeof g_e1);
         const double l0 = infer_loss(m, NULL, seq, 11, 5 + g_ex[1].n_prompt);
         print_message("%s: trainer loss %.7f, inference with adapter %.7f (base %.7f)\n",
                       archs[ai], lt, li, l0);
@@ -504,16 +516,9 @@ static void test_int8_backward(void **state)
     print_message("int8 backward: worst slot relative gradient error %.2e\n", worst);
     /* The forward (packs or W's rows) against the inference engine with the
      * exported adapter: the same loss up to float summation order. */
-    int32_t seq[16];
-    memcpy(seq, g_prefix, sizeof g_prefix);
-    memcpy(seq + 5, g_e1, sizeof g_e1);
-    double lt;
-    assert_int_equal(paw_trainer_loss(fast, g_prefix, 5, &g_ex[1], 1, &lt), PAW_OK);
+    double lt, li;
     const char *path = tmp_path("adapter-q8.gguf");
-    assert_int_equal(paw_trainer_save_gguf(fast, path, PAW_TYPE_F32), PAW_OK);
-    paw_adapter *a = NULL;
-    assert_int_equal(paw_adapter_load(path, &a), PAW_OK);
-    const double li = infer_loss(m, a, seq, 11, 5 + g_ex[1].n_prompt);
+    paw_adapter *a = exported_loss(m, fast, path, &lt, &li);
     print_message("int8 forward: trainer loss %.7f, inference %.7f\n", lt, li);
     assert_true(fabs(lt - li) < 1e-4 * lt);
     paw_adapter_free(a);
