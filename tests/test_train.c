@@ -577,6 +577,38 @@ static void train_and_save(const paw_model *m, uint64_t seed, const char *path)
     paw_trainer_free(t);
 }
 
+/* paw_gemm_acc: the AVX2 and AVX-512 tiles give the scalar FMA chain's bits
+ * for every tile height (1..13 rows) and every column tail (1..40), with and
+ * without accumulation, and strided A (as attention and LoRA call it). */
+static void test_gemm_acc_sets(void **state)
+{
+    (void)state;
+    enum { NT = 13, NC = 40, NR = 37 };
+    static float A[NT * NR * 2], B[NR * NC], C0[NT * NC], C[3][NT * NC];
+    for (int i = 0; i < NT * NR * 2; i++) A[i] = frand();
+    for (int i = 0; i < NR * NC; i++) B[i] = frand();
+    for (int i = 0; i < NT * NC; i++) C0[i] = frand();
+    const int avx2 = strcmp(paw_simd_name(), "scalar") != 0, avx512 = strcmp(paw_simd_name(), "avx512") == 0;
+    for (int nt = 1; nt <= NT; nt++)
+        for (int nc = 1; nc <= NC; nc += 3)
+            for (int acc = 0; acc < 2; acc++) {
+                for (int k = 0; k < 3; k++) memcpy(C[k], C0, sizeof C0);
+                /* A strided: rows 2 * NR apart, r steps of 2 */
+                for (int t = 0; t < nt; t++)
+                    for (int c = 0; c < nc; c++) {
+                        float x = acc ? C0[t * NC + c] : 0.0f;
+                        for (int r = 0; r < NR; r++) x = fmaf(A[t * 2 * NR + 2 * r], B[r * NC + c], x);
+                        C[0][t * NC + c] = x;
+                    }
+                if (avx2) paw_gemm_acc_avx2(C[1], NC, A, 2 * NR, 2, B, NC, nt, nc, NR, acc);
+                if (avx512) paw_gemm_acc_avx512(C[2], NC, A, 2 * NR, 2, B, NC, nt, nc, NR, acc);
+                if (avx2) assert_memory_equal(C[0], C[1], sizeof C0);
+                if (avx512) assert_memory_equal(C[0], C[2], sizeof C0);
+            }
+    print_message("paw_gemm_acc: the scalar FMA chain's bits from%s%s\n", avx2 ? " avx2" : " (no SIMD set here)",
+                  avx512 ? " and avx512" : "");
+}
+
 static void test_deterministic(void **state)
 {
     (void)state;
@@ -908,6 +940,7 @@ int main(void)
         cmocka_unit_test(test_export_peft),
         cmocka_unit_test(test_int8_backward),
         cmocka_unit_test(test_init_from_gguf),
+        cmocka_unit_test(test_gemm_acc_sets),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_learn_toy),

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/common.h"
+#include "core/cpu.h"
 #include "core/quant.h"
 #include "train/train.h"
 
@@ -120,7 +121,8 @@ static void gemm_acc_scalar(float *C, int64_t ldc, const float *A, int64_t as, i
 void paw_gemm_acc(float *C, int64_t ldc, const float *A, int64_t as, int64_t ar, const float *B,
                   int64_t ldb, int64_t nt, int64_t nc, int64_t nr, int acc)
 {
-    if (paw_cpu_avx2()) paw_gemm_acc_avx2(C, ldc, A, as, ar, B, ldb, nt, nc, nr, acc);
+    if (paw_cpu_simd() == PAW_SIMD_AVX512) paw_gemm_acc_avx512(C, ldc, A, as, ar, B, ldb, nt, nc, nr, acc);
+    else if (paw_cpu_avx2()) paw_gemm_acc_avx2(C, ldc, A, as, ar, B, ldb, nt, nc, nr, acc);
     else gemm_acc_scalar(C, ldc, A, as, ar, B, ldb, nt, nc, nr, acc);
 }
 

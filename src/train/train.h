@@ -107,11 +107,15 @@ int64_t paw_attention_scratch_floats(const paw_attn_layout *l, const paw_attn_sh
 /* C[t][c] = (acc ? C[t][c] : 0) + sum_r A[t*as + r*ar] B[r*ldb + c] for
  * t < nt, c < nc, r < nr (rows of C ldc floats apart), each element one FMA
  * chain over r ascending: the small products of attention and LoRA.  The
- * _avx2 kernel (backward_avx2.c) only after paw_cpu_avx2(). */
+ * _avx2 kernel (backward_avx2.c) only after paw_cpu_avx2(), the _avx512 one
+ * (backward_avx512.c) only on the AVX-512 set; all three give the same bits. */
 void paw_gemm_acc(float *C, int64_t ldc, const float *A, int64_t as, int64_t ar, const float *B,
                   int64_t ldb, int64_t nt, int64_t nc, int64_t nr, int acc);
 void paw_gemm_acc_avx2(float *C, int64_t ldc, const float *A, int64_t as, int64_t ar,
                        const float *B, int64_t ldb, int64_t nt, int64_t nc, int64_t nr, int acc);
+/* The same bits on 512-bit registers (backward_avx512.c; the AVX-512 set). */
+void paw_gemm_acc_avx512(float *C, int64_t ldc, const float *A, int64_t as, int64_t ar,
+                         const float *B, int64_t ldb, int64_t nt, int64_t nc, int64_t nr, int acc);
 
 /* backward_avx2.c, only after paw_cpu_avx2(), with a vector e^x (within a
  * few ulp of expf): one attention softmax row of n scaled scores, zeros after n
