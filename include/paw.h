@@ -327,6 +327,9 @@ PAW_API size_t paw_ctx_memory(const paw_ctx *c);
 PAW_API const paw_model *paw_ctx_model(const paw_ctx *c);
 /* 1 when the ctx runs int8 products (asked for and available), else 0. */
 PAW_API int paw_ctx_int8(const paw_ctx *c);
+/* 1 when int8 products run in this process (the AVX-512 VNNI set), else 0:
+ * elsewhere paw_ctx_params.int8 is ignored. */
+PAW_API int paw_int8_available(void);
 PAW_API int32_t paw_ctx_n_ctx(const paw_ctx *c);
 /* Positions filled in the KV cache (= tokens evaluated since the last reset). */
 PAW_API int32_t paw_ctx_n_past(const paw_ctx *c);

@@ -472,6 +472,7 @@ void paw_ctx_free(paw_ctx *c)
 }
 
 int paw_ctx_int8(const paw_ctx *c) { return c && c->i8 != NULL; }
+int paw_int8_available(void) { return paw_i8_fast(); }
 const paw_model *paw_ctx_model(const paw_ctx *c) { return c->model; }
 int32_t paw_ctx_n_ctx(const paw_ctx *c) { return c->n_ctx; }
 int32_t paw_ctx_n_past(const paw_ctx *c) { return c->n_past; }

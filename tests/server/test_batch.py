@@ -6,7 +6,7 @@ and are taken as a batch; /metrics counts the batches."""
 import concurrent.futures as cf
 import subprocess
 
-from conftest import PAW_SERVE, Server
+from conftest import PAW, PAW_SERVE, Server, model_path
 
 WORDS = ["great", "awful", "sunny", "broken", "lovely", "meh", "fine", "terrible"]
 
@@ -72,3 +72,30 @@ def test_max_batch_one_decodes_alone(cache, programs):
         p = subprocess.run([PAW_SERVE, "--max-batch", bad, "--port", "0"], capture_output=True, text=True,
                            timeout=30)
         assert p.returncode == 2 and "--max-batch" in p.stderr, (bad, p.stderr)
+
+
+def test_int8_answers(cache, programs):
+    """--int8: every answer equals `paw run --int8`'s for the same program
+    and input (the same int8 products in both), batched or alone."""
+    srv = Server(cache, "-t", "2", "--workers", "1", "-c", "256", "--int8")
+    try:
+        info = subprocess.run([PAW, "info", "--system"], capture_output=True, text=True, timeout=30).stdout
+        assert srv.get("/api/v1/health").json()["int8_products"] == ("int8 products: available" in info)
+        calls = [(pid, w) for w in WORDS[:3] for pid in programs["ids"]]
+        want = {}
+        for pid, w in calls:
+            p = subprocess.run([PAW, "run", "--int8", "-m", model_path(), "-t", "2", "-c", "256", "-n", "6", pid, w],
+                               capture_output=True, text=True, env=srv.env, timeout=120)
+            assert p.returncode == 0, p.stderr
+            want[(pid, w)] = p.stdout.rstrip("\n")
+
+        def infer(call):
+            r = srv.post("/api/v1/infer", json={"program_id": call[0], "input": call[1], "max_tokens": 6})
+            assert r.status_code == 200, r.text
+            return call, r.json()["output"]
+
+        with cf.ThreadPoolExecutor(len(calls)) as ex:
+            for call, out in ex.map(infer, calls):
+                assert out == want[call], (call, out, want[call])
+    finally:
+        assert srv.stop() == 0

@@ -35,6 +35,7 @@ def test_health(server):
     j = r.json()
     assert j["status"] == "ok" and j["model"] == "smollm2-135m"
     assert isinstance(j["queue_depth"], int) and isinstance(j["programs_resident"], int)
+    assert j["int8_products"] is False   # not asked for (--int8)
 
 
 def test_infer_shape_and_answers_equal_cli(server, programs, cache):

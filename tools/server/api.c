@@ -192,9 +192,10 @@ void api_health(srv *s, http_reply *r)
     int np = 0, nh = 0;
     size_t bytes = 0;
     progs_stats(s->progs, &np, &nh, &bytes);
-    reply_json(r, 200, json_pack("{s:s,s:s,s:s,s:i,s:i,s:i}", "status", "ok", "version", PAW_VERSION,
+    reply_json(r, 200, json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:b}", "status", "ok", "version", PAW_VERSION,
                                  "model", s->model_name, "workers", s->n_workers, "queue_depth",
-                                 work_queue_depth(s), "programs_resident", np));
+                                 work_queue_depth(s), "programs_resident", np, "int8_products",
+                                 s->cfg.int8 && paw_int8_available()));
 }
 
 void api_infer(srv *s, const char *body, size_t len, http_reply *r)

@@ -214,7 +214,7 @@ int progs_acquire(progs *p, const char *name, int n_threads, paw_program **out)
     pthread_mutex_unlock(&p->mu);
 
     /* Opened outside the lock: the prefix KV may take a while. */
-    paw_program_opts o = {.n_ctx = p->s->cfg.n_ctx, .n_threads = n_threads};
+    paw_program_opts o = {.n_ctx = p->s->cfg.n_ctx, .n_threads = n_threads, .int8 = p->s->cfg.int8};
     rc = paw_program_open_installed(p->s->model, id, &o, out);
     pthread_mutex_lock(&p->mu);
     if (rc) {

@@ -31,6 +31,7 @@ typedef struct srv_config {
     double      idle_timeout_s;/* a connection silent this long is closed    */
     size_t      body_limit;    /* bytes of a request body (uploads too)      */
     int32_t     n_ctx;         /* per handle; 0 = 2048                       */
+    int         int8;          /* handles run int8 products (--int8)         */
 } srv_config;
 
 /* ------------------------------------------------------------- jobs */

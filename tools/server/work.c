@@ -189,7 +189,7 @@ static void run_chat(worker *w, job *j)
     srv *s = w->s;
     int rc = PAW_OK;
     if (!w->chat_ctx) {
-        paw_ctx_params cp = {.n_ctx = s->cfg.n_ctx, .n_threads = s->threads_per_worker};
+        paw_ctx_params cp = {.n_ctx = s->cfg.n_ctx, .n_threads = s->threads_per_worker, .int8 = s->cfg.int8};
         rc = paw_ctx_new(s->model, &cp, &w->chat_ctx);
         if (!rc) rc = paw_tokenizer_from_gguf(paw_model_gguf(s->model), &w->tok);
         if (rc) { job_fail(j, rc, paw_last_error()); return; }
