@@ -11,15 +11,17 @@
  * sum, and the float work is one convert, one multiply and one FMA per 16
  * outputs per block.  The results differ from ggml's in the last bits (the
  * float sums run in another order) — so this layout serves the trainer,
- * whose products need no parity with llama.cpp, and never the inference
- * path the golden tests pin to ggml's bits.
+ * whose products need no parity with llama.cpp, and inference only in a
+ * ctx that asks for it (paw_ctx_params.int8), never the default path the
+ * golden tests pin to ggml's bits.  Packs of 4-bit types hold two quants a
+ * byte, so they are hardly larger than the GGUF rows.
  *
  * Arithmetic, exactly (the AVX-512 kernel and paw_i8_matmul_ref agree to
  * the bit): each weight block b of row r is u8 quants u (0..255), a scale
  * dw and optionally a minimum mw, with value dw * (u - offset) + mw (or,
  * "split", two scales: dw for elements 0..15, dw2 for 16..31, as Q6_K's
- * 16-element sub-blocks need).  Each
- * token's f32 row is quantised per 32 as Q8_0 (paw_quantize_row_q8_0: scale
+ * 16-element sub-blocks need).  Each token's f32 row is quantised per 32
+ * as Q8_0 (paw_quantize_row_q8_0: scale
  * da from the f16, quants a), giving isum = sum(u * a) - offset * sum(a)
  * exactly in int32, and
  *     y = fma(float(isum), dw * da, y)  then, with a minimum,
