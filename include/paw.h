@@ -1160,6 +1160,12 @@ typedef struct paw_compile_opts {
      * a check at or after this step (0 = the default, 20: chosen by
      * bench/recipe_study.py; >= steps: always train all steps) */
     int32_t  min_steps;
+    /* variants per example of a program whose outputs copy words of their
+     * inputs (those words replaced by others of the same shape, in input
+     * and output alike: see src/compile/augment.c), added to the training
+     * examples only; never for a closed-label program.  0 = the default,
+     * < 0 = none, at most 64 */
+    int32_t  augment;
 } paw_compile_opts;
 
 typedef struct paw_compile_result {
@@ -1185,6 +1191,8 @@ typedef struct paw_compile_result {
     double  cv_em;                /* cross-validated exact match (see paw_compile) */
     int32_t n_train_wrong;        /* training examples the program gets wrong   */
     double  seconds_cv;
+    int32_t n_variants;           /* augmented variants trained beside the
+                                     training examples (paw_compile_opts.augment) */
 } paw_compile_result;
 
 /* Compiles; result->bundle is not installed or written (see

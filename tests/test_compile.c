@@ -87,6 +87,9 @@ static void test_cli_errors(void **state)
     (void)state;
     expect_usage_error("--no-cv --cv-folds 4", "--no-cv cannot be combined with '--cv-folds'");
     expect_usage_error("--cv-folds 1", "bad or incomplete argument '--cv-folds'");
+    expect_usage_error("--no-augment --augment 2", "--no-augment cannot be combined with '--augment'");
+    expect_usage_error("--augment 0", "bad or incomplete argument '--augment'");
+    expect_usage_error("--augment 65", "bad or incomplete argument '--augment'");
     expect_usage_error("--no-teacher --teacher-url http://127.0.0.1:1 --examples x.jsonl",
                        "--no-teacher cannot be combined with '--teacher-url'");
     expect_usage_error("--teacher-url http://127.0.0.1:1 --no-teacher", "--no-teacher cannot be combined");

@@ -479,6 +479,48 @@ static void test_split_keeps_every_label(void **state)
     assert_int_equal(held_out(1), 6);   /* the order rotates every 4: the plain split */
 }
 
+/* ------------------------------------------------------------ the estimate's folds */
+
+/* The cross-validation folds: labels listed in a repeating order (a, b, c,
+ * a, b, c, ...) with k = 3 must not hold out one whole label per fold (with
+ * i mod k every fold would train without the label it is scored on); every
+ * fold holds out n / k examples and trains on every label; two examples of
+ * one label land in different folds; all-distinct outputs keep i mod k. */
+static void folds_of(const char *const *outs, int n, int k, int32_t *fold)
+{
+    static paw_program_example src[32];
+    paw_cexample ex[32];
+    for (int i = 0; i < n; i++) {
+        src[i] = (paw_program_example){(char *)"x", (char *)outs[i]};
+        ex[i] = (paw_cexample){.src = &src[i]};
+    }
+    assert_int_equal(paw_compile_cv_folds(ex, n, k, fold), PAW_OK);
+}
+
+static void test_cv_folds_keep_every_label(void **state)
+{
+    (void)state;
+    static const char *const rep[] = {"a", "b", "c", "a", "b", "c", "a", "b", "c", "a", "b", "c"};
+    int32_t fold[32];
+    folds_of(rep, 12, 3, fold);
+    for (int f = 0; f < 3; f++) {
+        int held = 0, trained[3] = {0};
+        for (int i = 0; i < 12; i++) {
+            assert_true(fold[i] >= 0 && fold[i] < 3);
+            if (fold[i] == f) held++;
+            else trained[rep[i][0] - 'a'] = 1;
+        }
+        assert_int_equal(held, 4);
+        assert_true(trained[0] && trained[1] && trained[2]);
+    }
+    static const char *const pairs[] = {"x", "y", "z", "w", "x", "y", "z", "w"};
+    folds_of(pairs, 8, 3, fold);
+    for (int i = 0; i < 4; i++) assert_int_not_equal(fold[i], fold[i + 4]);
+    static const char *const uniq[] = {"1", "2", "3", "4", "5", "6", "7"};
+    folds_of(uniq, 7, 3, fold);
+    for (int i = 0; i < 7; i++) assert_int_equal(fold[i], i % 3);
+}
+
 /* ------------------------------------------------------------ the estimate's honesty */
 
 /* A mapping nobody can infer: each output is a random string, so a held-out
@@ -527,6 +569,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_forms),
         cmocka_unit_test(test_label_rule),
+        cmocka_unit_test(test_cv_folds_keep_every_label),
         cmocka_unit_test_setup_teardown(test_spec_compile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cv_honest, setup, teardown),

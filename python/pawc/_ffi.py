@@ -73,7 +73,7 @@ class paw_compile_opts(Structure):
                 ("record_timings", c_int), ("no_spec_examples", c_int), ("no_labels", c_int),
                 ("cv_folds", c_int32), ("model_path", c_char_p),
                 ("progress", compile_progress_fn), ("ud", c_void_p), ("cancelled", compile_cancelled_fn),
-                ("min_steps", c_int32)]
+                ("min_steps", c_int32), ("augment", c_int32)]
 
 
 class paw_compile_result(Structure):
@@ -86,7 +86,7 @@ class paw_compile_result(Structure):
                 ("seconds_synth", c_double), ("seconds_train", c_double),
                 ("seconds_export", c_double), ("n_spec", c_int32), ("n_spec_used", c_int32),
                 ("n_labels", c_int32), ("cv_folds", c_int32), ("cv_em", c_double),
-                ("n_train_wrong", c_int32), ("seconds_cv", c_double)]
+                ("n_train_wrong", c_int32), ("seconds_cv", c_double), ("n_variants", c_int32)]
 
 
 class paw_suite_task(Structure):

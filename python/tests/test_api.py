@@ -214,3 +214,18 @@ def test_on_text_streams_the_answer(smollm2):
         seen = []
         part = fn(q, on_text=lambda t: seen.append(t) or len(seen) >= 2)
         assert len(seen) == 2 and got.startswith(part) and len(part) < len(got)
+
+
+def test_augment():
+    """augment= reaches the compiler: outputs that copy a word of their input
+    train with that many variants per example by default-or-given, none with
+    augment=0; the report says so."""
+    ex = [("code: kiwi", "kiwi"), ("ship plum now", "plum"), ("fig, please", "fig"), ("the lime", "lime")]
+    seen = {}
+    for aug in (None, 2, 0):
+        prog = pawc.compile("Copy the fruit.", ex, base=STORIES, progress=False, threads=2, steps=1,
+                            augment=aug)
+        seen[aug] = (prog.report["settings"]["augment"], prog.report["metrics"]["n_variants"])
+    assert seen[2] == (2, 8)
+    assert seen[0] == (0, 0)
+    assert seen[None][0] > 0 and seen[None][1] == 4 * seen[None][0]

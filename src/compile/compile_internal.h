@@ -11,6 +11,7 @@
  *   report.c    the closed-label rule, the cross-validated estimate and
  *               the rest of the compile report.
  *   spec_examples.c  examples written inside the spec's text.
+ *   augment.c   variants of examples whose output copies input words.
  *   data.c      example lists and why examples were dropped, text helpers,
  *               the teacher call with its one retry, progress lines.
  *   teacher*.c  the teachers themselves (local GGUF, OpenAI-compatible URL).
@@ -48,6 +49,15 @@ int  paw_exlist_add(paw_exlist *l, const char *input, const char *output);
 /* 1 if some example has exactly this input. */
 int  paw_exlist_has_input(const paw_exlist *l, const char *input);
 void paw_exlist_clear(paw_exlist *l);
+
+/* ---- augment.c */
+/* Up to `per` variants of each of ex[0..n) whose output copies whole words
+ * of its input, those words replaced (in input and output alike) by other
+ * words of the same shape, appended to out; none equals an input of ex or
+ * of out.  The same arguments give the same variants.  per <= 0: none;
+ * per > PAW_AUGMENT_MAX: PAW_EINVAL. */
+#define PAW_AUGMENT_MAX 64
+int paw_compile_augment(const paw_program_example *ex, size_t n, int32_t per, uint64_t seed, paw_exlist *out);
 
 /* Why an example (or a candidate input) was dropped.  Counted per reason,
  * for the report and for the error when too few examples remain. */
@@ -202,6 +212,7 @@ typedef struct paw_compiler {
     int32_t n_labels;
     char **tr_pred;              /* the final program's outputs on c->tr      */
     char *report_json;           /* metrics.cv and metrics.train_wrong        */
+    int32_t n_variants;          /* augment.c variants in the last fit        */
 } paw_compiler;
 
 /* Trains an adapter on tr[0..n_tr) with paw_fit (the loop `paw train`
@@ -219,6 +230,16 @@ int  paw_compile_eval_em(paw_compiler *c, uint8_t *adapter, size_t adapter_len, 
  * the report (the training examples still wrong, the cross-validated
  * estimate: c->report_json, r->cv_*). */
 int  paw_compile_choose_labels(paw_compiler *c, paw_compile_result *r);
+/* Variants per training example this compile makes (0: none). */
+int32_t paw_compile_augment_per(const paw_compiler *c);
 int  paw_compile_report(paw_compiler *c, paw_compile_result *r);
+/* fold[i] (0..k-1): the cross-validation fold that holds out ex[i].  The
+ * j-th example of the L-th distinct output (both counted from 0 in ex's
+ * order) goes to fold (j + L) mod k, so that each output's examples spread
+ * over the folds and every fold trains on every output that has at least
+ * two examples, even when the examples are listed in a repeating label
+ * order (with i mod k, labels a, b, c, a, b, c, ... and k = 3 held out one
+ * whole label per fold).  With every output distinct this is i mod k. */
+int  paw_compile_cv_folds(const paw_cexample *ex, int32_t n, int32_t k, int32_t *fold);
 
 #endif

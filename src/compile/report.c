@@ -127,8 +127,30 @@ static int fold_template(paw_compiler *c, const paw_cexample *tr, int32_t n_tr, 
     return rc;
 }
 
+int paw_compile_cv_folds(const paw_cexample *ex, int32_t n, int32_t k, int32_t *fold)
+{
+    /* first[L]: the example where the L-th distinct output first appears;
+     * seen[L]: how many of its examples were met so far */
+    int32_t *first = malloc((size_t)(n ? n : 1) * sizeof *first), *seen = calloc((size_t)(n ? n : 1), sizeof *seen);
+    if (!first || !seen) {
+        free(first);
+        free(seen);
+        return paw_err(PAW_ENOMEM, "compile: out of memory");
+    }
+    int32_t n_out = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t L = 0;
+        while (L < n_out && strcmp(ex[first[L]].src->output, ex[i].src->output)) L++;
+        if (L == n_out) first[n_out++] = i;
+        fold[i] = (seen[L]++ + L) % k;
+    }
+    free(first);
+    free(seen);
+    return PAW_OK;
+}
+
 /* k-fold cross-validation of the recipe on the compile's own examples (and
- * nothing else): example i is held out in fold i mod k; each fold (its own
+ * nothing else): example i is held out in fold fold[i] (paw_compile_cv_folds); each fold (its own
  * pseudo-program, see fold_template) trains a
  * fresh adapter on the other folds for the steps the program itself took
  * (its stopping point, found on the training examples) and predicts its
@@ -148,12 +170,14 @@ static int cross_validate(paw_compiler *c, paw_compile_result *r, json_t *rep)
     char **preds = calloc((size_t)n, sizeof *preds);
     int32_t curve[CV_MAX_CHECKS] = {0}, n_checks = 0;
     held = malloc((size_t)n * sizeof *held);
-    int rc = tr && te && preds && held ? PAW_OK : paw_err(PAW_ENOMEM, "compile: out of memory");
+    int32_t *fold = malloc((size_t)n * sizeof *fold);
+    int rc = tr && te && preds && held && fold ? PAW_OK : paw_err(PAW_ENOMEM, "compile: out of memory");
+    if (!rc) rc = paw_compile_cv_folds(c->cex, n, k, fold);
     int32_t hits = 0, done = 0;
     for (int32_t f = 0; !rc && f < k; f++) {
         int32_t n_tr = 0, n_te = 0;
         for (int32_t i = 0; i < n; i++) {
-            if (i % k == f) te[n_te++] = c->cex[i];
+            if (fold[i] == f) te[n_te++] = c->cex[i];
             else tr[n_tr++] = c->cex[i];
         }
         cv_fold fs = {c, r, te, n_te, preds + done, curve, 0, 0, PAW_OK};
@@ -196,6 +220,7 @@ static int cross_validate(paw_compiler *c, paw_compile_result *r, json_t *rep)
     for (int32_t i = 0; preds && i < n; i++) free(preds[i]);
     free(preds);
     free(held);
+    free(fold);
     free(tr);
     free(te);
     r->seconds_cv = paw_now() - t0;

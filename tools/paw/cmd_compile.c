@@ -11,7 +11,7 @@ static const char usage_text[] =
     "                   [--teacher MODEL.gguf|NAME | --teacher-url URL [--teacher-model NAME] | --no-teacher]\n"
     "                   [--synth N] [--min-examples N] [--rank R] [--steps N] [--min-steps N] [--lr LR]\n"
     "                   [--seed S] [-t THREADS] [--timings] [--no-spec-examples] [--no-labels]\n"
-    "                   [--cv-folds K | --no-cv]\n"
+    "                   [--cv-folds K | --no-cv] [--augment N | --no-augment]\n"
     "  FILE.jsonl holds one {\"input\": ..., \"output\": ...} object per line.  A teacher writes\n"
     "  the pseudo-program and synthesises N more examples (default 24; --synth 0: none):\n"
     "  --teacher runs a local instruct GGUF (a path or a pulled model name), --teacher-url any\n"
@@ -28,9 +28,12 @@ static const char usage_text[] =
     "  about K times the training; default and --no-cv: not estimated).  Training stops at the first check (every 10 steps) where\n"
     "  every example matches, once --min-steps are done.  The program is installed\n"
     "  in the program cache (and written to OUT.paw with -o).  --timings records seconds per\n"
-    "  stage in meta.metrics (the bundle bytes then vary from run to run).\n"
+    "  stage in meta.metrics (the bundle bytes then vary from run to run).  When outputs copy\n"
+    "  words of their inputs (names, numbers, keys), N variants of each such example, those\n"
+    "  words replaced by others of the same shape, train beside it (--augment N; --no-augment:\n"
+    "  none; never for a closed-label program).\n"
     "  Defaults: base smollm2-135m, rank 8, alpha 2*rank, lr 2e-3, at least 20 and at most 60\n"
-    "  steps, seed 0.\n";
+    "  steps, seed 0, augment 8.\n";
 
 static void on_progress(void *ud, const char *stage, const char *msg)
 {
@@ -42,8 +45,8 @@ static void on_progress(void *ud, const char *stage, const char *msg)
 typedef struct compile_args {
     const char *spec, *examples, *model, *out;
     const char *teacher, *teacher_url, *teacher_model;
-    int no_teacher, timings, synth_given, no_spec, no_labels, no_cv;
-    double rank, steps, lr, seed, threads, synth, min_examples, cv_folds, min_steps;
+    int no_teacher, timings, synth_given, no_spec, no_labels, no_cv, no_augment;
+    double rank, steps, lr, seed, threads, synth, min_examples, cv_folds, min_steps, augment;
 } compile_args;
 
 static int usage_error(const char *msg, const char *arg)
@@ -66,6 +69,7 @@ static int parse_args(int argc, char **argv, compile_args *a, int *help)
         else if (!strcmp(k, "--no-spec-examples")) { a->no_spec = 1; takes = 0; }
         else if (!strcmp(k, "--no-labels")) { a->no_labels = 1; takes = 0; }
         else if (!strcmp(k, "--no-cv")) { a->no_cv = 1; takes = 0; }
+        else if (!strcmp(k, "--no-augment")) { a->no_augment = 1; takes = 0; }
         else if (k[0] != '-' || !k[1]) {
             takes = 0;
             if (a->spec) ok = 0; else a->spec = k;
@@ -82,6 +86,7 @@ static int parse_args(int argc, char **argv, compile_args *a, int *help)
         else if (!strcmp(k, "--cv-folds")) ok = cli_num_arg(v, 2, 100, &a->cv_folds);
         else if (!strcmp(k, "--steps")) ok = cli_num_arg(v, 1, 1e7, &a->steps);
         else if (!strcmp(k, "--min-steps")) ok = cli_num_arg(v, 1, 1e7, &a->min_steps);
+        else if (!strcmp(k, "--augment")) ok = cli_num_arg(v, 1, 64, &a->augment);
         else if (!strcmp(k, "--lr")) ok = cli_num_arg(v, 1e-9, 10, &a->lr);
         else if (!strcmp(k, "--seed")) ok = cli_num_arg(v, 0, 1.8e19, &a->seed);
         else if (!strcmp(k, "-t") || !strcmp(k, "--threads")) ok = cli_num_arg(v, 0, 1024, &a->threads);
@@ -98,6 +103,7 @@ static int parse_args(int argc, char **argv, compile_args *a, int *help)
     if (a->synth_given && !a->teacher && !a->teacher_url)
         return usage_error("--synth needs a teacher (--teacher or --teacher-url)", NULL);
     if (a->no_cv && a->cv_folds) return usage_error("--no-cv cannot be combined with", "--cv-folds");
+    if (a->no_augment && a->augment) return usage_error("--no-augment cannot be combined with", "--augment");
     return 0;
 }
 
@@ -193,7 +199,7 @@ int cmd_compile(int argc, char **argv)
                           .steps = (int32_t)a.steps, .seed = (uint64_t)a.seed, .n_threads = (int)a.threads,
                           .record_timings = a.timings, .progress = on_progress, .no_spec_examples = a.no_spec,
                           .no_labels = a.no_labels, .cv_folds = a.no_cv ? -1 : (int32_t)a.cv_folds,
-                          .min_steps = (int32_t)a.min_steps};
+                          .min_steps = (int32_t)a.min_steps, .augment = a.no_augment ? -1 : (int32_t)a.augment};
     if (paw_compile(m, a.spec, ex, n_ex, &o, &r)) { rc = cli_fail("compile"); goto done; }
     if (a.out && paw_bundle_write(r.bundle, a.out)) { rc = cli_fail("compile"); goto done; }
     char id[PAW_PROGRAM_ID_LEN + 1];
