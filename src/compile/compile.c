@@ -351,7 +351,7 @@ int paw_compile_fit(paw_compiler *c, const paw_cexample *tr, int32_t n_tr, int32
     if (!rc && !all) rc = paw_err(PAW_ENOMEM, "compile: out of memory");
     if (all) {
         ex = all;
-        memcpy(ex + n_tr, var.v, var.n * sizeof *ex);
+        if (var.n) memcpy(ex + n_tr, var.v, var.n * sizeof *ex);   /* var.v is NULL when empty */
     }
     c->n_variants = (int32_t)var.n;
     fit_hook h = {c, on_step, ud};
