@@ -150,10 +150,11 @@ int paw_compile_cv_folds(const paw_cexample *ex, int32_t n, int32_t k, int32_t *
 }
 
 /* k-fold cross-validation of the recipe on the compile's own examples (and
- * nothing else): example i is held out in fold fold[i] (paw_compile_cv_folds); each fold (its own
- * pseudo-program, see fold_template) trains a
- * fresh adapter on the other folds for the steps the program itself took
- * (its stopping point, found on the training examples) and predicts its
+ * nothing else): example i is held out in fold[i] (paw_compile_cv_folds:
+ * each output's examples spread over the folds); each fold (its own
+ * pseudo-program, see fold_template) trains a fresh adapter on the other
+ * folds for the steps the program itself took (its stopping point, found
+ * on the training examples) and predicts its
  * held-out examples through the runtime, with the program's adapter type
  * and labels, at every check (eval_every steps) on the way.  The pooled
  * held-out exact match at the last step estimates exact match on new
