@@ -74,7 +74,7 @@ int main(int argc, char **argv)
         ids[i] = (int32_t)((s >> 33) % (uint64_t)V);
     }
     paw_train_example *ex = malloc(sizeof *ex * (size_t)batch);
-    for (int b = 0; b < batch; b++) ex[b] = (paw_train_example){ ids + n_prefix + b * len, len, prompt };
+    for (int b = 0; b < batch; b++) ex[b] = (paw_train_example){ ids + n_prefix + b * len, len, prompt, NULL, NULL };
     paw_train_params p = paw_train_params_default();
     p.rank = rank;
     p.alpha = 2.0f * rank;

@@ -20,7 +20,7 @@ it).  Writes OUT/results.jsonl (one line per task and setting) and prints a
 table: CV EM per task and setting at each check, and the mean per column.
 
     bench/recipe_study.py ../shared/eval/fuzzy-public.jsonl /tmp/study \\
-        --tasks time-to-24h,date-to-iso --lr 2e-3,1e-3 --steps 40 [--augment off,4]
+        --tasks time-to-24h,date-to-iso --lr 2e-3,1e-3 --steps 40 [--augment off,4] [--loss label,vocab]
 
 Only the "spec" and "train" fields of each task are read.  PAW (default
 ./paw) names the binary.  The programs land in OUT/programs/<setting>/ for
@@ -58,8 +58,8 @@ def meta_of(paw_path):
     raise RuntimeError(f"{paw_path}: no meta.json")
 
 
-def run_one(paw, task, lr, rank, steps, folds, threads, out, augment=""):
-    name = f"lr{lr}-r{rank}-s{steps}" + (f"-aug{augment}" if augment else "")
+def run_one(paw, task, lr, rank, steps, folds, threads, out, augment="", loss=""):
+    name = f"lr{lr}-r{rank}-s{steps}" + (f"-aug{augment}" if augment else "") + (f"-{loss}loss" if loss else "")
     d = os.path.join(out, "tasks", task["id"])
     os.makedirs(d, exist_ok=True)
     ex = os.path.join(d, "train.jsonl")
@@ -76,6 +76,8 @@ def run_one(paw, task, lr, rank, steps, folds, threads, out, augment=""):
         cmd.append("--no-augment")
     elif augment:
         cmd += ["--augment", augment]
+    if loss:
+        cmd.append(f"--{loss}-loss")
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True)
     secs = time.time() - t0
@@ -86,7 +88,7 @@ def run_one(paw, task, lr, rank, steps, folds, threads, out, augment=""):
     met = json.loads(meta_of(prog)["metrics"]) if isinstance(meta_of(prog)["metrics"], str) else meta_of(prog)["metrics"]
     cv = met.get("cv", {})
     return {"task": task["id"], "setting": name, "lr": lr, "rank": rank, "steps": steps, "folds": folds,
-            "augment": augment or "default", "n_variants": met.get("n_variants"),
+            "augment": augment or "default", "loss": loss or "default", "n_variants": met.get("n_variants"),
             "curve": {c["steps"]: c["em"] for c in cv.get("curve", [])}, "cv_em": cv.get("em"),
             "first_match_step": met.get("first_match_step"), "train_em": met.get("train_em"),
             "seconds": round(secs, 1), "seconds_cv": met.get("seconds", {}).get("cv"),
@@ -105,6 +107,8 @@ def main():
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("--augment", default="",
                     help="comma-separated: off (--no-augment) or N (--augment N); default: the compiler's")
+    ap.add_argument("--loss", default="",
+                    help="comma-separated: label (--label-loss) or vocab (--vocab-loss); default: the compiler's")
     a = ap.parse_args()
     paw = os.environ.get("PAW", "./paw")
     names = set(x for x in a.tasks.split(",") if x)
@@ -114,11 +118,12 @@ def main():
     for lr in a.lr.split(","):
         for rank in a.rank.split(","):
             for aug in a.augment.split(","):
-                for t in tasks:
-                    r = run_one(paw, t, lr, int(rank), a.steps, a.folds, a.threads, a.out, aug)
-                    with open(res_path, "a") as f:
-                        f.write(json.dumps(r) + "\n")
-                    print(json.dumps(r), flush=True)
+                for loss in a.loss.split(","):
+                    for t in tasks:
+                        r = run_one(paw, t, lr, int(rank), a.steps, a.folds, a.threads, a.out, aug, loss)
+                        with open(res_path, "a") as f:
+                            f.write(json.dumps(r) + "\n")
+                        print(json.dumps(r), flush=True)
     report(res_path)
 
 

@@ -541,7 +541,17 @@ typedef struct paw_train_example {
     const int32_t *ids;
     int32_t        n;
     int32_t        n_prompt;
+    /* Optional (NULL: every output token's softmax spans the vocabulary): a
+     * closed-label loss.  Output token k (ids[n_prompt + k]) is scored
+     * against choices[k][0..n_choices[k]) only: distinct ids, at most
+     * PAW_TRAIN_MAX_CHOICES, its own id among them (a label trie's children
+     * at that depth).  A token with one choice is no loss row; each example
+     * needs at least one with more.  An example's weight is spread over its
+     * loss rows either way. */
+    const int32_t *const *choices;
+    const int32_t *n_choices;
 } paw_train_example;
+#define PAW_TRAIN_MAX_CHOICES 4096
 
 typedef struct paw_trainer paw_trainer;
 /* The model must outlive the trainer; one thread at a time uses a trainer
@@ -1041,6 +1051,12 @@ typedef struct paw_fit_params {
     void       *ud;
     int32_t    *failed_example; /* may be NULL; receives the index of the
                                    example an error is about, else -1       */
+    /* Optional: a closed-label program's labels.  Each example's output must
+     * be one of them, and its loss ranges over the labels' trie (the ids
+     * that decoding within the labels chooses between: paw_train_example's
+     * choices), not the whole vocabulary. */
+    const char *const *labels;
+    size_t      n_labels;
 } paw_fit_params;
 
 /* The token that ends an example's target: the token the model's own chat
@@ -1166,6 +1182,11 @@ typedef struct paw_compile_opts {
      * examples only; never for a closed-label program.  0 = the default,
      * < 0 = none, at most 64 */
     int32_t  augment;
+    /* a closed-label program's training loss: > 0 = over its labels only
+     * (each output token scored against the tokens decoding within the
+     * labels chooses between: paw_fit_params.labels), < 0 = over the whole
+     * vocabulary, 0 = the default */
+    int32_t  label_loss;
 } paw_compile_opts;
 
 typedef struct paw_compile_result {

@@ -90,6 +90,7 @@ static void test_cli_errors(void **state)
     expect_usage_error("--no-augment --augment 2", "--no-augment cannot be combined with '--augment'");
     expect_usage_error("--augment 0", "bad or incomplete argument '--augment'");
     expect_usage_error("--augment 65", "bad or incomplete argument '--augment'");
+    expect_usage_error("--label-loss --vocab-loss", "give one loss: --label-loss or --vocab-loss");
     expect_usage_error("--no-teacher --teacher-url http://127.0.0.1:1 --examples x.jsonl",
                        "--no-teacher cannot be combined with '--teacher-url'");
     expect_usage_error("--teacher-url http://127.0.0.1:1 --no-teacher", "--no-teacher cannot be combined");

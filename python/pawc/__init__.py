@@ -201,7 +201,8 @@ def compile(spec: str, examples: Iterable[Any] | None = None, *, base: str = DEF
             teacher: str | None = None, teacher_url: str | None = None, out: str | os.PathLike | None = None,
             seed: int = 0, progress: bool | Callable[[str, str], Any] = True, alias: str | None = None,
             threads: int | None = None, steps: int | None = None, min_examples: int | None = None,
-            cv_folds: int | None = None, augment: int | None = None) -> Program:
+            cv_folds: int | None = None, augment: int | None = None,
+            label_loss: bool | None = None) -> Program:
     """Compiles ``spec`` (English) and ``examples`` (``(input, output)`` pairs
     or ``{"input", "output"}`` dicts) into a neural program for ``base``, by
     training a LoRA on this machine; installs it in the program cache (and
@@ -217,7 +218,9 @@ def compile(spec: str, examples: Iterable[Any] | None = None, *, base: str = DEF
     K folds cost about K times the training).  ``augment``: variants per
     example when outputs copy words of their inputs (those words replaced by
     others of the same shape; never for a closed-label program); None = the
-    compiler's default, 0 or less = none.
+    compiler's default, 0 or less = none.  ``label_loss``: a closed-label
+    program's training loss over its labels only (True) or over the whole
+    vocabulary (False); None = the compiler's default.
     Raises InvalidInputError for an empty spec or too few examples."""
     if not isinstance(spec, str) or not spec.strip():
         raise InvalidInputError("compile: the spec is empty", _ffi.EINVAL, "EINVAL")
@@ -260,6 +263,8 @@ def compile(spec: str, examples: Iterable[Any] | None = None, *, base: str = DEF
         opts.cv_folds = cv_folds if cv_folds > 0 else -1
     if augment is not None:
         opts.augment = augment if augment > 0 else -1
+    if label_loss is not None:
+        opts.label_loss = 1 if label_loss else -1
     res = _ffi.paw_compile_result()
     try:
         status = lib.paw_compile(model.handle, _b(spec), arr, n, ctypes.byref(opts), ctypes.byref(res))

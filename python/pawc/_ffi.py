@@ -73,7 +73,7 @@ class paw_compile_opts(Structure):
                 ("record_timings", c_int), ("no_spec_examples", c_int), ("no_labels", c_int),
                 ("cv_folds", c_int32), ("model_path", c_char_p),
                 ("progress", compile_progress_fn), ("ud", c_void_p), ("cancelled", compile_cancelled_fn),
-                ("min_steps", c_int32), ("augment", c_int32)]
+                ("min_steps", c_int32), ("augment", c_int32), ("label_loss", c_int32)]
 
 
 class paw_compile_result(Structure):

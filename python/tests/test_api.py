@@ -229,3 +229,19 @@ def test_augment():
     assert seen[2] == (2, 8)
     assert seen[0] == (0, 0)
     assert seen[None][0] > 0 and seen[None][1] == 4 * seen[None][0]
+
+
+def test_label_loss():
+    """label_loss= reaches the compiler: a closed-label program records the
+    loss it trained with; a program without labels always trains over the
+    vocabulary."""
+    ex = [("sun", "warm"), ("snow", "cold"), ("fire", "warm"), ("ice", "cold")]
+    got = {}
+    for ll in (True, False):
+        prog = pawc.compile("Say if it is warm or cold.", ex, base=STORIES, progress=False, threads=2, steps=1,
+                            label_loss=ll)
+        got[ll] = prog.report["settings"]["loss"]
+    assert got == {True: "labels", False: "vocab"}
+    prog = pawc.compile("Say it twice.", [("a", "a a"), ("b", "b b"), ("c", "c c"), ("d", "d d")],
+                        base=STORIES, progress=False, threads=2, steps=1, label_loss=True)
+    assert prog.report["settings"]["loss"] == "vocab"

@@ -41,6 +41,9 @@
  * (bench/recipe_study.py, BENCHMARKS.md "Augmented examples"): none 30.0 %,
  * 4 46.7 %, 8 41.7 % (48.3 % at 10 steps, 46.7 % at 30; 4: 33.3 / 45.0). */
 #define DEFAULT_AUGMENT 8
+/* A closed-label program's loss: over the whole vocabulary (-1) or over
+ * its labels only (1). */
+#define DEFAULT_LABEL_LOSS (-1)
 
 
 /* ------------------------------------------------------------ stage 1: data */
@@ -357,7 +360,25 @@ int paw_compile_fit(paw_compiler *c, const paw_cexample *tr, int32_t n_tr, int32
     fit_hook h = {c, on_step, ud};
     paw_fit_params fp = {.train = train_params(c), .on_step = fit_step, .ud = &h};
     fp.train.steps = steps;
+    /* The label loss ranges over all the program's labels, also in a CV
+     * fold that lacks some: the fold's program decodes within all of them. */
+    json_t *root = NULL;
+    const char **label_text = NULL;
+    if (!rc && c->n_labels && c->o.label_loss > 0) {
+        root = json_loads(c->labels_json, 0, NULL);
+        json_t *labels = json_object_get(root, "labels");
+        size_t n = json_array_size(labels);
+        if (n && (label_text = malloc(n * sizeof *label_text))) {
+            for (size_t i = 0; i < n; i++) label_text[i] = json_string_value(json_array_get(labels, i));
+            fp.labels = label_text;
+            fp.n_labels = n;
+        } else {
+            rc = paw_err(PAW_ENOMEM, "compile: out of memory");
+        }
+    }
     if (!rc) rc = paw_fit(c->m, c->tmpl, c->tmpl_len, ex, (size_t)n_tr + var.n, &fp, t);
+    free(label_text);
+    json_decref(root);
     paw_exlist_clear(&var);
     free(ex);
     /* A cancel through fit_step is the compile's own PAW_ECANCELED. */
@@ -502,6 +523,7 @@ static char *settings_json(const paw_compiler *c, const paw_compile_result *r)
         json_object_set_new(set, "labels", json_string(c->o.no_labels ? "off" : "auto"));
         json_object_set_new(set, "spec_examples", json_string(c->o.no_spec_examples ? "off" : "auto"));
         json_object_set_new(set, "augment", json_integer(paw_compile_augment_per(c)));
+        json_object_set_new(set, "loss", json_string(c->n_labels && c->o.label_loss > 0 ? "labels" : "vocab"));
     }
     if (set && c->o.teacher) {
         json_object_set_new(set, "teacher", json_string(paw_teacher_name(c->o.teacher)));
@@ -628,6 +650,7 @@ static int compiler_init(paw_compiler *c, const paw_model *m, const char *spec, 
     if (c->o.n_synth == 0) c->o.n_synth = DEFAULT_N_SYNTH;
     if (c->o.min_examples <= 0) c->o.min_examples = DEFAULT_MIN_EXAMPLES;
     if (c->o.augment == 0) c->o.augment = DEFAULT_AUGMENT;
+    if (c->o.label_loss == 0) c->o.label_loss = DEFAULT_LABEL_LOSS;
     if (c->o.augment > PAW_AUGMENT_MAX)
         return paw_err(PAW_EINVAL, "compile: augment %d: at most %d variants per example", (int)c->o.augment,
                        PAW_AUGMENT_MAX);

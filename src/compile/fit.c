@@ -9,6 +9,12 @@
  * token (paw_fit_end_token), the token greedy decoding must produce for the
  * call to stop where the output ends.
  *
+ * With labels (a closed-label program), each output token's loss ranges
+ * only over the ids that decoding within the labels chooses between at
+ * that point (runtime/labels.c walks the same paths), so training spends
+ * nothing on pushing down the rest of the vocabulary, which such a program
+ * never decodes, nor on the tokens a label's first tokens already force.
+ *
  * Batches come from paw_epoch_order (every example once per epoch, in an
  * order drawn from the seed), so the same data, parameters, seed and thread
  * count give the same adapter bytes.  Nothing here prints: the caller sees
@@ -28,7 +34,86 @@ int32_t paw_fit_end_token(const paw_model *m, const paw_tokenizer *tok)
 typedef struct fit_example {
     int32_t *ids;
     int32_t  n, n_prompt;
+    /* a closed-label loss's choices per output token (NULL: none) */
+    const int32_t **choices;
+    int32_t *n_choices, *choice_ids;
 } fit_example;
+
+static void fit_example_clear(fit_example *e)
+{
+    free(e->ids);
+    free(e->choices);
+    free(e->n_choices);
+    free(e->choice_ids);
+}
+
+/* Each label's path: tokens(label) + the end token, exactly what decoding
+ * within the labels walks (runtime/labels.c). */
+typedef struct fit_labels {
+    int32_t **path, *n_path;
+    size_t n;
+} fit_labels;
+
+static void fit_labels_clear(fit_labels *l)
+{
+    for (size_t i = 0; l->path && i < l->n; i++) free(l->path[i]);
+    free(l->path);
+    free(l->n_path);
+}
+
+static int tokenize_labels(const paw_tokenizer *tok, int32_t end, const char *const *labels, size_t n,
+                           fit_labels *l)
+{
+    if (end < 0) return paw_err(PAW_EINVAL, "fit: a label loss needs an end-of-turn token; the model has none");
+    if (!(l->path = calloc(n, sizeof *l->path)) || !(l->n_path = calloc(n, sizeof *l->n_path)))
+        return paw_err(PAW_ENOMEM, "fit: out of memory");
+    l->n = n;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        int32_t *ids = NULL;
+        if (!labels[i]) return paw_err(PAW_EINVAL, "fit: label %zu is NULL", i + 1);
+        int rc = paw_tokenize(tok, labels[i], strlen(labels[i]), 0, 0, &ids, &k);
+        if (rc) return paw_err_wrap(rc, "fit: label %zu", i + 1);
+        int32_t *path = realloc(ids, (k + 1) * sizeof *path);
+        if (!path) { free(ids); return paw_err(PAW_ENOMEM, "fit: out of memory"); }
+        path[k] = end;
+        l->path[i] = path;
+        l->n_path[i] = (int32_t)k + 1;
+    }
+    return PAW_OK;
+}
+
+/* e's output (its ids after n_prompt) must be one label's path; output
+ * token k then chooses between the k-th ids of the labels that share the
+ * path's first k ids (distinct, in label order). */
+static int label_choices(const fit_labels *l, fit_example *e, size_t idx)
+{
+    const int32_t *out = e->ids + e->n_prompt, n_out = e->n - e->n_prompt;
+    int found = 0;
+    for (size_t L = 0; !found && L < l->n; L++)
+        found = l->n_path[L] == n_out && !memcmp(l->path[L], out, (size_t)n_out * sizeof *out);
+    if (!found) return paw_err(PAW_EINVAL, "fit: example %zu: its output is not one of the labels", idx + 1);
+    e->choices = calloc((size_t)n_out, sizeof *e->choices);
+    e->n_choices = calloc((size_t)n_out, sizeof *e->n_choices);
+    e->choice_ids = malloc((size_t)n_out * l->n * sizeof *e->choice_ids);
+    if (!e->choices || !e->n_choices || !e->choice_ids) return paw_err(PAW_ENOMEM, "fit: out of memory");
+    int32_t *next = e->choice_ids;
+    for (int32_t k = 0; k < n_out; k++) {
+        int32_t m = 0;
+        for (size_t L = 0; L < l->n; L++) {
+            if (l->n_path[L] <= k || memcmp(l->path[L], out, (size_t)k * sizeof *out)) continue;
+            int dup = 0;
+            for (int32_t j = 0; j < m && !dup; j++) dup = next[j] == l->path[L][k];
+            if (!dup) next[m++] = l->path[L][k];
+        }
+        if (m > PAW_TRAIN_MAX_CHOICES)
+            return paw_err(PAW_ERANGE, "fit: more than %d labels branch at one token", PAW_TRAIN_MAX_CHOICES);
+        e->choices[k] = next;
+        e->n_choices[k] = m;
+        next += m;
+    }
+    return PAW_OK;
+}
 
 /* ex[i] -> input ids (as a call evaluates them after the prefix), output
  * ids, end token; each must fit in `room` tokens.  Errors name the example
@@ -56,7 +141,7 @@ static int tokenize_examples(paw_program *tp, const paw_tokenizer *tok, int32_t 
             if (n_o) memcpy(ids + n_in, o, n_o * sizeof *ids);
             size_t total = n_in + n_o;
             if (end >= 0) ids[total++] = end;
-            out[i] = (fit_example){ids, (int32_t)total, (int32_t)n_in};
+            out[i] = (fit_example){.ids = ids, .n = (int32_t)total, .n_prompt = (int32_t)n_in};
         }
         free(in);
         free(o);
@@ -94,6 +179,14 @@ int paw_fit(const paw_model *m, const char *tmpl, size_t tmpl_len, const paw_pro
     if (!rc)
         rc = tokenize_examples(tp, tok, paw_fit_end_token(m, tok), paw_model_n_ctx_train(m) - n_prefix, ex, n_ex,
                                fx, &bad);
+    fit_labels fl = {0};
+    if (!rc && fp->n_labels) {
+        rc = fp->labels ? tokenize_labels(tok, paw_fit_end_token(m, tok), fp->labels, fp->n_labels, &fl)
+                        : paw_err(PAW_EINVAL, "fit: n_labels without labels");
+        for (size_t i = 0; !rc && i < n_ex; i++)
+            if ((rc = label_choices(&fl, &fx[i], i))) bad = (int32_t)i;
+    }
+    fit_labels_clear(&fl);
     if (fp->failed_example) *fp->failed_example = bad;
     if (!rc) rc = paw_trainer_new(m, &fp->train, &t);
     if (!rc && fp->init_adapter) rc = paw_trainer_init_from_gguf(t, fp->init_adapter);
@@ -103,7 +196,7 @@ int paw_fit(const paw_model *m, const char *tmpl, size_t tmpl_len, const paw_pro
     for (int32_t s = 0; !rc && s < fp->train.steps; s++) {
         for (int32_t b = 0; b < B; b++) {
             const fit_example *e = &fx[paw_epoch_order_next(order)];
-            batch[b] = (paw_train_example){e->ids, e->n, e->n_prompt};
+            batch[b] = (paw_train_example){e->ids, e->n, e->n_prompt, e->choices, e->n_choices};
             st.tokens += e->n;
         }
         st.tokens += n_prefix;
@@ -117,7 +210,7 @@ int paw_fit(const paw_model *m, const char *tmpl, size_t tmpl_len, const paw_pro
     }
     paw_epoch_order_free(order);
     free(batch);
-    for (size_t i = 0; fx && i < n_ex; i++) free(fx[i].ids);
+    for (size_t i = 0; fx && i < n_ex; i++) fit_example_clear(&fx[i]);
     free(fx);
     paw_tokenizer_free(tok);
     paw_program_close(tp);

@@ -7,6 +7,7 @@
  * function whatever the split, so results do not change with the thread
  * count. */
 #include <math.h>
+#include <string.h>
 #include "core/common.h"
 #include "core/quant.h"
 #include "train/train.h"
@@ -135,9 +136,30 @@ typedef struct xent_ctx {
     double *row_loss;
     const int32_t *tgt;
     const float *w;
+    const int32_t *const *choice;
+    const int32_t *n_choice;
     int64_t V;
     int want_grad;
 } xent_ctx;
+
+/* One row whose softmax spans only the n ids ch[] (a label trie's
+ * children): the same loss and gradient as over the vocabulary with every
+ * other logit at -inf. */
+static double xent_choices(float *lg, int64_t V, const int32_t *ch, int32_t n, int32_t tgt, float w, int want_grad)
+{
+    float mx = -INFINITY;
+    for (int32_t j = 0; j < n; j++) mx = lg[ch[j]] > mx ? lg[ch[j]] : mx;
+    double sum = 0;
+    for (int32_t j = 0; j < n; j++) sum += exp((double)lg[ch[j]] - mx);
+    const double lse = mx + log(sum), loss = w * (lse - lg[tgt]);
+    if (!want_grad) return loss;
+    float p[PAW_TRAIN_MAX_CHOICES];
+    for (int32_t j = 0; j < n; j++) p[j] = w * (float)exp((double)lg[ch[j]] - lse);
+    memset(lg, 0, (size_t)V * sizeof *lg);
+    for (int32_t j = 0; j < n; j++) lg[ch[j]] = p[j];
+    lg[tgt] -= w;
+    return loss;
+}
 
 static void xent_range(const void *arg, int64_t lo, int64_t hi)
 {
@@ -145,6 +167,11 @@ static void xent_range(const void *arg, int64_t lo, int64_t hi)
     const int avx2 = paw_cpu_avx2();
     for (int64_t i = lo; i < hi; i++) {
         float *lg = c->logits + i * c->V;
+        const float w = c->w[i];
+        if (c->choice && c->choice[i]) {
+            c->row_loss[i] = xent_choices(lg, c->V, c->choice[i], c->n_choice[i], c->tgt[i], w, c->want_grad);
+            continue;
+        }
         float mx = -INFINITY;
         for (int64_t v = 0; v < c->V; v++) mx = lg[v] > mx ? lg[v] : mx;
         double sum = 0;
@@ -152,7 +179,6 @@ static void xent_range(const void *arg, int64_t lo, int64_t hi)
         else
             for (int64_t v = 0; v < c->V; v++) sum += exp((double)lg[v] - mx);
         const double lse = mx + log(sum);
-        const float w = c->w[i];
         c->row_loss[i] = w * (lse - lg[c->tgt[i]]);
         if (!c->want_grad) continue;
         /* d(lse - l_tgt)/dl = softmax - onehot, times the row's weight. */
@@ -164,9 +190,10 @@ static void xent_range(const void *arg, int64_t lo, int64_t hi)
 }
 
 void paw_par_xent(paw_pool *p, float *logits, int64_t V, int64_t n, const int32_t *tgt,
-                  const float *w, int want_grad, double *row_loss)
+                  const float *w, const int32_t *const *choice, const int32_t *n_choice, int want_grad,
+                  double *row_loss)
 {
-    xent_ctx c = { logits, row_loss, tgt, w, V, want_grad };
+    xent_ctx c = { logits, row_loss, tgt, w, choice, n_choice, V, want_grad };
     par_for(p, n, 1, xent_range, &c);
 }
 

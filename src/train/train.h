@@ -148,9 +148,13 @@ void paw_par_norm(paw_pool *p, const paw_model *m, float *out, const float *dy, 
 void paw_par_rope(paw_pool *p, float *x, const float *cs, const int32_t *pos, int64_t N,
                   int n_heads, int head_dim, int n_rot, int mode, int backward);
 /* Cross-entropy of n logit rows: row_loss[i] = w[i] (lse - logit[tgt[i]]);
- * with want_grad the rows become w[i] (softmax - onehot(tgt[i])). */
+ * with want_grad the rows become w[i] (softmax - onehot(tgt[i])).  choice
+ * (may be NULL, and so may choice[i]): row i's softmax spans only the ids
+ * choice[i][0..n_choice[i]) (distinct, tgt[i] among them, at most
+ * PAW_TRAIN_MAX_CHOICES); its gradient is 0 at every other id. */
 void paw_par_xent(paw_pool *p, float *logits, int64_t V, int64_t n, const int32_t *tgt,
-                  const float *w, int want_grad, double *row_loss);
+                  const float *w, const int32_t *const *choice, const int32_t *n_choice, int want_grad,
+                  double *row_loss);
 
 /* The LoRA path of one projection (lora_grad.c): A [r][n_in], B [rows][r].
  * Forward: u = x Aᵀ (writes, [T][r]) and y += s u Bᵀ; scratch

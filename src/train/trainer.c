@@ -321,6 +321,8 @@ typedef struct batch {
     /* inputs */
     int32_t *ids, *pos, *loss_row, *loss_tgt;
     float *loss_w;
+    const int32_t **loss_choice;     /* [M]: an example's choices (or NULL)  */
+    int32_t *loss_n_choice;
     paw_attn_seg *segs;              /* the prefix (if any), then examples   */
     paw_attn_item *items;
     int32_t *kblocks;
@@ -365,6 +367,8 @@ static size_t plan(const paw_trainer *t, batch *b, uint8_t *base, int want_grad)
     b->loss_row = take(&cur, sizeof(int32_t) * b->M);
     b->loss_tgt = take(&cur, sizeof(int32_t) * b->M);
     b->loss_w = TAKEF(b->M);
+    b->loss_choice = take(&cur, sizeof(*b->loss_choice) * b->M);
+    b->loss_n_choice = take(&cur, sizeof(int32_t) * b->M);
     b->segs = take(&cur, sizeof(paw_attn_seg) * (size_t)b->n_seg);
     b->items = take(&cur, sizeof(paw_attn_item) * (size_t)b->n_items);
     b->kblocks = take(&cur, sizeof(int32_t) * 3 * (size_t)b->n_kblocks);
@@ -428,6 +432,41 @@ static size_t plan(const paw_trainer *t, batch *b, uint8_t *base, int want_grad)
  * and no other row sees it, so it would only cost work. */
 static int32_t packed_len(const paw_train_example *e) { return e->n - 1; }
 
+/* Whether output token k of e is a loss row: always, unless e restricts
+ * it to a single choice (nothing to learn there). */
+static int is_loss_row(const paw_train_example *e, int32_t k)
+{
+    return !e->choices || e->n_choices[k] != 1;
+}
+
+/* Checks e's choices (paw.h's contract); *rows: its loss rows. */
+static int check_choices(const paw_train_example *e, int32_t V, int32_t i, int64_t *rows)
+{
+    const int32_t n_out = e->n - e->n_prompt;
+    *rows = 0;
+    if (e->choices && !e->n_choices) return paw_err(PAW_EINVAL, "train: example %d has choices without counts", i);
+    for (int32_t k = 0; k < n_out; k++) {
+        *rows += is_loss_row(e, k);
+        if (!e->choices) continue;
+        const int32_t *ch = e->choices[k], n = e->n_choices[k], tgt = e->ids[e->n_prompt + k];
+        int has_tgt = 0;
+        if (!ch || n < 1 || n > PAW_TRAIN_MAX_CHOICES)
+            return paw_err(PAW_EINVAL, "train: example %d, output token %d: 1 to %d choices needed", i, k,
+                           PAW_TRAIN_MAX_CHOICES);
+        for (int32_t j = 0; j < n; j++) {
+            if (ch[j] < 0 || ch[j] >= V)
+                return paw_err(PAW_EINVAL, "train: example %d: choice id %d outside the vocabulary", i, ch[j]);
+            has_tgt |= ch[j] == tgt;
+        }
+        if (!has_tgt)
+            return paw_err(PAW_EINVAL, "train: example %d, output token %d: its id %d is not among its choices", i,
+                           k, tgt);
+    }
+    if (!*rows)
+        return paw_err(PAW_EINVAL, "train: example %d has no output token with more than one choice", i);
+    return PAW_OK;
+}
+
 /* Adds one attention segment's counts to b. */
 static void count_seg(batch *b, int32_t len, int32_t pre_end)
 {
@@ -452,8 +491,11 @@ static int batch_counts(const paw_trainer *t, const int32_t *prefix, int32_t P,
         const paw_train_example *e = &ex[i];
         if (!e->ids || e->n_prompt < 1 || e->n <= e->n_prompt)
             return paw_err(PAW_EINVAL, "train: example %d needs >= 1 prompt and >= 1 output token", i);
+        int64_t rows = 0;
+        int rc = check_choices(e, hp->n_vocab, i, &rows);
+        if (rc) return rc;
         N += packed_len(e);
-        M += e->n - e->n_prompt;
+        M += rows;
         count_seg(b, packed_len(e), P);
         maxn = PAW_MAX(maxn, e->n);
     }
@@ -478,14 +520,19 @@ static int batch_fill(const paw_trainer *t, const int32_t *prefix, int32_t P,
         const int32_t n = i < 0 ? P : ex[i].n, packed = i < 0 ? P : packed_len(&ex[i]);
         if (!n) continue;
         b->segs[ns++] = (paw_attn_seg){ (int32_t)row, packed, i < 0 ? 0 : P };
+        int32_t rows = 0;
+        for (int32_t k = 0; i >= 0 && k < n - ex[i].n_prompt; k++) rows += is_loss_row(&ex[i], k);
         for (int32_t j = 0; j < n; j++) {
             if (ids[j] < 0 || ids[j] >= V)
                 return paw_err(PAW_EINVAL, "train: token id %d outside the vocabulary", ids[j]);
             /* Token j of the output is predicted by the row before it. */
-            if (i >= 0 && j >= ex[i].n_prompt) {
+            const int32_t k = j - (i >= 0 ? ex[i].n_prompt : 0);
+            if (i >= 0 && k >= 0 && is_loss_row(&ex[i], k)) {
                 b->loss_row[lr] = (int32_t)row - 1;
                 b->loss_tgt[lr] = ids[j];
-                b->loss_w[lr] = 1.0f / ((float)n_ex * (float)(n - ex[i].n_prompt));
+                b->loss_w[lr] = 1.0f / ((float)n_ex * (float)rows);
+                b->loss_choice[lr] = ex[i].choices ? ex[i].choices[k] : NULL;
+                b->loss_n_choice[lr] = ex[i].choices ? ex[i].n_choices[k] : 0;
                 lr++;
             }
             if (j >= packed) continue;
@@ -752,7 +799,8 @@ static double head_loss(paw_trainer *t, batch *b, int want_grad)
         const int64_t n = PAW_MIN(LOGIT_CHUNK, b->M - r0);
         frozen_matmul(t, n_frozen(t) - 1, b->logits, b->xfn + r0 * E, n);
         double row_loss[LOGIT_CHUNK];
-        paw_par_xent(t->pool, b->logits, V, n, b->loss_tgt + r0, b->loss_w + r0, want_grad, row_loss);
+        paw_par_xent(t->pool, b->logits, V, n, b->loss_tgt + r0, b->loss_w + r0, b->loss_choice + r0,
+                     b->loss_n_choice + r0, want_grad, row_loss);
         for (int64_t i = 0; i < n; i++) loss += row_loss[i];
         if (want_grad)
             input_grad(t, n_frozen(t) - 1, b->dxf + r0 * E, b->logits, n, 0, NULL);

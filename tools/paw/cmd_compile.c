@@ -11,7 +11,7 @@ static const char usage_text[] =
     "                   [--teacher MODEL.gguf|NAME | --teacher-url URL [--teacher-model NAME] | --no-teacher]\n"
     "                   [--synth N] [--min-examples N] [--rank R] [--steps N] [--min-steps N] [--lr LR]\n"
     "                   [--seed S] [-t THREADS] [--timings] [--no-spec-examples] [--no-labels]\n"
-    "                   [--cv-folds K | --no-cv] [--augment N | --no-augment]\n"
+    "                   [--cv-folds K | --no-cv] [--augment N | --no-augment] [--label-loss | --vocab-loss]\n"
     "  FILE.jsonl holds one {\"input\": ..., \"output\": ...} object per line.  A teacher writes\n"
     "  the pseudo-program and synthesises N more examples (default 24; --synth 0: none):\n"
     "  --teacher runs a local instruct GGUF (a path or a pulled model name), --teacher-url any\n"
@@ -23,7 +23,9 @@ static const char usage_text[] =
     "  FILE.jsonl's: on the same input, FILE.jsonl's wins.  Fewer than --min-examples valid\n"
     "  examples (default 4) stop the compile.  Outputs that form a small label set (2 or more\n"
     "  distinct one-line outputs, at most 128 and at most half the examples) make a\n"
-    "  closed-label program that only answers its labels (--no-labels: never).  The report\n"
+    "  closed-label program that only answers its labels (--no-labels: never); it trains on\n"
+    "  the loss over the whole vocabulary (--vocab-loss, the default) or, with --label-loss,\n"
+    "  over only the tokens that decoding within its labels chooses between.  The report\n"
     "  gives a K-fold cross-validated exact match on the examples with --cv-folds K (it costs\n"
     "  about K times the training; default and --no-cv: not estimated).  Training stops at the first check (every 10 steps) where\n"
     "  every example matches, once --min-steps are done.  The program is installed\n"
@@ -45,7 +47,7 @@ static void on_progress(void *ud, const char *stage, const char *msg)
 typedef struct compile_args {
     const char *spec, *examples, *model, *out;
     const char *teacher, *teacher_url, *teacher_model;
-    int no_teacher, timings, synth_given, no_spec, no_labels, no_cv, no_augment;
+    int no_teacher, timings, synth_given, no_spec, no_labels, no_cv, no_augment, label_loss;
     double rank, steps, lr, seed, threads, synth, min_examples, cv_folds, min_steps, augment;
 } compile_args;
 
@@ -70,6 +72,11 @@ static int parse_args(int argc, char **argv, compile_args *a, int *help)
         else if (!strcmp(k, "--no-labels")) { a->no_labels = 1; takes = 0; }
         else if (!strcmp(k, "--no-cv")) { a->no_cv = 1; takes = 0; }
         else if (!strcmp(k, "--no-augment")) { a->no_augment = 1; takes = 0; }
+        else if (!strcmp(k, "--label-loss") || !strcmp(k, "--vocab-loss")) {
+            if (a->label_loss) return usage_error("give one loss: --label-loss or --vocab-loss", NULL);
+            a->label_loss = k[2] == 'l' ? 1 : -1;
+            takes = 0;
+        }
         else if (k[0] != '-' || !k[1]) {
             takes = 0;
             if (a->spec) ok = 0; else a->spec = k;
@@ -199,7 +206,8 @@ int cmd_compile(int argc, char **argv)
                           .steps = (int32_t)a.steps, .seed = (uint64_t)a.seed, .n_threads = (int)a.threads,
                           .record_timings = a.timings, .progress = on_progress, .no_spec_examples = a.no_spec,
                           .no_labels = a.no_labels, .cv_folds = a.no_cv ? -1 : (int32_t)a.cv_folds,
-                          .min_steps = (int32_t)a.min_steps, .augment = a.no_augment ? -1 : (int32_t)a.augment};
+                          .min_steps = (int32_t)a.min_steps, .augment = a.no_augment ? -1 : (int32_t)a.augment,
+                          .label_loss = a.label_loss};
     if (paw_compile(m, a.spec, ex, n_ex, &o, &r)) { rc = cli_fail("compile"); goto done; }
     if (a.out && paw_bundle_write(r.bundle, a.out)) { rc = cli_fail("compile"); goto done; }
     char id[PAW_PROGRAM_ID_LEN + 1];
