@@ -58,8 +58,9 @@ def meta_of(paw_path):
     raise RuntimeError(f"{paw_path}: no meta.json")
 
 
-def run_one(paw, task, lr, rank, steps, folds, threads, out, augment="", loss=""):
-    name = f"lr{lr}-r{rank}-s{steps}" + (f"-aug{augment}" if augment else "") + (f"-{loss}loss" if loss else "")
+def run_one(paw, task, lr, rank, steps, folds, threads, out, augment="", loss="", seed=0):
+    name = (f"lr{lr}-r{rank}-s{steps}" + (f"-aug{augment}" if augment else "") + (f"-{loss}loss" if loss else "")
+            + (f"-seed{seed}" if seed else ""))
     d = os.path.join(out, "tasks", task["id"])
     os.makedirs(d, exist_ok=True)
     ex = os.path.join(d, "train.jsonl")
@@ -71,7 +72,7 @@ def run_one(paw, task, lr, rank, steps, folds, threads, out, augment="", loss=""
     prog = os.path.join(pd, task["id"] + ".paw")
     cmd = [paw, "compile", task["spec"], "--examples", ex, "--no-teacher", "--steps", str(steps),
            "--min-steps", str(steps), "--lr", str(lr), "--rank", str(rank), "--cv-folds", str(folds),
-           "-t", str(threads), "--timings", "-o", prog]
+           "-t", str(threads), "--seed", str(seed), "--timings", "-o", prog]
     if augment == "off":
         cmd.append("--no-augment")
     elif augment:
@@ -88,7 +89,7 @@ def run_one(paw, task, lr, rank, steps, folds, threads, out, augment="", loss=""
     met = json.loads(meta_of(prog)["metrics"]) if isinstance(meta_of(prog)["metrics"], str) else meta_of(prog)["metrics"]
     cv = met.get("cv", {})
     return {"task": task["id"], "setting": name, "lr": lr, "rank": rank, "steps": steps, "folds": folds,
-            "augment": augment or "default", "loss": loss or "default", "n_variants": met.get("n_variants"),
+            "augment": augment or "default", "loss": loss or "default", "seed": seed, "n_variants": met.get("n_variants"),
             "curve": {c["steps"]: c["em"] for c in cv.get("curve", [])}, "cv_em": cv.get("em"),
             "first_match_step": met.get("first_match_step"), "train_em": met.get("train_em"),
             "seconds": round(secs, 1), "seconds_cv": met.get("seconds", {}).get("cv"),
@@ -107,6 +108,7 @@ def main():
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("--augment", default="",
                     help="comma-separated: off (--no-augment) or N (--augment N); default: the compiler's")
+    ap.add_argument("--seed", default="0", help="comma-separated seeds (the adapter's init and the batch order)")
     ap.add_argument("--loss", default="",
                     help="comma-separated: label (--label-loss) or vocab (--vocab-loss); default: the compiler's")
     a = ap.parse_args()
@@ -119,11 +121,13 @@ def main():
         for rank in a.rank.split(","):
             for aug in a.augment.split(","):
                 for loss in a.loss.split(","):
-                    for t in tasks:
-                        r = run_one(paw, t, lr, int(rank), a.steps, a.folds, a.threads, a.out, aug, loss)
-                        with open(res_path, "a") as f:
-                            f.write(json.dumps(r) + "\n")
-                        print(json.dumps(r), flush=True)
+                    for seed in a.seed.split(","):
+                        for t in tasks:
+                            r = run_one(paw, t, lr, int(rank), a.steps, a.folds, a.threads, a.out, aug, loss,
+                                        int(seed))
+                            with open(res_path, "a") as f:
+                                f.write(json.dumps(r) + "\n")
+                            print(json.dumps(r), flush=True)
     report(res_path)
 
 
