@@ -469,15 +469,7 @@ static void test_threads(void **state)
 
 /* ---------------------------------------------------- identity and KV */
 
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int slot;
-    char *p = buf[slot++ & 3];
-    snprintf(p, sizeof buf[0], "%s/paw_test_lora_%ld_%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-             (long)getpid(), name);
-    return p;
-}
+static const char *tmp_path(const char *name) { return tu_tmp_path("lora", name); }
 
 static void test_identity_and_kv(void **state)
 {

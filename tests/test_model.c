@@ -397,15 +397,7 @@ static void test_gpt2_tiny(void **state) { (void)state; check_tiny("gpt2", 2e-2)
 
 /* ------------------------------------------------------------- KV cache */
 
-static const char *tmp_path(const char *name)
-{
-    static char b[4][512];
-    static int slot;
-    char *p = b[slot++ & 3];
-    snprintf(p, sizeof b[0], "%s/paw_test_model_%ld_%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-             (long)getpid(), name);
-    return p;
-}
+static const char *tmp_path(const char *name) { return tu_tmp_path("model", name); }
 
 static void check_kv_prefix(int kv_type)
 {

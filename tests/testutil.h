@@ -38,6 +38,18 @@ static inline const char *tu_shared(const char *rel)
     return b;
 }
 
+/* A scratch file path $TMPDIR/paw_test_<tag>_<pid>_<name> (default /tmp),
+ * one of four rotating buffers so that a call can take several. */
+static inline const char *tu_tmp_path(const char *tag, const char *name)
+{
+    static char buf[4][512];
+    static int slot;
+    char *p = buf[slot++ & 3];
+    snprintf(p, sizeof buf[0], "%s/paw_test_%s_%ld_%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", tag,
+             (long)getpid(), name);
+    return p;
+}
+
 /* Path to the cached SmolLM2-135M GGUF (fetched by `paw pull smollm2-135m`). */
 static inline const char *tu_smollm2(void)
 {

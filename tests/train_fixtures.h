@@ -10,15 +10,7 @@
 #include "train/train.h"
 #include "model/gguf.h"
 
-static inline const char *tmp_path(const char *name)
-{
-    static char b[4][512];
-    static int slot;
-    char *p = b[slot++ & 3];
-    snprintf(p, sizeof b[0], "%s/paw_test_train_%ld_%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-             (long)getpid(), name);
-    return p;
-}
+static inline const char *tmp_path(const char *name) { return tu_tmp_path("train", name); }
 
 #define PAW_MAX_D(a, b) ((a) > (b) ? (a) : (b))
 
