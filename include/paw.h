@@ -1051,8 +1051,9 @@ typedef struct paw_fit_params {
     void       *ud;
     int32_t    *failed_example; /* may be NULL; receives the index of the
                                    example an error is about, else -1       */
-    /* Optional: a closed-label program's labels.  Each example's output must
-     * be one of them, and its loss ranges over the labels' trie (the ids
+    /* Optional: a closed-label program's labels (2 to 4096, non-empty, no
+     * two that tokenize the same).  Each example's output must be one of
+     * them, and its loss ranges over the labels' trie (the ids
      * that decoding within the labels chooses between: paw_train_example's
      * choices), not the whole vocabulary. */
     const char *const *labels;

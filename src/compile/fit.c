@@ -11,7 +11,7 @@
  *
  * With labels (a closed-label program), each output token's loss ranges
  * only over the ids that decoding within the labels chooses between at
- * that point (runtime/labels.c walks the same paths), so training spends
+ * that point (paw_labels_new builds the paths for both), so training spends
  * nothing on pushing down the rest of the vocabulary, which such a program
  * never decodes, nor on the tokens a label's first tokens already force.
  *
@@ -23,6 +23,7 @@
 #include <string.h>
 #include "core/common.h"
 #include "runtime/chat.h"
+#include "runtime/labels.h"
 #include "runtime/program.h"
 #include "train/train.h"
 
@@ -47,64 +48,28 @@ static void fit_example_clear(fit_example *e)
     free(e->choice_ids);
 }
 
-/* Each label's path: tokens(label) + the end token, exactly what decoding
- * within the labels walks (runtime/labels.c). */
-typedef struct fit_labels {
-    int32_t **path, *n_path;
-    size_t n;
-} fit_labels;
-
-static void fit_labels_clear(fit_labels *l)
-{
-    for (size_t i = 0; l->path && i < l->n; i++) free(l->path[i]);
-    free(l->path);
-    free(l->n_path);
-}
-
-static int tokenize_labels(const paw_tokenizer *tok, int32_t end, const char *const *labels, size_t n,
-                           fit_labels *l)
-{
-    if (end < 0) return paw_err(PAW_EINVAL, "fit: a label loss needs an end-of-turn token; the model has none");
-    if (!(l->path = calloc(n, sizeof *l->path)) || !(l->n_path = calloc(n, sizeof *l->n_path)))
-        return paw_err(PAW_ENOMEM, "fit: out of memory");
-    l->n = n;
-    for (size_t i = 0; i < n; i++) {
-        size_t k = 0;
-        int32_t *ids = NULL;
-        if (!labels[i]) return paw_err(PAW_EINVAL, "fit: label %zu is NULL", i + 1);
-        int rc = paw_tokenize(tok, labels[i], strlen(labels[i]), 0, 0, &ids, &k);
-        if (rc) return paw_err_wrap(rc, "fit: label %zu", i + 1);
-        int32_t *path = realloc(ids, (k + 1) * sizeof *path);
-        if (!path) { free(ids); return paw_err(PAW_ENOMEM, "fit: out of memory"); }
-        path[k] = end;
-        l->path[i] = path;
-        l->n_path[i] = (int32_t)k + 1;
-    }
-    return PAW_OK;
-}
-
 /* e's output (its ids after n_prompt) must be one label's path; output
  * token k then chooses between the k-th ids of the labels that share the
  * path's first k ids (distinct, in label order). */
-static int label_choices(const fit_labels *l, fit_example *e, size_t idx)
+static int label_choices(const paw_labels *l, fit_example *e, size_t idx)
 {
     const int32_t *out = e->ids + e->n_prompt, n_out = e->n - e->n_prompt;
     int found = 0;
-    for (size_t L = 0; !found && L < l->n; L++)
-        found = l->n_path[L] == n_out && !memcmp(l->path[L], out, (size_t)n_out * sizeof *out);
+    for (int32_t L = 0; !found && L < l->n; L++)
+        found = l->n_ids[L] == n_out && !memcmp(l->ids[L], out, (size_t)n_out * sizeof *out);
     if (!found) return paw_err(PAW_EINVAL, "fit: example %zu: its output is not one of the labels", idx + 1);
     e->choices = calloc((size_t)n_out, sizeof *e->choices);
     e->n_choices = calloc((size_t)n_out, sizeof *e->n_choices);
-    e->choice_ids = malloc((size_t)n_out * l->n * sizeof *e->choice_ids);
+    e->choice_ids = malloc((size_t)n_out * (size_t)l->n * sizeof *e->choice_ids);
     if (!e->choices || !e->n_choices || !e->choice_ids) return paw_err(PAW_ENOMEM, "fit: out of memory");
     int32_t *next = e->choice_ids;
     for (int32_t k = 0; k < n_out; k++) {
         int32_t m = 0;
-        for (size_t L = 0; L < l->n; L++) {
-            if (l->n_path[L] <= k || memcmp(l->path[L], out, (size_t)k * sizeof *out)) continue;
+        for (int32_t L = 0; L < l->n; L++) {
+            if (l->n_ids[L] <= k || memcmp(l->ids[L], out, (size_t)k * sizeof *out)) continue;
             int dup = 0;
-            for (int32_t j = 0; j < m && !dup; j++) dup = next[j] == l->path[L][k];
-            if (!dup) next[m++] = l->path[L][k];
+            for (int32_t j = 0; j < m && !dup; j++) dup = next[j] == l->ids[L][k];
+            if (!dup) next[m++] = l->ids[L][k];
         }
         if (m > PAW_TRAIN_MAX_CHOICES)
             return paw_err(PAW_ERANGE, "fit: more than %d labels branch at one token", PAW_TRAIN_MAX_CHOICES);
@@ -179,14 +144,14 @@ int paw_fit(const paw_model *m, const char *tmpl, size_t tmpl_len, const paw_pro
     if (!rc)
         rc = tokenize_examples(tp, tok, paw_fit_end_token(m, tok), paw_model_n_ctx_train(m) - n_prefix, ex, n_ex,
                                fx, &bad);
-    fit_labels fl = {0};
+    paw_labels *labels = NULL;
     if (!rc && fp->n_labels) {
-        rc = fp->labels ? tokenize_labels(tok, paw_fit_end_token(m, tok), fp->labels, fp->n_labels, &fl)
+        rc = fp->labels ? paw_labels_new(fp->labels, fp->n_labels, m, tok, "fit", &labels)
                         : paw_err(PAW_EINVAL, "fit: n_labels without labels");
         for (size_t i = 0; !rc && i < n_ex; i++)
-            if ((rc = label_choices(&fl, &fx[i], i))) bad = (int32_t)i;
+            if ((rc = label_choices(labels, &fx[i], i))) bad = (int32_t)i;
     }
-    fit_labels_clear(&fl);
+    paw_labels_free(labels);
     if (fp->failed_example) *fp->failed_example = bad;
     if (!rc) rc = paw_trainer_new(m, &fp->train, &t);
     if (!rc && fp->init_adapter) rc = paw_trainer_init_from_gguf(t, fp->init_adapter);

@@ -38,29 +38,22 @@ static int same_ids(const paw_labels *l, int32_t a, int32_t b)
     return l->n_ids[a] == l->n_ids[b] && !memcmp(l->ids[a], l->ids[b], (size_t)l->n_ids[a] * sizeof(int32_t));
 }
 
-int paw_labels_from_meta(const paw_program_meta *meta, const paw_model *m, const paw_tokenizer *tok,
-                         paw_labels **out)
+int paw_labels_new(const char *const *text, size_t n, const paw_model *m, const paw_tokenizer *tok,
+                   const char *source, paw_labels **out)
 {
     *out = NULL;
-    if (!meta->extra_json) return PAW_OK;
-    json_error_t e;
-    json_t *x = json_loads(meta->extra_json, 0, &e);
-    json_t *arr = x ? json_object_get(x, "labels") : NULL;
-    if (!arr) { json_decref(x); return PAW_OK; }
+    if (n < 2 || n > 4096) return paw_err(PAW_EFORMAT, "%s: 2 to 4096 labels needed, not %zu", source, n);
     int rc = PAW_OK;
-    size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
-    if (n < 2 || n > 4096) rc = paw_err(PAW_EFORMAT, "meta.json: \"labels\" must be an array of 2 to 4096 strings");
-    paw_labels *l = rc ? NULL : calloc(1, sizeof *l);
-    if (!rc && (!l || !(l->text = calloc(n, sizeof *l->text)) || !(l->ids = calloc(n, sizeof *l->ids)) ||
-                !(l->n_ids = calloc(n, sizeof *l->n_ids)) || !(l->cand = calloc(n, sizeof *l->cand))))
+    paw_labels *l = calloc(1, sizeof *l);
+    if (!l || !(l->text = calloc(n, sizeof *l->text)) || !(l->ids = calloc(n, sizeof *l->ids)) ||
+        !(l->n_ids = calloc(n, sizeof *l->n_ids)) || !(l->cand = calloc(n, sizeof *l->cand)))
         rc = paw_err(PAW_ENOMEM, "program: out of memory");
     const int32_t eot = paw_chat_end_token(m, tok);
     if (!rc && eot < 0) rc = paw_err(PAW_EFORMAT, "program: labels need an end-of-turn token; the model has none");
     for (size_t i = 0; !rc && i < n; i++) {
-        json_t *v = json_array_get(arr, i);
-        const char *s = json_string_value(v);
-        if (!s || !*s || strlen(s) != json_string_length(v)) {
-            rc = paw_err(PAW_EFORMAT, "meta.json: label %zu is not a non-empty string", i + 1);
+        const char *s = text[i];
+        if (!s || !*s) {
+            rc = paw_err(PAW_EFORMAT, "%s: label %zu is not a non-empty string", source, i + 1);
             break;
         }
         int32_t *ids = NULL;
@@ -77,12 +70,38 @@ int paw_labels_from_meta(const paw_program_meta *meta, const paw_model *m, const
         if (l->n_ids[i] > l->max_ids) l->max_ids = l->n_ids[i];
         for (size_t j = 0; j < i; j++)
             if (same_ids(l, (int32_t)i, (int32_t)j))
-                rc = paw_err(PAW_EFORMAT, "meta.json: labels \"%s\" and \"%s\" are the same tokens", l->text[j], s);
+                rc = paw_err(PAW_EFORMAT, "%s: labels \"%s\" and \"%s\" are the same tokens", source, l->text[j],
+                             s);
     }
-    json_decref(x);
     if (rc) { paw_labels_free(l); return rc; }
     *out = l;
     return PAW_OK;
+}
+
+int paw_labels_from_meta(const paw_program_meta *meta, const paw_model *m, const paw_tokenizer *tok,
+                         paw_labels **out)
+{
+    *out = NULL;
+    if (!meta->extra_json) return PAW_OK;
+    json_error_t e;
+    json_t *x = json_loads(meta->extra_json, 0, &e);
+    json_t *arr = x ? json_object_get(x, "labels") : NULL;
+    if (!arr) { json_decref(x); return PAW_OK; }
+    int rc = PAW_OK;
+    size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
+    if (n < 2 || n > 4096) rc = paw_err(PAW_EFORMAT, "meta.json: \"labels\" must be an array of 2 to 4096 strings");
+    const char **text = rc ? NULL : calloc(n, sizeof *text);
+    if (!rc && !text) rc = paw_err(PAW_ENOMEM, "program: out of memory");
+    for (size_t i = 0; !rc && i < n; i++) {
+        json_t *v = json_array_get(arr, i);
+        text[i] = json_string_value(v);
+        if (!text[i] || !*text[i] || strlen(text[i]) != json_string_length(v))
+            rc = paw_err(PAW_EFORMAT, "meta.json: label %zu is not a non-empty string", i + 1);
+    }
+    if (!rc) rc = paw_labels_new(text, n, m, tok, "meta.json", out);
+    free(text);
+    json_decref(x);
+    return rc;
 }
 
 /* Sorts cand[0..nc) by their id at depth d (insertion sort: nc is small)

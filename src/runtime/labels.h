@@ -1,6 +1,6 @@
 /* labels.h — closed-label decoding for the program runtime (labels.c).
- * Internal to src/runtime; the semantics are in paw.h ("Closed-label
- * programs"). */
+ * Internal to libpaw (src/runtime, and src/compile for the label loss);
+ * the semantics are in paw.h ("Closed-label programs"). */
 #ifndef PAW_LABELS_H
 #define PAW_LABELS_H
 #include <stddef.h>
@@ -16,6 +16,12 @@ typedef struct paw_labels {
     int32_t  *cand;       /* scratch: label indices, n of them              */
 } paw_labels;
 
+/* Labels from text[0..n): 2 to 4096 non-empty strings, no two that
+ * tokenize the same (else PAW_EFORMAT, the message starting with source).
+ * Each label path is tokens(label) + paw_chat_end_token(m, tok): what
+ * decoding walks, and what a label loss trains (src/compile/fit.c). */
+int  paw_labels_new(const char *const *text, size_t n, const paw_model *m, const paw_tokenizer *tok,
+                    const char *source, paw_labels **out);
 /* The labels of meta.extra_json's "labels" ( *out NULL when there is no
  * such key).  PAW_EFORMAT when "labels" is not an array of >= 2 distinct
  * non-empty strings, or two labels tokenize the same.  Each label path ends

@@ -439,15 +439,21 @@ static int is_loss_row(const paw_train_example *e, int32_t k)
     return !e->choices || e->n_choices[k] != 1;
 }
 
-/* Checks e's choices (paw.h's contract); *rows: its loss rows. */
-static int check_choices(const paw_train_example *e, int32_t V, int32_t i, int64_t *rows)
+/* The loss rows of e (checked choices). */
+static int32_t loss_rows(const paw_train_example *e)
+{
+    int32_t rows = 0;
+    for (int32_t k = 0; k < e->n - e->n_prompt; k++) rows += is_loss_row(e, k);
+    return rows;
+}
+
+/* Checks e's choices (paw.h's contract). */
+static int check_choices(const paw_train_example *e, int32_t V, int32_t i)
 {
     const int32_t n_out = e->n - e->n_prompt;
-    *rows = 0;
-    if (e->choices && !e->n_choices) return paw_err(PAW_EINVAL, "train: example %d has choices without counts", i);
+    if (!e->choices) return PAW_OK;
+    if (!e->n_choices) return paw_err(PAW_EINVAL, "train: example %d has choices without counts", i);
     for (int32_t k = 0; k < n_out; k++) {
-        *rows += is_loss_row(e, k);
-        if (!e->choices) continue;
         const int32_t *ch = e->choices[k], n = e->n_choices[k], tgt = e->ids[e->n_prompt + k];
         int has_tgt = 0;
         if (!ch || n < 1 || n > PAW_TRAIN_MAX_CHOICES)
@@ -462,7 +468,7 @@ static int check_choices(const paw_train_example *e, int32_t V, int32_t i, int64
             return paw_err(PAW_EINVAL, "train: example %d, output token %d: its id %d is not among its choices", i,
                            k, tgt);
     }
-    if (!*rows)
+    if (!loss_rows(e))
         return paw_err(PAW_EINVAL, "train: example %d has no output token with more than one choice", i);
     return PAW_OK;
 }
@@ -491,11 +497,10 @@ static int batch_counts(const paw_trainer *t, const int32_t *prefix, int32_t P,
         const paw_train_example *e = &ex[i];
         if (!e->ids || e->n_prompt < 1 || e->n <= e->n_prompt)
             return paw_err(PAW_EINVAL, "train: example %d needs >= 1 prompt and >= 1 output token", i);
-        int64_t rows = 0;
-        int rc = check_choices(e, hp->n_vocab, i, &rows);
+        int rc = check_choices(e, hp->n_vocab, i);
         if (rc) return rc;
         N += packed_len(e);
-        M += rows;
+        M += loss_rows(e);
         count_seg(b, packed_len(e), P);
         maxn = PAW_MAX(maxn, e->n);
     }
@@ -520,8 +525,7 @@ static int batch_fill(const paw_trainer *t, const int32_t *prefix, int32_t P,
         const int32_t n = i < 0 ? P : ex[i].n, packed = i < 0 ? P : packed_len(&ex[i]);
         if (!n) continue;
         b->segs[ns++] = (paw_attn_seg){ (int32_t)row, packed, i < 0 ? 0 : P };
-        int32_t rows = 0;
-        for (int32_t k = 0; i >= 0 && k < n - ex[i].n_prompt; k++) rows += is_loss_row(&ex[i], k);
+        const int32_t rows = i < 0 ? 0 : loss_rows(&ex[i]);
         for (int32_t j = 0; j < n; j++) {
             if (ids[j] < 0 || ids[j] >= V)
                 return paw_err(PAW_EINVAL, "train: token id %d outside the vocabulary", ids[j]);
